@@ -1,0 +1,121 @@
+"""Writing files safely and loading weights strictly.
+
+* ``atomic_write``: write to a temporary file in the same folder, fsync, then rename over the
+  target, so a crash never leaves a half-written checkpoint where a good one was.
+* ``save_weights`` / ``load_weights``: safetensors files (no pickle). Tensors that share storage
+  (tied embeddings) are stored once.
+* ``load_state_strict``: every checkpoint key consumed, every model key filled, every shape equal;
+  otherwise a ``CheckpointError`` listing the missing, unexpected and mis-shaped keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not fit the model, or cannot be read."""
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
+    """Open a temporary file next to ``path``; on success fsync and rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    with atomic_write(path, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True, ensure_ascii=False)
+        f.write("\n")
+
+
+def tied_aliases(module: nn.Module) -> dict[str, str]:
+    """Map each state-dict key that shares storage with an earlier key to that earlier key."""
+    first: dict[tuple, str] = {}
+    aliases = {}
+    for name, tensor in module.state_dict(keep_vars=True).items():
+        ident = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tensor.device)
+        if tensor.numel() and ident in first:
+            aliases[name] = first[ident]
+        else:
+            first.setdefault(ident, name)
+    return aliases
+
+
+def save_weights(module: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Save ``module``'s state dict to a safetensors file atomically, tied tensors once."""
+    aliases = tied_aliases(module)
+    tensors = {k: v.detach().contiguous() for k, v in module.state_dict().items() if k not in aliases}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": "pt", **(metadata or {})})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Tensor]:
+    """Read a safetensors file, turning a missing or damaged file into a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no weight file at {path}; expected a model.safetensors written by save_pretrained")
+    try:
+        return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"cannot read {path}: {e}. The file is truncated or not safetensors; re-save it"
+        ) from None
+
+
+def load_state_strict(module: nn.Module, state: dict[str, Tensor], *, source: str = "checkpoint") -> None:
+    """Load ``state`` into ``module`` only if keys and shapes match exactly (tied aliases implied)."""
+    aliases = tied_aliases(module)
+    expected = module.state_dict()
+    state = dict(state)
+    for alias, target in aliases.items():
+        if alias not in state and target in state:
+            state[alias] = state[target]
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshaped = sorted(
+        f"{k}: {source} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(state) & set(expected)
+        if state[k].shape != expected[k].shape
+    )
+    if missing or unexpected or misshaped:
+        parts = [f"{source} does not fit {type(module).__name__}:"]
+        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("mis-shaped keys", misshaped)):
+            if keys:
+                parts.append(f"  {label} ({len(keys)}): " + ", ".join(keys[:20]) + (" ..." if len(keys) > 20 else ""))
+        parts.append("  Was it saved from a model with the same config?")
+        raise CheckpointError("\n".join(parts))
+    module.load_state_dict(state, strict=True)

@@ -1,0 +1,39 @@
+"""Building blocks shared by every einformer model; each takes plain numbers, never a config."""
+
+from .attention import MultiHeadAttention, scaled_dot_product_attention
+from .embeddings import (
+    LearnedPositionalEmbedding,
+    SinusoidalPositionalEmbedding,
+    TokenEmbedding,
+    sinusoidal_table,
+)
+from .feedforward import FeedForward
+from .kv_cache import (
+    CrossAttentionCache,
+    DynamicCache,
+    DynamicLayerCache,
+    StaticCache,
+    StaticLayerCache,
+)
+from .masks import causal_mask, expand_attention_mask, merge_masks, padding_mask
+from .residual import Residual
+
+__all__ = [
+    "CrossAttentionCache",
+    "DynamicCache",
+    "DynamicLayerCache",
+    "FeedForward",
+    "LearnedPositionalEmbedding",
+    "MultiHeadAttention",
+    "Residual",
+    "SinusoidalPositionalEmbedding",
+    "StaticCache",
+    "StaticLayerCache",
+    "TokenEmbedding",
+    "causal_mask",
+    "expand_attention_mask",
+    "merge_masks",
+    "padding_mask",
+    "scaled_dot_product_attention",
+    "sinusoidal_table",
+]

@@ -1,0 +1,254 @@
+"""Scaled dot-product attention and multi-head attention.
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_qk) + mask) V          (Vaswani et al. 2017, eq. 1)
+
+Written twice: ``impl="einsum"`` spells the formula out with einops and can return the attention
+weights; ``impl="sdpa"`` calls torch's fused kernel. Tests hold the two equal to 1e-10 in fp64.
+Shape letters: B batch, H query heads, G query heads per key/value head, T queries, S keys,
+Dqk query/key width, Dv value width, D model width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import einsum, rearrange
+from torch import Tensor, nn
+
+from .masks import causal_mask, expand_attention_mask, merge_masks
+
+IMPLS = ("auto", "einsum", "sdpa")
+
+
+def scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    mask: Tensor | None = None,
+    is_causal: bool = False,
+    dropout_p: float = 0.0,
+    scale: float | None = None,
+    impl: str = "auto",
+    return_weights: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """softmax(q k^T * scale + mask) v, for queries and keys of different lengths and widths.
+
+    Args:
+        q: (B, H, T, Dqk) queries.
+        k: (B, Hkv, S, Dqk) keys; Hkv divides H (grouped-query attention when Hkv < H: query head
+            i reads key/value head i // (H / Hkv)).
+        v: (B, Hkv, S, Dv) values.
+        mask: broadcastable to (B, H, T, S); boolean (True = may attend) or additive float.
+        is_causal: add a causal mask aligned bottom-right, so with T < S the T queries are the
+            last T positions (decoding with a key/value cache).
+        dropout_p: dropout on the attention weights.
+        scale: multiplies the scores; default 1 / sqrt(Dqk).
+        impl: "einsum" (readable reference), "sdpa" (torch's fused kernel), or "auto" (sdpa unless
+            the weights are requested).
+        return_weights: also return the (B, H, T, S) attention weights (einsum path only).
+
+    Returns:
+        (B, H, T, Dv) output, or (output, weights) when ``return_weights``. A query whose keys are
+        all masked gets a zero output and zero weights, never NaN.
+    """
+    _check_inputs(q, k, v, mask)
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if impl == "auto":
+        impl = "einsum" if return_weights else "sdpa"
+    if impl == "sdpa" and return_weights:
+        raise ValueError("impl='sdpa' cannot return attention weights; use impl='einsum' or 'auto'")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    t, s = q.shape[-2], k.shape[-2]
+    if is_causal and not (impl == "sdpa" and mask is None and t == s):
+        mask = merge_masks(mask, causal_mask(t, s, device=q.device))
+        is_causal = False
+    if mask is not None and mask.is_floating_point():
+        mask = mask.to(q.dtype)
+    if impl == "sdpa":
+        return F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            dropout_p=dropout_p,
+            is_causal=is_causal,
+            scale=scale,
+            enable_gqa=k.shape[1] != q.shape[1],
+        )
+    out, weights = _einsum_attention(q, k, v, mask, dropout_p, scale)
+    return (out, weights) if return_weights else out
+
+
+def _einsum_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float, scale: float
+) -> tuple[Tensor, Tensor]:
+    """The reference: every step of the formula on its own line."""
+    groups = q.shape[1] // k.shape[1]
+    q = rearrange(q, "b (h g) t d -> b h g t d", g=groups)
+    scores = einsum(q, k, "b h g t d, b h s d -> b h g t s") * scale
+    scores = rearrange(scores, "b h g t s -> b (h g) t s")
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    # A row with every key masked would give softmax(-inf, ..., -inf) = NaN; give it zero weights
+    # instead (as torch's fused kernel does), without letting a NaN into the backward pass.
+    dead = torch.isneginf(scores).all(dim=-1, keepdim=True)  # (B, H, T, 1)
+    weights = scores.masked_fill(dead, 0.0).softmax(dim=-1).masked_fill(dead, 0.0)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, p=dropout_p)
+    weights_g = rearrange(weights, "b (h g) t s -> b h g t s", g=groups)
+    out = einsum(weights_g, v, "b h g t s, b h s d -> b h g t d")
+    return rearrange(out, "b h g t d -> b (h g) t d"), weights
+
+
+def _check_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> None:
+    """Raise ValueError naming the shapes when q, k, v and mask do not fit together."""
+    shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+    if not q.dim() == k.dim() == v.dim() == 4:
+        raise ValueError(f"q, k, v must be 4-d (batch, heads, length, width); got {shapes}")
+    if q.shape[0] != k.shape[0] or k.shape[0] != v.shape[0]:
+        raise ValueError(f"q, k, v must share the batch size; got {shapes}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"queries and keys must have the same width Dqk; got {shapes}")
+    if k.shape[1] != v.shape[1] or k.shape[2] != v.shape[2]:
+        raise ValueError(f"keys and values must have the same heads and length; got {shapes}")
+    if q.shape[1] % k.shape[1] != 0:
+        raise ValueError(f"key/value heads must divide query heads; got {shapes}")
+    if mask is not None:
+        full = (q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+        try:
+            ok = torch.broadcast_shapes(mask.shape, full) == full
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to (B, H, T, S) = {full}")
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention with separate query, key and value widths.
+
+    Projects queries to ``n_heads`` heads of width ``d_qk`` and keys/values to ``n_kv_heads`` heads
+    of widths ``d_qk`` and ``d_v``, attends per head, and projects the concatenated heads back to
+    ``d_model``. ``n_kv_heads < n_heads`` is grouped-query attention (1 = multi-query).
+
+    Args:
+        d_model: width of the query input and of the output.
+        n_heads: number of query heads.
+        d_qk: per-head query/key width; default d_model // n_heads.
+        d_v: per-head value width; default d_model // n_heads.
+        kv_dim: width of the key input (cross-attention from a sequence of another width);
+            default d_model.
+        value_dim: width of the value input; default kv_dim.
+        n_kv_heads: number of key/value heads; default n_heads.
+        bias: biases in the four projections.
+        dropout: dropout on the attention weights while training.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        *,
+        d_qk: int | None = None,
+        d_v: int | None = None,
+        kv_dim: int | None = None,
+        value_dim: int | None = None,
+        n_kv_heads: int | None = None,
+        bias: bool = True,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if n_heads < 1:
+            raise ValueError(f"n_heads must be at least 1, got {n_heads}")
+        if (d_qk is None or d_v is None) and d_model % n_heads != 0:
+            raise ValueError(
+                f"n_heads={n_heads} does not divide d_model={d_model}; choose n_heads dividing d_model "
+                "or give the per-head widths d_qk and d_v explicitly"
+            )
+        n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
+        if n_kv_heads < 1 or n_heads % n_kv_heads != 0:
+            raise ValueError(f"n_kv_heads={n_kv_heads} must divide n_heads={n_heads}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.n_heads, self.n_kv_heads = n_heads, n_kv_heads
+        self.d_qk = d_model // n_heads if d_qk is None else d_qk
+        self.d_v = d_model // n_heads if d_v is None else d_v
+        self.d_model = d_model
+        self.kv_dim = d_model if kv_dim is None else kv_dim
+        self.value_dim = self.kv_dim if value_dim is None else value_dim
+        self.dropout = dropout
+        self.q_proj = nn.Linear(d_model, n_heads * self.d_qk, bias=bias)
+        self.k_proj = nn.Linear(self.kv_dim, n_kv_heads * self.d_qk, bias=bias)
+        self.v_proj = nn.Linear(self.value_dim, n_kv_heads * self.d_v, bias=bias)
+        self.out_proj = nn.Linear(n_heads * self.d_v, d_model, bias=bias)
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor | None = None,
+        value: Tensor | None = None,
+        *,
+        attention_mask: Tensor | None = None,
+        is_causal: bool = False,
+        kv_cache=None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Attend from ``query`` to ``key``/``value`` (self-attention when both are None).
+
+        Args:
+            query: (B, T, d_model).
+            key: (B, S, kv_dim); default ``query``.
+            value: (B, S, value_dim); default ``key``.
+            attention_mask: (B, S) padding mask, 1 = keep (S counts cached keys too), or a
+                (B, T, S) / (B, H, T, S) mask: bool/integer = keep-mask, float = additive.
+            is_causal: causal masking, aligned so the T queries are the last T positions.
+            kv_cache: a layer cache from ``einformer.nn.kv_cache``; new keys/values are appended
+                and attention runs over all of them. A filled cross-attention cache is reused
+                without projecting ``key``/``value`` again.
+            need_weights: also return the (B, H, T, S) weights (reference einsum path).
+
+        Returns:
+            (output (B, T, d_model), weights (B, H, T, S) or None).
+        """
+        self._check_widths(query, key, value)
+        batch, t, _ = query.shape
+        q = rearrange(self.q_proj(query), "b t (h d) -> b h t d", h=self.n_heads)
+        if kv_cache is not None and kv_cache.frozen:
+            k, v = kv_cache.keys, kv_cache.values  # cross-attention memory, projected once
+        else:
+            key = query if key is None else key
+            value = key if value is None else value
+            k = rearrange(self.k_proj(key), "b s (h d) -> b h s d", h=self.n_kv_heads)
+            v = rearrange(self.v_proj(value), "b s (h d) -> b h s d", h=self.n_kv_heads)
+            if kv_cache is not None:
+                k, v = kv_cache.update(k, v)
+        mask = None
+        if attention_mask is not None:
+            mask = expand_attention_mask(attention_mask, batch, t, k.shape[2])
+        result = scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            mask=mask,
+            is_causal=is_causal,
+            dropout_p=self.dropout if self.training else 0.0,
+            return_weights=need_weights,
+        )
+        out, weights = result if need_weights else (result, None)
+        return self.out_proj(rearrange(out, "b h t d -> b t (h d)")), weights
+
+    def _check_widths(self, query: Tensor, key: Tensor | None, value: Tensor | None) -> None:
+        """Name the offending input when a width does not match the projections."""
+        if query.dim() != 3 or query.shape[-1] != self.d_model:
+            raise ValueError(f"query must be (batch, length, {self.d_model}); got {tuple(query.shape)}")
+        if key is not None and (key.dim() != 3 or key.shape[-1] != self.kv_dim):
+            raise ValueError(f"key must be (batch, length, {self.kv_dim}); got {tuple(key.shape)}")
+        if value is not None and (value.dim() != 3 or value.shape[-1] != self.value_dim):
+            raise ValueError(f"value must be (batch, length, {self.value_dim}); got {tuple(value.shape)}")
+        if value is None and key is not None and self.value_dim != self.kv_dim:
+            raise ValueError(f"value_dim={self.value_dim} differs from kv_dim={self.kv_dim}: pass value explicitly")
+        if key is not None and value is not None and key.shape[:2] != value.shape[:2]:
+            raise ValueError(f"key {tuple(key.shape)} and value {tuple(value.shape)} must share batch and length")

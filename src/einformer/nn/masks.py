@@ -1,0 +1,75 @@
+"""Attention masks: causal, padding, and their combination.
+
+Convention everywhere in einformer: a boolean mask says *may attend* (True = keep), exactly as
+``torch.nn.functional.scaled_dot_product_attention`` reads it. A float mask is *additive*: it is
+added to the scores before the softmax (0 = keep, -inf = drop). The Hugging Face ``attention_mask``
+of shape (B, S) with 1 = real token, 0 = padding is turned into a boolean (B, 1, 1, S) mask here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def causal_mask(t: int, s: int, *, device: torch.device | str | None = None) -> Tensor:
+    """Boolean (T, S) causal mask aligned bottom-right.
+
+    Query i may see key j when j <= i + (S - T): the last query sees every key. With T == S this is
+    the usual lower triangle; with T < S (decoding with a cache of S - T earlier keys) the new
+    queries sit at the end of the sequence. torch's ``is_causal=True`` aligns top-left instead, so
+    einformer never passes it when T != S.
+    """
+    if t > s:
+        raise ValueError(f"causal mask needs at least as many keys as queries, got T={t} queries, S={s} keys")
+    rows = torch.arange(t, device=device).unsqueeze(1)  # (T, 1)
+    cols = torch.arange(s, device=device).unsqueeze(0)  # (1, S)
+    return cols <= rows + (s - t)
+
+
+def padding_mask(attention_mask: Tensor) -> Tensor:
+    """Hugging Face (B, S) mask, 1 = token and 0 = padding -> boolean (B, 1, 1, S) keep-mask."""
+    if attention_mask.dim() != 2:
+        raise ValueError(
+            f"a padding attention_mask must be (batch, key_length), got shape {tuple(attention_mask.shape)}"
+        )
+    return (attention_mask != 0)[:, None, None, :]
+
+
+def expand_attention_mask(attention_mask: Tensor, batch: int, t: int, s: int) -> Tensor:
+    """Normalise a user ``attention_mask`` to a 4-d mask broadcastable to (B, H, T, S).
+
+    Accepted forms:
+      * (B, S), any dtype: Hugging Face padding mask, nonzero = keep;
+      * (B, T, S) or (B, H, T, S), bool or integer: keep-mask, nonzero = keep;
+      * (B, T, S) or (B, H, T, S), floating: additive mask, returned as is (with a head axis).
+    """
+    shape = tuple(attention_mask.shape)
+    if attention_mask.dim() == 2:
+        if shape != (batch, s):
+            raise ValueError(
+                f"attention_mask of shape {shape} does not match (batch, key_length) = {(batch, s)}; "
+                "pass one row per sequence with one entry per key (past keys from a cache included)"
+            )
+        return padding_mask(attention_mask)
+    if attention_mask.dim() == 3:
+        attention_mask = attention_mask.unsqueeze(1)  # (B, T, S) -> (B, 1, T, S)
+    if attention_mask.dim() != 4:
+        raise ValueError(f"attention_mask must be (B, S), (B, T, S) or (B, H, T, S); got shape {shape}")
+    b, _, mt, ms = attention_mask.shape
+    if b not in (1, batch) or mt not in (1, t) or ms != s:
+        raise ValueError(
+            f"attention_mask of shape {shape} does not broadcast to (batch, heads, T, S) = ({batch}, H, {t}, {s})"
+        )
+    if attention_mask.is_floating_point():
+        return attention_mask
+    return attention_mask != 0
+
+
+def merge_masks(mask: Tensor | None, keep: Tensor) -> Tensor:
+    """Combine a mask (bool keep-mask, additive float, or None) with a boolean keep-mask."""
+    if mask is None:
+        return keep
+    if mask.dtype == torch.bool:
+        return mask & keep
+    return mask.masked_fill(~keep, float("-inf"))

@@ -1,0 +1,35 @@
+"""The residual sub-layer around attention and feed-forward, post-norm or pre-norm.
+
+The paper (section 5.4) computes LayerNorm(x + Dropout(Sublayer(x))): *post-norm*. Most models
+since GPT-2 compute x + Dropout(Sublayer(LayerNorm(x))): *pre-norm*, which trains more stably
+without warm-up (Xiong et al. 2020). ``norm_first`` selects pre-norm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor, nn
+
+
+class Residual(nn.Module):
+    """x -> x + dropout(fn(x)) with a LayerNorm after (post-norm) or before fn (pre-norm).
+
+    Args:
+        d_model: width normalised by the LayerNorm.
+        norm_first: pre-norm when True; post-norm as in the paper when False.
+        dropout: dropout on the sub-layer output while training.
+        eps: LayerNorm epsilon.
+    """
+
+    def __init__(self, d_model: int, *, norm_first: bool = False, dropout: float = 0.0, eps: float = 1e-5):
+        super().__init__()
+        self.norm_first = norm_first
+        self.norm = nn.LayerNorm(d_model, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
+        """(B, T, D) -> (B, T, D); ``fn`` is the sub-layer (attention or feed-forward)."""
+        if self.norm_first:
+            return x + self.dropout(fn(self.norm(x)))
+        return self.norm(x + self.dropout(fn(x)))

@@ -1,0 +1,149 @@
+"""MultiHeadAttention against torch.nn.MultiheadAttention and a per-head loop."""
+
+import pytest
+import torch
+from torch import nn
+from torch.testing import assert_close
+
+from einformer.nn import MultiHeadAttention
+
+
+def copy_into(ours: MultiHeadAttention, theirs: nn.MultiheadAttention) -> None:
+    """Copy torch's projections into ours (packed in_proj when q, k, v widths agree)."""
+    d = theirs.embed_dim
+    with torch.no_grad():
+        if theirs._qkv_same_embed_dim:
+            wq, wk, wv = theirs.in_proj_weight.split(d)
+        else:
+            wq, wk, wv = theirs.q_proj_weight, theirs.k_proj_weight, theirs.v_proj_weight
+        bq, bk, bv = theirs.in_proj_bias.split(d)
+        for lin, w, b in ((ours.q_proj, wq, bq), (ours.k_proj, wk, bk), (ours.v_proj, wv, bv)):
+            lin.weight.copy_(w)
+            lin.bias.copy_(b)
+        ours.out_proj.weight.copy_(theirs.out_proj.weight)
+        ours.out_proj.bias.copy_(theirs.out_proj.bias)
+
+
+@pytest.mark.parametrize("kdim,vdim", [(None, None), (20, 20), (20, 12)])
+@pytest.mark.parametrize("average", [True, False])
+def test_equals_torch_multihead_attention(kdim, vdim, average):
+    d, h, b, t, s = 24, 4, 3, 5, 7
+    theirs = nn.MultiheadAttention(d, h, batch_first=True, kdim=kdim, vdim=vdim).eval()
+    for p in theirs.parameters():  # torch zeroes biases at init; randomise so they are tested
+        nn.init.normal_(p, std=0.3)
+    ours = MultiHeadAttention(d, h, kv_dim=kdim, value_dim=vdim).eval()
+    copy_into(ours, theirs)
+    query = torch.randn(b, t, d)
+    key = torch.randn(b, s, kdim or d)
+    value = torch.randn(b, s, vdim or d)
+    lengths = torch.tensor([7, 4, 1])
+    keep = torch.arange(s)[None, :] < lengths[:, None]  # (B, S), True = token
+    attn_mask = torch.randn(t, s)  # additive float mask, shared by the batch
+    padding = torch.zeros(b, s).masked_fill(~keep, float("-inf"))  # torch: additive, like attn_mask
+    out_t, w_t = theirs(
+        query,
+        key,
+        value,
+        key_padding_mask=padding,
+        attn_mask=attn_mask,
+        need_weights=True,
+        average_attn_weights=average,
+    )
+    # ours: padding as a (B, S) 1 = keep mask, combined with the additive mask into (B, 1, T, S)
+    combined = attn_mask.expand(b, 1, t, s).masked_fill(~keep[:, None, None, :], float("-inf"))
+    out_o, w_o = ours(query, key, value, attention_mask=combined, need_weights=True)
+    assert_close(out_o, out_t, atol=1e-5, rtol=1e-5)
+    assert_close(w_o.mean(1) if average else w_o, w_t, atol=1e-5, rtol=1e-5)
+    out_pad, _ = ours(query, key, value, attention_mask=keep.long())
+    out_tpad, _ = theirs(query, key, value, key_padding_mask=~keep, need_weights=False)
+    assert_close(out_pad, out_tpad, atol=1e-5, rtol=1e-5)
+
+
+def test_self_attention_with_boolean_attn_mask_matches_torch():
+    d, h = 16, 2
+    theirs = nn.MultiheadAttention(d, h, batch_first=True).eval()
+    ours = MultiHeadAttention(d, h).eval()
+    copy_into(ours, theirs)
+    x = torch.randn(2, 6, d)
+    blocked = torch.ones(6, 6, dtype=torch.bool).triu(1)  # torch: True = blocked
+    out_t, _ = theirs(x, x, x, attn_mask=blocked, need_weights=False)
+    out_o, _ = ours(x, is_causal=True)
+    assert_close(out_o, out_t, atol=1e-5, rtol=1e-5)
+    out_o2, _ = ours(x, attention_mask=(~blocked).expand(2, 6, 6))  # (B, T, S) keep-mask
+    assert_close(out_o2, out_t, atol=1e-5, rtol=1e-5)
+
+
+def test_different_qk_and_v_widths_against_per_head_loop():
+    torch.set_default_dtype(torch.float64)
+    try:
+        mha = MultiHeadAttention(12, 3, d_qk=5, d_v=7, kv_dim=9).eval()
+        x, mem = torch.randn(2, 4, 12), torch.randn(2, 6, 9)
+        out, w = mha(x, mem, need_weights=True)
+        q, k, v = mha.q_proj(x), mha.k_proj(mem), mha.v_proj(mem)
+        heads = []
+        for i in range(3):
+            qi, ki, vi = q[..., i * 5 : (i + 1) * 5], k[..., i * 5 : (i + 1) * 5], v[..., i * 7 : (i + 1) * 7]
+            wi = torch.softmax(qi @ ki.transpose(1, 2) / 5**0.5, dim=-1)
+            assert_close(w[:, i], wi, atol=1e-12, rtol=0)
+            heads.append(wi @ vi)
+        assert_close(out, mha.out_proj(torch.cat(heads, -1)), atol=1e-12, rtol=0)
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.parametrize("n_kv_heads", [1, 2])
+def test_grouped_query_equals_multihead_with_repeated_kv_weights(n_kv_heads):
+    d, h, dh = 16, 4, 4
+    gqa = MultiHeadAttention(d, h, n_kv_heads=n_kv_heads).double()
+    full = MultiHeadAttention(d, h).double()
+    groups = h // n_kv_heads
+    with torch.no_grad():
+        full.q_proj.load_state_dict(gqa.q_proj.state_dict())
+        full.out_proj.load_state_dict(gqa.out_proj.state_dict())
+        for src, dst in ((gqa.k_proj, full.k_proj), (gqa.v_proj, full.v_proj)):
+            dst.weight.copy_(src.weight.view(n_kv_heads, dh, d).repeat_interleave(groups, 0).reshape(h * dh, d))
+            dst.bias.copy_(src.bias.view(n_kv_heads, dh).repeat_interleave(groups, 0).reshape(-1))
+    x = torch.randn(2, 5, d, dtype=torch.float64)
+    assert gqa.k_proj.weight.shape == (n_kv_heads * dh, d)
+    for kw in ({}, {"is_causal": True}, {"need_weights": True}):
+        assert_close(gqa(x, **kw)[0], full(x, **kw)[0], atol=1e-12, rtol=0)
+
+
+def test_need_weights_does_not_change_output():
+    mha = MultiHeadAttention(16, 4).eval()
+    x = torch.randn(2, 5, 16)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    a, _ = mha(x, attention_mask=mask, is_causal=True)
+    b, w = mha(x, attention_mask=mask, is_causal=True, need_weights=True)
+    assert_close(a, b, atol=1e-6, rtol=1e-6)
+    assert w.shape == (2, 4, 5, 5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(d_model=10, n_heads=3), "does not divide d_model=10"),
+        (dict(d_model=12, n_heads=4, n_kv_heads=3), "n_kv_heads=3 must divide n_heads=4"),
+        (dict(d_model=12, n_heads=4, dropout=1.0), "dropout"),
+    ],
+)
+def test_bad_construction(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MultiHeadAttention(**kwargs)
+
+
+def test_widths_not_dividing_are_fine_when_given():
+    mha = MultiHeadAttention(10, 3, d_qk=4, d_v=2)
+    assert mha(torch.randn(1, 2, 10))[0].shape == (1, 2, 10)
+
+
+def test_bad_inputs_name_the_shapes():
+    mha = MultiHeadAttention(16, 4, kv_dim=8)
+    with pytest.raises(ValueError, match=r"query must be \(batch, length, 16\); got \(2, 3, 15\)"):
+        mha(torch.randn(2, 3, 15), torch.randn(2, 4, 8))
+    with pytest.raises(ValueError, match=r"key must be \(batch, length, 8\); got \(2, 4, 16\)"):
+        mha(torch.randn(2, 3, 16), torch.randn(2, 4, 16))
+    with pytest.raises(ValueError, match=r"attention_mask of shape \(2, 3\) does not match"):
+        mha(torch.randn(2, 3, 16), torch.randn(2, 4, 8), attention_mask=torch.ones(2, 3))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        mha(torch.randn(2, 3, 16), torch.randn(2, 4, 8), attention_mask=torch.ones(2, 5, 4, dtype=torch.bool))
