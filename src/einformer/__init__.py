@@ -6,7 +6,14 @@ Public API re-exports only; see README.md for a tour.
 __version__ = "0.1.0"
 
 from .checkpoint import CheckpointError  # noqa: E402
-from .config import BaseConfig  # noqa: E402
-from .models import PreTrainedModel  # noqa: E402
+from .config import BaseConfig, EncoderDecoderConfig  # noqa: E402
+from .models import EncoderDecoderTransformer, PreTrainedModel  # noqa: E402
 
-__all__ = ["BaseConfig", "CheckpointError", "PreTrainedModel", "__version__"]
+__all__ = [
+    "BaseConfig",
+    "CheckpointError",
+    "EncoderDecoderConfig",
+    "EncoderDecoderTransformer",
+    "PreTrainedModel",
+    "__version__",
+]

@@ -68,3 +68,73 @@ def check(condition: bool, field: str, message: str) -> None:
     """Raise ValueError('field: message') unless ``condition``; for ``__post_init__`` validation."""
     if not condition:
         raise ValueError(f"{field}: {message}")
+
+
+ACTIVATION_NAMES = ("relu", "gelu", "gelu_tanh", "silu", "swiglu", "geglu")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderDecoderConfig(BaseConfig):
+    """The Transformer of "Attention Is All You Need" (Vaswani et al. 2017).
+
+    Departures from the paper are named options: ``norm_first`` (pre-norm instead of the paper's
+    post-norm), ``positions="learned"`` (instead of sinusoids), ``activation`` (the paper: relu).
+    """
+
+    model_type: ClassVar[str] = "encoder-decoder"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "base": dict(d_model=512, n_heads=8, n_encoder_layers=6, n_decoder_layers=6, d_ff=2048, dropout=0.1),
+        "small": dict(d_model=256, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, d_ff=1024, dropout=0.1),
+        "tiny": dict(d_model=64, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=256, dropout=0.0),
+        "demo": dict(
+            d_model=128,
+            n_heads=4,
+            n_encoder_layers=2,
+            n_decoder_layers=2,
+            d_ff=512,
+            dropout=0.0,
+            norm_first=True,
+            label_smoothing=0.0,
+        ),
+    }
+
+    src_vocab_size: int = 32000
+    tgt_vocab_size: int = 32000
+    d_model: int = 512
+    n_heads: int = 8
+    n_encoder_layers: int = 6
+    n_decoder_layers: int = 6
+    d_ff: int = 2048
+    dropout: float = 0.1  # on embeddings and every sub-layer output (the paper's P_drop)
+    attention_dropout: float = 0.0  # on attention weights (not in the paper)
+    activation: str = "relu"
+    norm_first: bool = False  # the paper is post-norm
+    positions: str = "sinusoidal"  # or "learned"
+    max_position: int = 1024
+    share_embeddings: bool = False  # one embedding for source and target (needs a joint vocabulary)
+    tie_output: bool = True  # the output projection reuses the target embedding (section 3.4)
+    label_smoothing: float = 0.1  # the paper's epsilon_ls
+    layer_norm_eps: float = 1e-5
+    pad_token_id: int = 0
+    bos_token_id: int = 1
+    eos_token_id: int = 2
+
+    def __post_init__(self) -> None:
+        check(self.d_model > 0 and self.n_heads > 0, "d_model", "d_model and n_heads must be positive")
+        check(self.d_model % self.n_heads == 0, "n_heads", f"{self.n_heads} does not divide d_model={self.d_model}")
+        check(self.n_encoder_layers >= 1 and self.n_decoder_layers >= 1, "n_encoder_layers", "need at least 1 layer")
+        check(self.src_vocab_size > 4 and self.tgt_vocab_size > 4, "src_vocab_size", "vocabularies need > 4 ids")
+        check(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
+        check(
+            0.0 <= self.attention_dropout < 1.0, "attention_dropout", f"must be in [0, 1), got {self.attention_dropout}"
+        )
+        check(0.0 <= self.label_smoothing < 1.0, "label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+        check(
+            self.activation in ACTIVATION_NAMES, "activation", f"{self.activation!r} is not one of {ACTIVATION_NAMES}"
+        )
+        check(self.positions in ("sinusoidal", "learned"), "positions", "must be 'sinusoidal' or 'learned'")
+        check(
+            not self.share_embeddings or self.src_vocab_size == self.tgt_vocab_size,
+            "share_embeddings",
+            f"needs one joint vocabulary, got src {self.src_vocab_size} and tgt {self.tgt_vocab_size}",
+        )

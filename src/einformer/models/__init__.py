@@ -1,5 +1,6 @@
 """einformer's models, one architecture per file, each read top-down (Model -> Block -> pieces)."""
 
 from .base import PreTrainedModel
+from .encoder_decoder import EncoderDecoderTransformer
 
-__all__ = ["PreTrainedModel"]
+__all__ = ["EncoderDecoderTransformer", "PreTrainedModel"]

@@ -1,0 +1,111 @@
+"""Tokenizers: character, word or BPE level, all Hugging Face ``tokenizers`` underneath.
+
+Every einformer tokenizer is a ``tokenizers.Tokenizer`` saved as a standard tokenizer.json with the
+same four special tokens at the same ids, so any run directory can be read by the Hugging Face
+stack too:
+
+    [PAD] = 0, [BOS] = 1, [EOS] = 2, [UNK] = 3
+
+* ``char``: every character is a token (digits, dates, Chinese numerals, Tiny Shakespeare);
+* ``word``: whitespace-separated words (English number words);
+* ``bpe``: byte-pair encoding learned from the user's text (Sennrich et al. 2016), with the
+  Metaspace pre-tokenizer so decoding restores the spaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer as HFTokenizer
+
+from ..checkpoint import atomic_write
+
+SPECIALS = ["[PAD]", "[BOS]", "[EOS]", "[UNK]"]
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
+LEVELS = ("char", "word", "bpe")
+
+
+class Tokenizer:
+    """Text <-> ids, with padding and the special ids einformer's models expect."""
+
+    def __init__(self, backend: HFTokenizer) -> None:
+        for i, token in enumerate(SPECIALS):
+            if backend.token_to_id(token) != i:
+                raise ValueError(f"tokenizer must map {token} to id {i}; was it built by einformer?")
+        self.backend = backend
+
+    pad_id, bos_id, eos_id, unk_id = PAD_ID, BOS_ID, EOS_ID, UNK_ID
+
+    @classmethod
+    def train(cls, texts: Iterable[str], level: str, *, vocab_size: int = 8000, min_frequency: int = 1) -> Tokenizer:
+        """Build a tokenizer of ``level`` ("char", "word" or "bpe") from ``texts``."""
+        if level == "char":
+            backend = HFTokenizer(models.WordLevel(unk_token="[UNK]"))
+            backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+            backend.decoder = decoders.Fuse()
+            trainer = trainers.WordLevelTrainer(special_tokens=SPECIALS, min_frequency=min_frequency)
+        elif level == "word":
+            backend = HFTokenizer(models.WordLevel(unk_token="[UNK]"))
+            backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+            trainer = trainers.WordLevelTrainer(special_tokens=SPECIALS, min_frequency=min_frequency)
+        elif level == "bpe":
+            backend = HFTokenizer(models.BPE(unk_token="[UNK]"))
+            backend.pre_tokenizer = pre_tokenizers.Metaspace()
+            backend.decoder = decoders.Metaspace()
+            trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=min_frequency)
+        else:
+            raise ValueError(f"unknown tokenizer level {level!r}; choose one of {LEVELS}")
+        backend.train_from_iterator(texts, trainer=trainer)
+        return cls(backend)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size()
+
+    def encode(self, text: str, *, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        ids = self.backend.encode(text, add_special_tokens=False).ids
+        return [BOS_ID] * add_bos + ids + [EOS_ID] * add_eos
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Ids -> text, stopping at the first [EOS] and skipping [PAD]/[BOS]."""
+        kept = []
+        for i in ids:
+            i = int(i)
+            if i == EOS_ID:
+                break
+            if i not in (PAD_ID, BOS_ID):
+                kept.append(i)
+        return self.backend.decode(kept, skip_special_tokens=False)
+
+    def batch(self, texts: list[str], *, add_bos: bool = False, add_eos: bool = False) -> dict[str, torch.Tensor]:
+        """Right-padded ``input_ids`` and ``attention_mask`` (1 = token), both (B, T) int64."""
+        rows = [self.encode(t, add_bos=add_bos, add_eos=add_eos) for t in texts]
+        return pad_batch(rows)
+
+    def save(self, path: str | Path) -> None:
+        with atomic_write(path, "w") as f:
+            f.write(self.backend.to_str(pretty=True))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Tokenizer:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no tokenizer file at {path}")
+        try:
+            return cls(HFTokenizer.from_file(str(path)))
+        except Exception as e:  # the Rust side raises plain Exception on malformed JSON
+            raise ValueError(f"cannot read tokenizer {path}: {e}") from None
+
+
+def pad_batch(rows: list[list[int]], pad_id: int = PAD_ID) -> dict[str, torch.Tensor]:
+    """Right-pad lists of ids into ``input_ids`` and ``attention_mask`` (B, T_max)."""
+    width = max((len(r) for r in rows), default=0)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return {"input_ids": ids, "attention_mask": mask}

@@ -1,0 +1,183 @@
+"""Decoding loops: greedy search and beam search, plain tensor code around one model call.
+
+A model hands the loops a *decoder*: an object with ``step(tokens) -> logits`` (feed (N, T_new)
+new tokens, get (N, V) logits for the last one, caches advanced) and ``reorder(index)`` (keep rows
+``index`` of every cache; beam search uses it to follow the surviving hypotheses and, once at the
+start, to copy each prompt ``num_beams`` times). The loops never see the model itself, so the GPT,
+the encoder-decoder and Transformer-XL share them.
+
+Beam search follows the semantics of Hugging Face ``generate()`` so that the same weights and
+options give the same tokens: at each step the best 2K continuations (K = num_beams) are ranked;
+those that end in EOS or reach the length limit, among the top K, become finished hypotheses scored
+sum_logprob / generated_length ** length_penalty; the best K unfinished ones continue.
+``early_stopping``: True stops a batch row once K hypotheses are finished; False stops when the best
+running beam, at its current length, can no longer beat the worst finished one; "never" assumes
+the best case (the maximum length when length_penalty > 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+NEG = -1.0e9  # "impossible" score, as in Hugging Face's implementation
+
+Processor = Callable[[Tensor, Tensor], Tensor]  # (input_ids (N, L), scores (N, V)) -> scores
+
+
+class Decoder(Protocol):
+    def step(self, tokens: Tensor) -> Tensor: ...
+
+    def reorder(self, index: Tensor) -> None: ...
+
+
+def _process(processors: list[Processor], sequences: Tensor, scores: Tensor) -> Tensor:
+    for processor in processors:
+        scores = processor(sequences, scores)
+    return scores
+
+
+def greedy_search(
+    decoder: Decoder,
+    prompt: Tensor,
+    *,
+    max_new_tokens: int,
+    eos_token_id: list[int],
+    pad_token_id: int,
+    processors: list[Processor] = (),
+) -> Tensor:
+    """Pick the most probable token at every step.
+
+    Args:
+        decoder: see the module docstring; its state already matches ``prompt``'s rows.
+        prompt: (B, P) tokens the decoder has not consumed yet.
+        max_new_tokens: tokens to add at most.
+        eos_token_id: a row stops after producing any of these.
+        pad_token_id: written after a row has stopped.
+        processors: logits processors applied in order.
+
+    Returns:
+        (B, P + n) with n <= max_new_tokens: prompt, new tokens, padding after EOS.
+    """
+    sequences, step_input = prompt, prompt
+    eos = torch.tensor(eos_token_id, device=prompt.device)
+    unfinished = torch.ones(prompt.shape[0], dtype=torch.bool, device=prompt.device)
+    for _ in range(max_new_tokens):
+        scores = _process(processors, sequences, decoder.step(step_input).float())
+        tokens = scores.argmax(dim=-1).masked_fill(~unfinished, pad_token_id)  # (B,)
+        sequences = torch.cat([sequences, tokens[:, None]], dim=1)
+        unfinished &= ~torch.isin(tokens, eos)
+        if not unfinished.any():
+            break
+        step_input = tokens[:, None]
+    return sequences
+
+
+def _gather(t: Tensor, index: Tensor) -> Tensor:
+    """t (B, N, ...) rows picked per batch by index (B, M) -> (B, M, ...)."""
+    return t.gather(1, index.view(*index.shape, *([1] * (t.dim() - 2))).expand(*index.shape, *t.shape[2:]))
+
+
+def beam_search(
+    decoder: Decoder,
+    prompt: Tensor,
+    *,
+    num_beams: int,
+    max_new_tokens: int,
+    eos_token_id: list[int],
+    pad_token_id: int,
+    length_penalty: float = 1.0,
+    early_stopping: bool | str = False,
+    num_return_sequences: int = 1,
+    processors: list[Processor] = (),
+) -> tuple[Tensor, Tensor]:
+    """Keep the ``num_beams`` best partial sequences; return the best finished ones.
+
+    Args:
+        decoder: its state matches ``prompt``'s B rows; it is expanded to B * num_beams here.
+        prompt: (B, P).
+        num_beams, max_new_tokens, eos_token_id, pad_token_id: as in Hugging Face ``generate``.
+        length_penalty: finished scores are sum_logprob / generated_length ** length_penalty.
+        early_stopping: True, False or "never" (see the module docstring).
+        num_return_sequences: best hypotheses returned per prompt (<= num_beams).
+        processors: applied to the log-probabilities, as Hugging Face does in beam search.
+
+    Returns:
+        sequences (B * num_return_sequences, P + n) best first per prompt, and their scores (same rows).
+    """
+    b, p = prompt.shape
+    k, device = num_beams, prompt.device
+    max_length = p + max_new_tokens
+    eos = torch.tensor(eos_token_id, device=device)
+    keep = max(2, 1 + len(eos_token_id)) * k  # candidates ranked per step, so K survive EOS
+    top_k_mask = torch.arange(keep, device=device) < k  # only the top K may finish
+    decoder.reorder(torch.arange(b, device=device).repeat_interleave(k))  # each prompt K times
+
+    running = torch.full((b, k, max_length), pad_token_id, dtype=torch.long, device=device)
+    running[:, :, :p] = prompt[:, None, :]
+    running_scores = torch.zeros(b, k, device=device)
+    running_scores[:, 1:] = NEG  # identical beams at the start: let only the first expand
+    finished, finished_scores = running.clone(), torch.full((b, k), NEG, device=device)
+    finished_lengths = torch.zeros(b, k, dtype=torch.long, device=device)
+    is_finished = torch.zeros(b, k, dtype=torch.bool, device=device)
+    improvable = torch.ones(b, 1, dtype=torch.bool, device=device)
+    offsets = torch.arange(b, device=device)[:, None] * k
+
+    cur, step_input = p, running[:, :, :p].reshape(b * k, p)
+    while True:
+        log_probs = torch.log_softmax(decoder.step(step_input).float(), dim=-1)  # (B*K, V)
+        log_probs = _process(processors, running[:, :, :cur].reshape(b * k, cur), log_probs)
+        vocab = log_probs.shape[-1]
+        total = (log_probs.view(b, k, vocab) + running_scores[:, :, None]).view(b, k * vocab)
+        cand_scores, cand_index = total.topk(keep, dim=1)  # (B, 2K)
+        parent, token = cand_index // vocab, cand_index % vocab
+        candidates = _gather(running, parent)  # (B, 2K, L)
+        candidates[:, :, cur] = token
+        done = torch.isin(token, eos) | (cur + 1 >= max_length)  # (B, 2K)
+
+        # the best K candidates that did not just stop keep running
+        alive_scores = cand_scores + done.float() * NEG
+        survivors = alive_scores.topk(k, dim=1).indices
+        running, running_scores = _gather(candidates, survivors), _gather(alive_scores, survivors)
+        survivor_parent = _gather(parent, survivors)
+
+        # stopped candidates among the top K compete with earlier finished hypotheses
+        just_finished = done & top_k_mask
+        scores = cand_scores / float(cur + 1 - p) ** length_penalty
+        full = is_finished.all(dim=1, keepdim=True) & (early_stopping is True)
+        scores = scores + (full | ~improvable).float() * NEG + (~just_finished).float() * NEG
+        merged_scores = torch.cat([finished_scores, scores], dim=1)
+        best = merged_scores.topk(k, dim=1).indices
+        finished = _gather(torch.cat([finished, candidates], dim=1), best)
+        finished_scores = _gather(merged_scores, best)
+        lengths = torch.full((b, keep), cur + 1, dtype=torch.long, device=device)
+        finished_lengths = _gather(torch.cat([finished_lengths, lengths], dim=1), best)
+        is_finished = _gather(torch.cat([is_finished, just_finished], dim=1), best)
+
+        decoder.reorder((survivor_parent + offsets).view(-1))
+        cur += 1
+        improvable = improvable & _may_improve(
+            running_scores, finished_scores, is_finished, cur, p, max_length, early_stopping, length_penalty
+        )
+        all_full = bool(is_finished.all()) and early_stopping is True
+        if not bool(improvable.any()) or all_full or bool(done.all()):
+            break
+        step_input = running[:, :, cur - 1].reshape(b * k, 1)
+
+    r = num_return_sequences
+    length = int(finished_lengths[:, :r].max())
+    return finished[:, :r, :length].reshape(b * r, length), finished_scores[:, :r].reshape(b * r)
+
+
+def _may_improve(running_scores, finished_scores, is_finished, cur, p, max_length, early_stopping, length_penalty):
+    """(B, 1): can the best running beam still beat the worst finished hypothesis of its row?"""
+    if early_stopping == "never" and length_penalty > 0.0:
+        best_length = max_length - p
+    else:
+        best_length = cur - p
+    best_running = running_scores[:, :1] / float(best_length) ** length_penalty
+    worst_finished = torch.where(is_finished, finished_scores.min(dim=1, keepdim=True).values, NEG)
+    return (best_running > worst_finished).any(dim=1, keepdim=True)
