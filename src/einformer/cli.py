@@ -17,6 +17,129 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .recipes.demo import run_demo
+
+    run_demo(
+        task=args.task,
+        run_dir=args.run_dir,
+        quick=args.quick,
+        steps=args.steps,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .recipes.seq2seq import train_seq2seq
+    from .training import TrainingArguments
+
+    training = TrainingArguments(
+        max_steps=args.steps,
+        batch_size=args.batch_size,
+        gradient_accumulation_steps=args.grad_accum,
+        learning_rate=args.lr,
+        warmup_steps=args.warmup,
+        schedule=args.schedule,
+        weight_decay=args.weight_decay,
+        max_grad_norm=args.clip or None,
+        precision=args.precision,
+        eval_every=args.eval_every,
+        save_every=args.save_every,
+        patience=args.patience,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    overrides = {
+        k: v
+        for k, v in (
+            ("dropout", args.dropout),
+            ("label_smoothing", args.label_smoothing),
+            ("norm_first", args.norm_first),
+        )
+        if v is not None
+    }
+    result, run, _ = train_seq2seq(
+        args.run_dir,
+        task=args.task,
+        data=args.data,
+        target_file=args.target_file,
+        val=args.val,
+        source_field=args.source_field,
+        target_field=args.target_field,
+        tokenizer=args.tokenizer,
+        vocab_size=args.vocab_size,
+        preset=args.preset,
+        model_overrides=overrides,
+        args=training,
+        n_train=args.n_train,
+        on_long=args.on_long,
+        resume=args.resume,
+        seed=args.seed,
+        device=args.device,
+    )
+    summary = f"trained to step {result.step} in {result.seconds:.0f} s"
+    if result.best_metric is not None:
+        summary += f"; best {run.info['metric']} {result.best_metric:.4f} at step {result.best_step}"
+    print(summary)
+    print(f"model, tokenizers and metrics in {args.run_dir}")
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from .recipes.seq2seq import load_run
+
+    run = load_run(args.run)
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise ValueError("nothing to translate: give TEXT arguments or lines on standard input")
+    for output in run.translate(
+        texts, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
+    ):
+        print(output)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data.pairs import read_pairs
+    from .recipes.seq2seq import load_data, load_run
+
+    run = load_run(args.run)
+    if args.data:
+        pairs = read_pairs(args.data, target_path=args.target_file)
+    elif run.info.get("task"):
+        i = run.info
+        _, _, pairs, _ = load_data(
+            task=i["task"], data=None, n_train=0, n_val=i["n_val"], n_test=i["n_test"], seed=i["seed"]
+        )
+    else:
+        raise ValueError("this run was trained on your own data: pass the test pairs with --data FILE")
+    metrics = run.evaluate(pairs[: args.limit] if args.limit else pairs, num_beams=args.num_beams)
+    print(json.dumps(metrics) if args.json else "\n".join(f"{k:<12} {v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def _add_training_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    g.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    g.add_argument("--warmup", type=int, default=400, help="warm-up steps")
+    g.add_argument("--schedule", default="inverse_sqrt", choices=["inverse_sqrt", "linear", "cosine", "constant"])
+    g.add_argument("--weight-decay", type=float, default=0.01)
+    g.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0 = off)")
+    g.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    g.add_argument("--eval-every", type=int, default=500)
+    g.add_argument("--save-every", type=int, default=500)
+    g.add_argument("--patience", type=int, default=None, help="stop after N evaluations without improvement")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    g.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="einformer",
@@ -28,6 +151,59 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("env", help="report torch, CUDA, cuDNN, NCCL, GPUs and package versions")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(func=cmd_env)
+
+    p = sub.add_parser("demo", help="train a Transformer on a built-in task in ~2 minutes, translate, draw attention")
+    p.add_argument(
+        "--task", default="numbers-en", help="numbers-en (default), numbers-zh, dates, copy, reverse, sort, addition"
+    )
+    p.add_argument("--run-dir", default=None, help="where to write the run (default runs/demo-TASK, never reused)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 1500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a tiny run that checks the pipeline in seconds")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train a model on a built-in task or your own data")
+    p.add_argument("--model", default="encoder-decoder", choices=["encoder-decoder"], help="architecture")
+    p.add_argument("--task", default=None, help="a built-in task (see `einformer demo --help`)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="pairs: FILE.tsv (source<TAB>target), FILE.jsonl, or the source "
+        "side of two parallel files with --target-file",
+    )
+    p.add_argument("--target-file", default=None, help="target side of two parallel files")
+    p.add_argument("--val", default=None, help="validation pairs (default: 5%% of --data held out)")
+    p.add_argument("--source-field", default="source", help="JSONL field of the source text")
+    p.add_argument("--target-field", default="target", help="JSONL field of the target text")
+    p.add_argument("--tokenizer", default="bpe", choices=["bpe", "char", "word"], help="for --data (default bpe)")
+    p.add_argument("--vocab-size", type=int, default=8000, help="BPE vocabulary size per side")
+    p.add_argument("--preset", default="small", choices=["tiny", "demo", "small", "base"])
+    p.add_argument("--dropout", type=float, default=None)
+    p.add_argument("--label-smoothing", type=float, default=None)
+    p.add_argument("--norm-first", action="store_const", const=True, default=None, help="pre-norm (default post)")
+    p.add_argument("--n-train", type=int, default=50000, help="examples drawn from a built-in task")
+    p.add_argument("--on-long", default="truncate", choices=["truncate", "error"], help="over-long examples")
+    p.add_argument("--run-dir", required=True, help="where to write the run")
+    _add_training_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("translate", help="translate TEXT (or lines of standard input) with a trained run")
+    p.add_argument("run", help="a run directory")
+    p.add_argument("text", nargs="*", help="texts to translate; none = read standard input")
+    p.add_argument("--num-beams", type=int, default=4)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("evaluate", help="exact match (built-in tasks) or BLEU (your data) of a trained run")
+    p.add_argument("run", help="a run directory")
+    p.add_argument("--data", default=None, help="test pairs (TSV/JSONL, or source file with --target-file)")
+    p.add_argument("--target-file", default=None)
+    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 
@@ -39,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, OSError) as e:
+    except (ValueError, FileNotFoundError, OSError, ImportError) as e:
         # A user mistake: one or two lines, no traceback.
         print(f"einformer {args.command}: error: {e}", file=sys.stderr)
         return 2

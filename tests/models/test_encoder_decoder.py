@@ -174,3 +174,12 @@ def test_output_attentions_match_fast_path():
     assert_close(slow.logits, fast.logits, atol=1e-10, rtol=0)
     assert len(slow.cross_attentions) == 2 and slow.cross_attentions[0].shape == (3, 4, 5, 7)
     assert (slow.cross_attentions[0][2, :, :, 2:] == 0).all()  # padded source keys get no weight
+
+
+def test_same_seed_same_model():
+    states = []
+    for _ in range(3):
+        torch.manual_seed(7)
+        states.append(tiny().state_dict())
+    for other in states[1:]:
+        assert all(torch.equal(states[0][k], other[k]) for k in states[0])

@@ -7,7 +7,10 @@
     addition     "123+45"      -> "168"                                   (char -> char)
 
 Held-out splits are drawn first; the training split then rejects any source seen in them, so no
-test example is ever trained on. Algorithmic tasks take separate train and test length ranges.
+test example is ever trained on. A task may keep some sources out of the held-out splits: the
+number tasks never hold out numbers below 100 (there are only 100 of them, and a split that took
+them all would leave the model never seeing "7"). Algorithmic tasks take separate train and test
+length ranges.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ def dates_pair(rng: random.Random, lengths=None) -> tuple[str, str]:
     return random_date_pair(rng)
 
 
+def _three_digits_or_more(source: str) -> bool:
+    return len(source) >= 3
+
+
 @dataclasses.dataclass(frozen=True)
 class Task:
     """A generator of (source, target) pairs and how to tokenise each side."""
@@ -52,6 +59,7 @@ class Task:
     train_lengths: tuple[int, int] | None = None  # algorithmic tasks only
     test_lengths: tuple[int, int] | None = None
     description: str = ""
+    can_hold_out: Callable[[str], bool] | None = None  # which sources val/test may take
 
     def splits(self, n_train: int, n_val: int, n_test: int, *, seed: int = 0, train_lengths=None, test_lengths=None):
         """Disjoint train/val/test lists of (source, target) pairs, reproducible from ``seed``."""
@@ -76,6 +84,8 @@ class Task:
             src, tgt = self.make_pair(rng, lengths)
             if src in held or (not exclude_only and src in seen):
                 continue
+            if not exclude_only and self.can_hold_out is not None and not self.can_hold_out(src):
+                continue
             seen.add(src)
             out.append((src, tgt))
         if not exclude_only:
@@ -86,8 +96,17 @@ class Task:
 TASKS = {
     task.name: task
     for task in (
-        Task("numbers-en", numbers_en_pair, "char", "word", description="digits -> English number words"),
-        Task("numbers-zh", numbers_zh_pair, description="digits -> Chinese numerals"),
+        Task(
+            "numbers-en",
+            numbers_en_pair,
+            "char",
+            "word",
+            description="digits -> English number words",
+            can_hold_out=_three_digits_or_more,
+        ),
+        Task(
+            "numbers-zh", numbers_zh_pair, description="digits -> Chinese numerals", can_hold_out=_three_digits_or_more
+        ),
         Task("dates", dates_pair, description="human date formats -> ISO 8601"),
         Task("copy", copy_pair, train_lengths=(1, 10), test_lengths=(11, 20), description="copy a string"),
         Task("reverse", reverse_pair, train_lengths=(1, 10), test_lengths=(11, 20), description="reverse a string"),

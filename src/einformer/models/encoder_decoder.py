@@ -90,7 +90,9 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         for name, p in self.named_parameters():
             if p.dim() > 1 and "embed" not in name:
                 nn.init.xavier_uniform_(p)
-        for emb in {self.src_embed, self.tgt_embed}:
+        # a list, not a set: a fixed order makes the same seed give the same model
+        shared = self.tgt_embed is self.src_embed
+        for emb in [self.src_embed] if shared else [self.src_embed, self.tgt_embed]:
             nn.init.normal_(emb.weight, std=self.config.d_model**-0.5)
             with torch.no_grad():
                 emb.weight[self.config.pad_token_id].zero_()

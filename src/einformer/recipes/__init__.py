@@ -1,0 +1,1 @@
+"""Recipes: data, model and trainer wired together for one kind of job (what the CLI calls)."""

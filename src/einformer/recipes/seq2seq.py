@@ -1,0 +1,275 @@
+"""Sequence-to-sequence jobs: train an encoder-decoder on a built-in task or the user's pairs,
+then translate and evaluate with the saved run.
+
+A run directory holds the trainer's files (see ``einformer.training.trainer``) plus
+``source_tokenizer.json``, ``target_tokenizer.json`` and ``run.json`` (the task or data files,
+tokenizer levels, and the metric), which is everything ``load_run`` needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import write_json
+from ..config import EncoderDecoderConfig
+from ..data.batches import Seq2SeqBatches, collate
+from ..data.pairs import read_pairs
+from ..data.tasks import get_task
+from ..data.tokenizer import Tokenizer
+from ..models.encoder_decoder import EncoderDecoderTransformer
+from ..training import Trainer, TrainingArguments, TrainResult
+
+RUN_INFO = "run.json"
+
+
+@dataclasses.dataclass
+class Seq2SeqRun:
+    """A trained model with its tokenizers: translate and evaluate."""
+
+    model: EncoderDecoderTransformer
+    source_tokenizer: Tokenizer
+    target_tokenizer: Tokenizer
+    info: dict
+
+    def encode_sources(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        limit = self.model.config.max_position - 1
+        rows = [self.source_tokenizer.encode(t)[:limit] for t in texts]
+        batch = collate([(r, []) for r in rows])
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def translate(
+        self,
+        texts: list[str],
+        *,
+        num_beams: int = 4,
+        max_new_tokens: int | None = None,
+        batch_size: int = 64,
+        length_penalty: float = 1.0,
+    ) -> list[str]:
+        """Source texts -> target texts (beam search by default)."""
+        out = []
+        max_new = max_new_tokens or self.info.get("max_target_tokens", 64) + 1
+        for i in range(0, len(texts), batch_size):
+            batch = self.encode_sources(texts[i : i + batch_size])
+            ids = self.model.generate(
+                batch["input_ids"],
+                batch["attention_mask"],
+                max_new_tokens=max_new,
+                num_beams=num_beams,
+                length_penalty=length_penalty,
+            )
+            out += [self.target_tokenizer.decode(row[1:]) for row in ids.tolist()]
+        return out
+
+    def evaluate(self, pairs: list[tuple[str, str]], *, num_beams: int = 1, batch_size: int = 128) -> dict:
+        """Exact match, token-level validation loss, and BLEU for translation data."""
+        hypotheses = self.translate([s for s, _ in pairs], num_beams=num_beams, batch_size=batch_size)
+        references = [t for _, t in pairs]
+        metrics = {"exact_match": sum(h == r for h, r in zip(hypotheses, references, strict=True)) / len(pairs)}
+        ids = [(self.source_tokenizer.encode(s), self.target_tokenizer.encode(t)) for s, t in pairs]
+        metrics["loss"] = validation_loss(self.model, ids, batch_size)
+        if self.info.get("metric") == "bleu" or self.info.get("task") is None:
+            metrics["bleu"] = corpus_bleu(hypotheses, references)
+        return metrics
+
+
+def corpus_bleu(hypotheses: list[str], references: list[str]) -> float:
+    """Corpus BLEU through sacrebleu (13a tokenisation), the standard for reporting."""
+    try:
+        import sacrebleu
+    except ImportError:
+        raise ImportError("BLEU needs sacrebleu: pip install sacrebleu") from None
+    return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+
+
+@torch.no_grad()
+def validation_loss(model, ids: list[tuple[list[int], list[int]]], batch_size: int = 128) -> float:
+    """Mean cross-entropy per target token (nats), without label smoothing."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(ids), batch_size):
+        batch = collate(ids[i : i + batch_size])
+        logits = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).logits
+        labels = batch["labels"]
+        total += float(
+            F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="sum")
+        )
+        count += int((labels != -100).sum())
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def encode_pairs(
+    pairs, source_tokenizer, target_tokenizer, *, max_source: int, max_target: int, on_long: str = "truncate"
+) -> list[tuple[list[int], list[int]]]:
+    """Tokenise pairs; over-long sides are truncated with one warning, or rejected (on_long="error")."""
+    encoded, cut = [], 0
+    sources = source_tokenizer.backend.encode_batch([s for s, _ in pairs], add_special_tokens=False)
+    targets = target_tokenizer.backend.encode_batch([t for _, t in pairs], add_special_tokens=False)
+    for i, (s, t) in enumerate(zip(sources, targets, strict=True)):
+        s, t = s.ids, t.ids
+        if len(s) > max_source or len(t) > max_target:
+            if on_long == "error":
+                raise ValueError(
+                    f"example {i + 1} is too long ({len(s)} source, {len(t)} target tokens; limits "
+                    f"{max_source}, {max_target}); shorten it or use --on-long truncate"
+                )
+            cut += 1
+            s, t = s[:max_source], t[:max_target]
+        encoded.append((s, t))
+    if cut:
+        warnings.warn(
+            f"{cut} of {len(pairs)} examples were longer than {max_source} source / {max_target} "
+            "target tokens and were truncated",
+            stacklevel=2,
+        )
+    return encoded
+
+
+def exact_match_evaluator(run: Seq2SeqRun, pairs, *, batch_size: int = 256):
+    """Greedy exact match and validation loss on ``pairs``, for the trainer's keep-best."""
+    ids = encode_pairs(pairs, run.source_tokenizer, run.target_tokenizer, max_source=10**9, max_target=10**9)
+
+    def evaluate(model) -> dict:
+        metrics = {"loss": validation_loss(model, ids, batch_size)}
+        if run.info["metric"] == "exact_match":
+            hyps = run.translate([s for s, _ in pairs], num_beams=1, batch_size=batch_size)
+            metrics["exact_match"] = sum(h == t for h, (_, t) in zip(hyps, pairs, strict=True)) / len(pairs)
+        return metrics
+
+    return evaluate
+
+
+def load_data(
+    *,
+    task: str | None,
+    data: str | None,
+    target_file: str | None = None,
+    val: str | None = None,
+    source_field: str = "source",
+    target_field: str = "target",
+    n_train: int = 50000,
+    n_val: int = 500,
+    n_test: int = 1000,
+    seed: int = 0,
+):
+    """(train, val, test, info) pairs from a built-in task or the user's files."""
+    if (task is None) == (data is None):
+        raise ValueError("choose exactly one of a built-in --task or your own --data file")
+    if task is not None:
+        t = get_task(task)
+        train, val_pairs, test = t.splits(n_train, n_val, n_test, seed=seed)
+        info = {"task": task, "source_level": t.source_level, "target_level": t.target_level, "metric": "exact_match"}
+        return train, val_pairs, test, info
+    pairs = read_pairs(data, target_path=target_file, source_field=source_field, target_field=target_field)
+    if val is not None:
+        val_pairs = read_pairs(val, source_field=source_field, target_field=target_field)
+    else:  # automatic validation split: a seeded 5% (at most n_val) held out
+        order = list(range(len(pairs)))
+        random.Random(seed).shuffle(order)
+        k = min(n_val, max(1, len(pairs) // 20))
+        if len(pairs) < 2:
+            raise ValueError(f"{data}: need at least 2 pairs to hold one out for validation, or pass --val")
+        val_pairs = [pairs[i] for i in order[:k]]
+        pairs = [pairs[i] for i in order[k:]]
+    info = {"task": None, "data": str(data), "target_file": target_file, "val": val, "metric": "loss"}
+    return pairs, val_pairs, [], info
+
+
+def train_seq2seq(
+    run_dir: str | Path,
+    *,
+    task: str | None = None,
+    data: str | None = None,
+    target_file: str | None = None,
+    val: str | None = None,
+    source_field: str = "source",
+    target_field: str = "target",
+    tokenizer: str = "bpe",
+    vocab_size: int = 8000,
+    preset: str = "small",
+    model_overrides: dict | None = None,
+    args: TrainingArguments | None = None,
+    n_train: int = 50000,
+    n_val: int = 500,
+    n_test: int = 1000,
+    seed: int = 0,
+    on_long: str = "truncate",
+    resume: bool = False,
+    device: str = "cpu",
+) -> tuple[TrainResult, Seq2SeqRun, list]:
+    """Train an encoder-decoder; returns the trainer's result, the best run, and the test pairs."""
+    run_dir, args = Path(run_dir), args or TrainingArguments()
+    train, val_pairs, test, info = load_data(
+        task=task,
+        data=data,
+        target_file=target_file,
+        val=val,
+        source_field=source_field,
+        target_field=target_field,
+        n_train=n_train,
+        n_val=n_val,
+        n_test=n_test,
+        seed=seed,
+    )
+    info.update(seed=seed, n_train=n_train, n_val=n_val, n_test=n_test)
+    if resume:
+        src_tok = Tokenizer.load(run_dir / "source_tokenizer.json")
+        tgt_tok = Tokenizer.load(run_dir / "target_tokenizer.json")
+        config = EncoderDecoderConfig.from_json_file(run_dir / "last" / "config.json")
+    else:
+        levels = (info.get("source_level", tokenizer), info.get("target_level", tokenizer))
+        info.update(source_level=levels[0], target_level=levels[1])
+        src_tok = Tokenizer.train((s for s, _ in train), levels[0], vocab_size=vocab_size)
+        tgt_tok = Tokenizer.train((t for _, t in train), levels[1], vocab_size=vocab_size)
+        config = EncoderDecoderConfig.from_preset(
+            preset, src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, **(model_overrides or {})
+        )
+    model = EncoderDecoderTransformer(config)
+    limit = config.max_position - 1
+    train_ids = encode_pairs(train, src_tok, tgt_tok, max_source=limit, max_target=limit, on_long=on_long)
+    info["max_target_tokens"] = max(len(t) for _, t in train_ids)
+    run = Seq2SeqRun(model, src_tok, tgt_tok, info)
+    if not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        src_tok.save(run_dir / "source_tokenizer.json")
+        tgt_tok.save(run_dir / "target_tokenizer.json")
+        write_json(run_dir / RUN_INFO, info)
+    greater = info["metric"] == "exact_match"
+    args = dataclasses.replace(args, metric=info["metric"] if greater else "loss", greater_is_better=greater)
+    trainer = Trainer(
+        model,
+        args,
+        Seq2SeqBatches(train_ids, args.batch_size, seed=args.seed),
+        run_dir=run_dir,
+        evaluate=exact_match_evaluator(run, val_pairs),
+        device=device,
+    )
+    result = trainer.train(resume=resume)
+    return result, load_run(run_dir), test
+
+
+def load_run(run_dir: str | Path) -> Seq2SeqRun:
+    """The best model of a run directory with its tokenizers and run.json."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RUN_INFO).is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not an einformer seq2seq run (no {RUN_INFO}); pass the directory "
+            "that `einformer train` or `einformer demo` wrote"
+        )
+    info = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
+    model = EncoderDecoderTransformer.from_pretrained(run_dir)
+    return Seq2SeqRun(
+        model,
+        Tokenizer.load(run_dir / "source_tokenizer.json"),
+        Tokenizer.load(run_dir / "target_tokenizer.json"),
+        info,
+    )

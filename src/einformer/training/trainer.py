@@ -1,0 +1,301 @@
+"""One trainer for every einformer model.
+
+The loop: micro-batches -> loss -> backward (accumulated) -> clip -> AdamW step -> schedule step;
+evaluation every ``eval_every`` steps keeps the best model; a full checkpoint every ``save_every``
+steps allows an exact resume. A run directory holds:
+
+    config.json, model.safetensors   the best model so far (the latest when nothing is evaluated)
+    last/                            the latest model and training_state.pt (optimizer, scheduler,
+                                     RNG states, step, best metric): what --resume continues from
+    metrics.jsonl                    one JSON object per log line and per evaluation
+    loss_curve.png                   training (and validation) loss against steps
+    (tokenizers and anything the caller's ``save_extra`` writes)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..checkpoint import atomic_write, load_state_strict, load_weights
+from ..models.base import PreTrainedModel
+from .arguments import TrainingArguments
+from .schedules import lr_multiplier
+
+STATE_NAME = "training_state.pt"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    best_metric: float | None
+    best_step: int | None
+    stopped_early: bool
+    seconds: float
+    history: list[dict]
+    run_dir: Path
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay matrices of linear layers; never norms, biases or embeddings."""
+    no_decay_ids = set()
+    for module in model.modules():
+        if isinstance(module, nn.LayerNorm | nn.Embedding):
+            no_decay_ids.update(id(p) for p in module.parameters(recurse=False))
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if id(p) in no_decay_ids or p.dim() < 2 or name.endswith("bias") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Trainer:
+    """Train ``model`` on step-indexed ``batches`` (``batches.get(i) -> dict`` of model inputs).
+
+    Args:
+        model: a ``PreTrainedModel`` whose forward takes the batch's keys and returns ``.loss``.
+        args: ``TrainingArguments``.
+        batches: deterministic by index, so a resumed run sees the same data.
+        run_dir: where checkpoints, metrics and plots go.
+        evaluate: ``model -> {metric: value}``, run every ``args.eval_every`` steps.
+        device: "cpu" or "cuda[:i]".
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        args: TrainingArguments,
+        batches,
+        *,
+        run_dir: str | Path,
+        evaluate: Callable[[PreTrainedModel], dict] | None = None,
+        device: str | torch.device = "cpu",
+    ):
+        if args.precision == "fp16" and torch.device(device).type != "cuda":
+            raise ValueError("precision='fp16' needs a CUDA device; use 'bf16' on CPU")
+        self.model, self.args, self.batches, self.evaluate = model, args, batches, evaluate
+        self.run_dir, self.device = Path(run_dir), torch.device(device)
+
+    # ---------------------------------------------------------------- the loop
+    def train(self, *, resume: bool = False) -> TrainResult:
+        a, model = self.args, self.model.to(self.device)
+        optimizer = torch.optim.AdamW(
+            parameter_groups(model, a.weight_decay), lr=a.learning_rate, betas=a.betas, eps=a.eps
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(a.schedule, a.warmup_steps, a.max_steps))
+        scaler = torch.amp.GradScaler(self.device.type, enabled=a.precision == "fp16")
+        state = {"step": 0, "best_metric": None, "best_step": None, "bad_evals": 0}
+        if resume:
+            state = self._load_checkpoint(optimizer, scheduler)
+        else:
+            if (self.run_dir / "last" / STATE_NAME).exists():
+                raise ValueError(
+                    f"{self.run_dir} already holds a run; pass --resume to continue it or choose another run directory"
+                )
+            torch.manual_seed(a.seed)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        history = self._read_history(upto=state["step"])
+        writer = _tensorboard(self.run_dir)
+        bar = tqdm(total=a.max_steps, initial=state["step"], disable=not a.progress, dynamic_ncols=True, desc="train")
+        start, stopped_early, tokens, t_log = time.perf_counter(), False, 0, time.perf_counter()
+        step = saved_step = state["step"]
+        try:
+            while step < a.max_steps and not stopped_early:
+                loss, n_tokens = self._step(model, optimizer, scaler, step)
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"the loss became {loss} at step {step + 1}; training stopped. The last good checkpoint "
+                        f"(step {saved_step}) is kept in {self.run_dir / 'last'}. Lower --lr or enable gradient "
+                        "clipping, then --resume."
+                    )
+                scheduler.step()
+                step += 1
+                tokens += n_tokens
+                bar.update(1)
+                if step % a.log_every == 0 or step == a.max_steps:
+                    now = time.perf_counter()
+                    record = {
+                        "step": step,
+                        "loss": loss,
+                        "lr": scheduler.get_last_lr()[0],
+                        "tokens_per_s": tokens / max(now - t_log, 1e-9),
+                    }
+                    tokens, t_log = 0, now
+                    self._log(record, history, writer)
+                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{record['lr']:.2e}", tok_s=f"{record['tokens_per_s']:.0f}")
+                if self.evaluate is not None and (step % a.eval_every == 0 or step == a.max_steps):
+                    stopped_early = self._eval_and_keep_best(model, step, state, history, writer, bar)
+                elif self.evaluate is None and (step % a.save_every == 0 or step == a.max_steps):
+                    model.save_pretrained(self.run_dir)
+                state["step"] = step
+                if step % a.save_every == 0 or step == a.max_steps or stopped_early:
+                    self._save_checkpoint(model, optimizer, scheduler, state)
+                    saved_step = step
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+        if history:
+            plot_loss_curve(history, self.run_dir / "loss_curve.png")
+        return TrainResult(
+            step,
+            state["best_metric"],
+            state["best_step"],
+            stopped_early,
+            time.perf_counter() - start,
+            history,
+            self.run_dir,
+        )
+
+    def _step(self, model, optimizer, scaler, step: int) -> tuple[float, int]:
+        """One optimiser step over ``gradient_accumulation_steps`` micro-batches; returns (mean loss, tokens)."""
+        a = self.args
+        model.train()
+        total, tokens = torch.zeros((), device=self.device), 0
+        for micro in range(a.gradient_accumulation_steps):
+            index = step * a.gradient_accumulation_steps + micro
+            batch = {k: v.to(self.device) for k, v in self.batches.get(index).items()}
+            with self._autocast():
+                loss = model(**batch).loss
+            scaler.scale(loss / a.gradient_accumulation_steps).backward()
+            total += loss.detach()
+            tokens += count_tokens(batch)
+        if a.max_grad_norm is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        return float(total) / a.gradient_accumulation_steps, tokens
+
+    def _autocast(self):
+        if self.args.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.args.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    # ---------------------------------------------------------------- evaluation and bookkeeping
+    def _eval_and_keep_best(self, model, step, state, history, writer, bar) -> bool:
+        """Evaluate, save the model if it is the best so far; True when patience has run out."""
+        a = self.args
+        with torch.no_grad(), self._autocast():
+            metrics = self.evaluate(model)
+        if a.metric not in metrics:
+            raise ValueError(f"evaluation returned {sorted(metrics)}, not the chosen metric {a.metric!r}")
+        value, best = metrics[a.metric], state["best_metric"]
+        improved = best is None or (value > best if a.greater_is_better else value < best)
+        if improved or value == best:  # a tie keeps the later, longer-trained model...
+            state.update(best_metric=value, best_step=step)
+            model.save_pretrained(self.run_dir)
+        # ...but only a strict improvement resets the patience counter
+        state["bad_evals"] = 0 if improved else state["bad_evals"] + 1
+        self._log({"step": step, "eval": metrics, "best": improved}, history, writer)
+        bar.write(
+            f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + (" (best)" if improved else "")
+        )
+        return a.patience is not None and state["bad_evals"] >= a.patience
+
+    def _save_checkpoint(self, model, optimizer, scheduler, state) -> None:
+        last = self.run_dir / "last"
+        model.save_pretrained(last)
+        payload = {
+            **state,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+        }
+        with atomic_write(last / STATE_NAME) as f:
+            torch.save(payload, f)
+
+    def _load_checkpoint(self, optimizer, scheduler) -> dict:
+        last = self.run_dir / "last"
+        if not (last / STATE_NAME).is_file():
+            raise FileNotFoundError(f"nothing to resume: {last / STATE_NAME} does not exist")
+        load_state_strict(self.model, load_weights(last / "model.safetensors", self.device), source=str(last))
+        payload = torch.load(last / STATE_NAME, map_location=self.device, weights_only=True)
+        optimizer.load_state_dict(payload.pop("optimizer"))
+        scheduler.load_state_dict(payload.pop("scheduler"))
+        rng = payload.pop("rng")
+        torch.set_rng_state(rng["torch"].cpu())
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        return payload
+
+    def _read_history(self, upto: int) -> list[dict]:
+        """Metrics already logged up to step ``upto`` (later lines belong to an interrupted run)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return []
+        history = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        history = [h for h in history if h["step"] <= upto]
+        with atomic_write(path, "w") as f:
+            f.writelines(json.dumps(h) + "\n" for h in history)
+        return history
+
+    def _log(self, record: dict, history: list, writer) -> None:
+        history.append(record)
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if writer is not None:
+            for key, value in {**record, **{f"eval/{k}": v for k, v in record.get("eval", {}).items()}}.items():
+                if isinstance(value, int | float) and key != "step":
+                    writer.add_scalar(key, value, record["step"])
+
+
+def count_tokens(batch: dict) -> int:
+    """Real (non-padding) tokens in a batch: source tokens plus target tokens."""
+    n = int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
+    if "labels" in batch and "attention_mask" in batch:
+        n += int((batch["labels"] != -100).sum())
+    return n
+
+
+def _tensorboard(run_dir: Path):
+    """A SummaryWriter when tensorboard is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def plot_loss_curve(history: list[dict], path: Path) -> None:
+    """Training loss (and validation loss when evaluated) against steps, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    val = [(h["step"], h["eval"]["loss"]) for h in history if "loss" in h.get("eval", {})]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss")
+    if val:
+        ax.plot(*zip(*val, strict=True), "o-", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats per token)")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
