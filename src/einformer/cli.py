@@ -66,10 +66,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         data=args.data,
         target_file=args.target_file,
         val=args.val,
+        val_target_file=args.val_target_file,
         source_field=args.source_field,
         target_field=args.target_field,
         tokenizer=args.tokenizer,
         vocab_size=args.vocab_size,
+        share_vocab=args.share_vocab,
         preset=args.preset,
         model_overrides=overrides,
         args=training,
@@ -174,9 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--target-file", default=None, help="target side of two parallel files")
     p.add_argument("--val", default=None, help="validation pairs (default: 5%% of --data held out)")
+    p.add_argument("--val-target-file", default=None, help="target side of parallel validation files")
     p.add_argument("--source-field", default="source", help="JSONL field of the source text")
     p.add_argument("--target-field", default="target", help="JSONL field of the target text")
-    p.add_argument("--tokenizer", default="bpe", choices=["bpe", "char", "word"], help="for --data (default bpe)")
+    p.add_argument(
+        "--tokenizer", default="bpe", choices=["bpe", "wordpiece", "char", "word"], help="for --data (default bpe)"
+    )
+    p.add_argument("--share-vocab", action="store_true", help="one joint vocabulary and embedding for both sides")
     p.add_argument("--vocab-size", type=int, default=8000, help="BPE vocabulary size per side")
     p.add_argument("--preset", default="small", choices=["tiny", "demo", "small", "base"])
     p.add_argument("--dropout", type=float, default=None)

@@ -11,6 +11,7 @@ from einformer.data.tokenizer import Tokenizer
         ("char", ["2021-03-05", "一万零八十六", "5 march 2021"], "一万 05"),
         ("word", ["one thousand two hundred thirty-four", "ninety-nine"], "two hundred ninety-nine"),
         ("bpe", ["ein Mann läuft über die Straße", "a man runs across the street"] * 20, "ein Mann läuft"),
+        ("wordpiece", ["ein Mann läuft über die Straße", "a man runs across the street"] * 20, "ein Mann läuft"),
     ],
 )
 def test_round_trip_and_specials(level, texts, sample, tmp_path):

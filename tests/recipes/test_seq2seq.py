@@ -58,6 +58,18 @@ def test_train_translate_evaluate_on_user_tsv(tmp_path, pairs_file, capsys):
     assert set(metrics) == {"exact_match", "loss", "bleu"}
 
 
+def test_shared_vocabulary(tmp_path, pairs_file):
+    run = tmp_path / "run"
+    assert (
+        main(["train", "--data", str(pairs_file), "--tokenizer", "char", "--share-vocab", "--run-dir", str(run), *FAST])
+        == 0
+    )
+    loaded = load_run(run)
+    assert loaded.model.config.share_embeddings
+    assert loaded.model.src_embed.weight is loaded.model.tgt_embed.weight is loaded.model.lm_head.weight
+    assert (run / "source_tokenizer.json").read_text() == (run / "target_tokenizer.json").read_text()
+
+
 def test_resume_through_the_cli(tmp_path, pairs_file, capsys):
     """Stop at step 15, then --resume to step 30 (inverse-sqrt schedule: independent of the total)."""
     run = tmp_path / "run"

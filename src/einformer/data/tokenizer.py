@@ -9,7 +9,8 @@ stack too:
 * ``char``: every character is a token (digits, dates, Chinese numerals, Tiny Shakespeare);
 * ``word``: whitespace-separated words (English number words);
 * ``bpe``: byte-pair encoding learned from the user's text (Sennrich et al. 2016), with the
-  Metaspace pre-tokenizer so decoding restores the spaces.
+  Metaspace pre-tokenizer so decoding restores the spaces;
+* ``wordpiece``: BERT's sub-word scheme (continuations marked ``##``), learned the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..checkpoint import atomic_write
 
 SPECIALS = ["[PAD]", "[BOS]", "[EOS]", "[UNK]"]
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
-LEVELS = ("char", "word", "bpe")
+LEVELS = ("char", "word", "bpe", "wordpiece")
 
 
 class Tokenizer:
@@ -56,6 +57,13 @@ class Tokenizer:
             backend.pre_tokenizer = pre_tokenizers.Metaspace()
             backend.decoder = decoders.Metaspace()
             trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=min_frequency)
+        elif level == "wordpiece":
+            backend = HFTokenizer(models.WordPiece(unk_token="[UNK]"))
+            backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+            backend.decoder = decoders.WordPiece()
+            trainer = trainers.WordPieceTrainer(
+                vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=min_frequency
+            )
         else:
             raise ValueError(f"unknown tokenizer level {level!r}; choose one of {LEVELS}")
         backend.train_from_iterator(texts, trainer=trainer)

@@ -154,6 +154,7 @@ def load_data(
     data: str | None,
     target_file: str | None = None,
     val: str | None = None,
+    val_target_file: str | None = None,
     source_field: str = "source",
     target_field: str = "target",
     n_train: int = 50000,
@@ -171,7 +172,7 @@ def load_data(
         return train, val_pairs, test, info
     pairs = read_pairs(data, target_path=target_file, source_field=source_field, target_field=target_field)
     if val is not None:
-        val_pairs = read_pairs(val, source_field=source_field, target_field=target_field)
+        val_pairs = read_pairs(val, target_path=val_target_file, source_field=source_field, target_field=target_field)
     else:  # automatic validation split: a seeded 5% (at most n_val) held out
         order = list(range(len(pairs)))
         random.Random(seed).shuffle(order)
@@ -191,10 +192,12 @@ def train_seq2seq(
     data: str | None = None,
     target_file: str | None = None,
     val: str | None = None,
+    val_target_file: str | None = None,
     source_field: str = "source",
     target_field: str = "target",
     tokenizer: str = "bpe",
     vocab_size: int = 8000,
+    share_vocab: bool = False,
     preset: str = "small",
     model_overrides: dict | None = None,
     args: TrainingArguments | None = None,
@@ -213,6 +216,7 @@ def train_seq2seq(
         data=data,
         target_file=target_file,
         val=val,
+        val_target_file=val_target_file,
         source_field=source_field,
         target_field=target_field,
         n_train=n_train,
@@ -227,11 +231,18 @@ def train_seq2seq(
         config = EncoderDecoderConfig.from_json_file(run_dir / "last" / "config.json")
     else:
         levels = (info.get("source_level", tokenizer), info.get("target_level", tokenizer))
-        info.update(source_level=levels[0], target_level=levels[1])
-        src_tok = Tokenizer.train((s for s, _ in train), levels[0], vocab_size=vocab_size)
-        tgt_tok = Tokenizer.train((t for _, t in train), levels[1], vocab_size=vocab_size)
+        info.update(source_level=levels[0], target_level=levels[1], share_vocab=share_vocab)
+        overrides = dict(model_overrides or {})
+        if share_vocab:  # one joint vocabulary, one embedding for both sides (the paper's setup)
+            if levels[0] != levels[1]:
+                raise ValueError(f"--share-vocab needs one tokenizer level for both sides, got {levels}")
+            src_tok = tgt_tok = Tokenizer.train((x for pair in train for x in pair), levels[0], vocab_size=vocab_size)
+            overrides["share_embeddings"] = True
+        else:
+            src_tok = Tokenizer.train((s for s, _ in train), levels[0], vocab_size=vocab_size)
+            tgt_tok = Tokenizer.train((t for _, t in train), levels[1], vocab_size=vocab_size)
         config = EncoderDecoderConfig.from_preset(
-            preset, src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, **(model_overrides or {})
+            preset, src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, **overrides
         )
     model = EncoderDecoderTransformer(config)
     limit = config.max_position - 1
