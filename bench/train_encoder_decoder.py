@@ -28,8 +28,9 @@ class TorchSeq2Seq(nn.Module):
         super().__init__()
         c = ours.config
         self.ours = ours  # borrow embeddings and positions: only the Transformer body differs
-        self.body = nn.Transformer(c.d_model, c.n_heads, c.n_encoder_layers, c.n_decoder_layers, c.d_ff,
-                                   dropout=0.0, batch_first=True)
+        self.body = nn.Transformer(
+            c.d_model, c.n_heads, c.n_encoder_layers, c.n_decoder_layers, c.d_ff, dropout=0.0, batch_first=True
+        )
         self.scale = math.sqrt(c.d_model)
 
     def forward(self, input_ids, attention_mask, decoder_input_ids, labels):
@@ -38,8 +39,9 @@ class TorchSeq2Seq(nn.Module):
         tgt = o.tgt_embed(decoder_input_ids) + o.tgt_pos(torch.arange(decoder_input_ids.shape[1]))
         causal = nn.Transformer.generate_square_subsequent_mask(decoder_input_ids.shape[1])
         pad = attention_mask == 0
-        h = self.body(src, tgt, tgt_mask=causal, src_key_padding_mask=pad, memory_key_padding_mask=pad,
-                      tgt_is_causal=True)
+        h = self.body(
+            src, tgt, tgt_mask=causal, src_key_padding_mask=pad, memory_key_padding_mask=pad, tgt_is_causal=True
+        )
         logits = o.lm_head(h)
         return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
 
@@ -70,9 +72,17 @@ def main():
     p.add_argument("--iterations", type=int, default=20)
     args = p.parse_args()
     torch.manual_seed(0)
-    config = EncoderDecoderConfig(src_vocab_size=args.vocab, tgt_vocab_size=args.vocab, d_model=args.d_model,
-                                  n_heads=args.heads, n_encoder_layers=args.layers, n_decoder_layers=args.layers,
-                                  d_ff=args.d_ff, dropout=0.0, label_smoothing=0.0)
+    config = EncoderDecoderConfig(
+        src_vocab_size=args.vocab,
+        tgt_vocab_size=args.vocab,
+        d_model=args.d_model,
+        n_heads=args.heads,
+        n_encoder_layers=args.layers,
+        n_decoder_layers=args.layers,
+        d_ff=args.d_ff,
+        dropout=0.0,
+        label_smoothing=0.0,
+    )
     ours = EncoderDecoderTransformer(config)
     theirs = TorchSeq2Seq(EncoderDecoderTransformer(config))
     g = torch.Generator().manual_seed(0)
@@ -104,9 +114,11 @@ def main():
                 times[name].append(time.perf_counter() - start)
     ratio = statistics.median(t / o for t, o in zip(times["torch.nn.Transformer"], times["einformer"], strict=True))
     n_params = sum(p.numel() for p in ours.parameters())
-    print(f"train step (fwd+bwd+AdamW), B={args.batch} S<={args.src_len} T<={args.tgt_len} D={args.d_model} "
-          f"layers={args.layers}+{args.layers} vocab={args.vocab}, {n_params / 1e6:.1f}M params, fp32, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"train step (fwd+bwd+AdamW), B={args.batch} S<={args.src_len} T<={args.tgt_len} D={args.d_model} "
+        f"layers={args.layers}+{args.layers} vocab={args.vocab}, {n_params / 1e6:.1f}M params, fp32, "
+        f"{torch.get_num_threads()} threads"
+    )
     for name, t in times.items():
         sec = statistics.median(t)
         line = f"{name:<22} {sec * 1e3:8.1f} ms  {tokens / sec:9.0f} tokens/s"

@@ -67,7 +67,12 @@ def tied_aliases(module: nn.Module) -> dict[str, str]:
 def save_weights(module: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """Save ``module``'s state dict to a safetensors file atomically, tied tensors once."""
     aliases = tied_aliases(module)
-    tensors = {k: v.detach().contiguous() for k, v in module.state_dict().items() if k not in aliases}
+    save_tensors({k: v for k, v in module.state_dict().items() if k not in aliases}, path, metadata)
+
+
+def save_tensors(tensors: dict[str, Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Write named tensors to a safetensors file: temporary name, fsync, rename."""
+    tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

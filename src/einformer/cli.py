@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import __version__
@@ -32,7 +33,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .recipes.seq2seq import train_seq2seq
+    from .training import distributed
+
+    if args.nproc_per_node > 1 and "LOCAL_RANK" not in os.environ:  # start the workers under torchrun
+        argv = _without_option(args.argv, "--nproc-per-node")
+        return distributed.relaunch_with_torchrun(args.nproc_per_node, argv)
+    info = distributed.setup(
+        backend=args.backend, init_method=args.init_method, device=args.device, timeout_s=args.dist_timeout
+    )
+    try:
+        return _train(args, info)
+    finally:
+        distributed.teardown()
+
+
+def _without_option(argv: list[str], flag: str) -> list[str]:
+    """argv without ``flag VALUE`` / ``flag=VALUE``."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == flag:
+            skip = True
+        elif not item.startswith(flag + "="):
+            out.append(item)
+    return out
+
+
+def _train(args: argparse.Namespace, info) -> int:
     from .training import TrainingArguments
 
     training = TrainingArguments(
@@ -47,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         precision=args.precision,
         eval_every=args.eval_every,
         save_every=args.save_every,
+        log_every=args.log_every,
         patience=args.patience,
         seed=args.seed,
         progress=not args.no_progress,
@@ -57,35 +86,100 @@ def cmd_train(args: argparse.Namespace) -> int:
             ("dropout", args.dropout),
             ("label_smoothing", args.label_smoothing),
             ("norm_first", args.norm_first),
+            ("d_model", args.d_model),
+            ("n_heads", args.heads),
         )
         if v is not None
     }
-    result, run, _ = train_seq2seq(
-        args.run_dir,
-        task=args.task,
-        data=args.data,
-        target_file=args.target_file,
-        val=args.val,
-        val_target_file=args.val_target_file,
-        source_field=args.source_field,
-        target_field=args.target_field,
-        tokenizer=args.tokenizer,
-        vocab_size=args.vocab_size,
-        share_vocab=args.share_vocab,
-        preset=args.preset,
-        model_overrides=overrides,
-        args=training,
-        n_train=args.n_train,
-        on_long=args.on_long,
-        resume=args.resume,
-        seed=args.seed,
-        device=args.device,
-    )
+    if args.model == "gpt":
+        from .recipes.language_model import train_lm
+
+        if args.data is None:
+            raise ValueError("--model gpt trains on a text file: pass --data FILE.txt")
+        overrides.pop("label_smoothing", None)
+        if args.dropout is not None:  # GPT-2 has three dropouts; the flag sets them all
+            overrides.update(embedding_dropout=args.dropout, attention_dropout=args.dropout)
+        if args.layers is not None:
+            overrides["n_layers"] = args.layers
+        result, run = train_lm(
+            args.run_dir,
+            data=args.data,
+            tokenizer=args.tokenizer or "char",
+            vocab_size=args.vocab_size,
+            preset=args.preset or "small",
+            model_overrides=overrides,
+            block_size=args.block_size,
+            sampling=args.sampling,
+            args=training,
+            resume=args.resume,
+            device=args.device,
+            dist_info=info,
+            fsdp=args.fsdp,
+        )
+        metric = "validation loss"
+    else:
+        from .recipes.seq2seq import train_seq2seq
+
+        if args.layers is not None:
+            overrides.update(n_encoder_layers=args.layers, n_decoder_layers=args.layers)
+        result, run, _ = train_seq2seq(
+            args.run_dir,
+            task=args.task,
+            data=args.data,
+            target_file=args.target_file,
+            val=args.val,
+            val_target_file=args.val_target_file,
+            source_field=args.source_field,
+            target_field=args.target_field,
+            tokenizer=args.tokenizer or "bpe",
+            vocab_size=args.vocab_size,
+            share_vocab=args.share_vocab,
+            preset=args.preset or "small",
+            model_overrides=overrides,
+            args=training,
+            n_train=args.n_train,
+            on_long=args.on_long,
+            resume=args.resume,
+            seed=args.seed,
+            device=args.device,
+            dist_info=info,
+            fsdp=args.fsdp,
+        )
+        metric = "exact_match" if args.task else "validation loss"
+    if not info.is_main:
+        return 0
     summary = f"trained to step {result.step} in {result.seconds:.0f} s"
     if result.best_metric is not None:
-        summary += f"; best {run.info['metric']} {result.best_metric:.4f} at step {result.best_step}"
+        summary += f"; best {metric} {result.best_metric:.4f} at step {result.best_step}"
     print(summary)
-    print(f"model, tokenizers and metrics in {args.run_dir}")
+    print(f"model, tokenizer(s) and metrics in {args.run_dir}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .recipes.language_model import generate_text, load_lm_run
+
+    run = load_lm_run(args.run)
+    options = dict(
+        max_new_tokens=args.max_new_tokens,
+        do_sample=not args.greedy and args.num_beams == 1,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        num_beams=args.num_beams,
+        seed=args.seed,
+    )
+    if args.prompt is not None:  # one prompt: stream it to the terminal
+        print(args.prompt, end="", flush=True)
+        for piece in generate_text(run, [args.prompt], stream=args.num_beams == 1, **options):
+            print(piece, end="", flush=True)
+        print()
+        return 0
+    prompts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not prompts:
+        raise ValueError("no prompt: pass --prompt TEXT or lines on standard input")
+    for i, completion in enumerate(generate_text(run, prompts, **options)):
+        print(("---\n" if i else "") + prompts[i] + completion)
     return 0
 
 
@@ -134,12 +228,19 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0 = off)")
     g.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     g.add_argument("--eval-every", type=int, default=500)
+    g.add_argument("--log-every", type=int, default=10, help="steps between loss lines in metrics.jsonl")
     g.add_argument("--save-every", type=int, default=500)
     g.add_argument("--patience", type=int, default=None, help="stop after N evaluations without improvement")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     g.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d = p.add_argument_group("distributed (see docs/distributed.md)")
+    d.add_argument("--nproc-per-node", type=int, default=1, help="processes on this machine, started with torchrun")
+    d.add_argument("--backend", default="auto", choices=["auto", "gloo", "nccl"], help="auto: nccl on CUDA, else gloo")
+    d.add_argument("--init-method", default=None, help="e.g. tcp://HOST:PORT (default: torchrun's env://)")
+    d.add_argument("--dist-timeout", type=float, default=300.0, help="seconds before a stuck collective fails")
+    d.add_argument("--fsdp", action="store_true", help="shard parameters with FSDP2 instead of replicating them")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train a model on a built-in task or your own data")
-    p.add_argument("--model", default="encoder-decoder", choices=["encoder-decoder"], help="architecture")
+    p.add_argument("--model", default="encoder-decoder", choices=["encoder-decoder", "gpt"], help="architecture")
     p.add_argument("--task", default=None, help="a built-in task (see `einformer demo --help`)")
     p.add_argument(
         "--data",
@@ -184,7 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--share-vocab", action="store_true", help="one joint vocabulary and embedding for both sides")
     p.add_argument("--vocab-size", type=int, default=8000, help="BPE vocabulary size per side")
-    p.add_argument("--preset", default="small", choices=["tiny", "demo", "small", "base"])
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="model size: encoder-decoder tiny/demo/small/base, gpt tiny/small/gpt2 (default small)",
+    )
+    p.add_argument("--layers", type=int, default=None, help="override the preset's layers (per stack)")
+    p.add_argument("--d-model", type=int, default=None, help="override the preset's width")
+    p.add_argument("--heads", type=int, default=None, help="override the preset's heads")
+    p.add_argument("--block-size", type=int, default=256, help="gpt: context length in tokens")
+    p.add_argument("--sampling", default="random", choices=["random", "contiguous"], help="gpt: block sampling")
     p.add_argument("--dropout", type=float, default=None)
     p.add_argument("--label-smoothing", type=float, default=None)
     p.add_argument("--norm-first", action="store_const", const=True, default=None, help="pre-norm (default post)")
@@ -193,6 +303,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True, help="where to write the run")
     _add_training_flags(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", help="continue text with a trained language model, streamed as it comes")
+    p.add_argument("run", help="a run directory of `einformer train --model gpt`")
+    p.add_argument("--prompt", default=None, help="the prompt; none = one prompt per line of standard input")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=50)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    p.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("translate", help="translate TEXT (or lines of standard input) with a trained run")
     p.add_argument("run", help="a run directory")
@@ -216,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

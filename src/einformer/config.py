@@ -138,3 +138,59 @@ class EncoderDecoderConfig(BaseConfig):
             "share_embeddings",
             f"needs one joint vocabulary, got src {self.src_vocab_size} and tgt {self.tgt_vocab_size}",
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class GPTConfig(BaseConfig):
+    """A decoder-only language model; the defaults are GPT-2's architecture (Radford et al. 2019).
+
+    GPT-2 is pre-norm (``norm_first=True``) with a final LayerNorm, learned positions, gelu_tanh
+    ("gelu_new") and input/output embeddings tied. ``norm_first=False`` gives the post-norm
+    ordering of the original GPT.
+    """
+
+    model_type: ClassVar[str] = "gpt"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "gpt2": dict(vocab_size=50257, max_position=1024, d_model=768, n_layers=12, n_heads=12),
+        "small": dict(vocab_size=8192, max_position=256, d_model=384, n_layers=6, n_heads=6),
+        "tiny": dict(vocab_size=99, max_position=64, d_model=32, n_layers=2, n_heads=4),
+    }
+
+    vocab_size: int = 50257
+    max_position: int = 1024
+    d_model: int = 768
+    n_layers: int = 12
+    n_heads: int = 12
+    d_ff: int | None = None  # default 4 * d_model (GPT-2's n_inner)
+    activation: str = "gelu_tanh"
+    dropout: float = 0.1  # residual dropout (resid_pdrop)
+    embedding_dropout: float = 0.1  # embd_pdrop
+    attention_dropout: float = 0.1  # attn_pdrop
+    layer_norm_eps: float = 1e-5
+    norm_first: bool = True
+    tie_word_embeddings: bool = True
+    bias: bool = True
+    bos_token_id: int | None = 50256
+    eos_token_id: int | None = 50256
+    pad_token_id: int | None = None
+
+    @property
+    def ffn_dim(self) -> int:
+        return 4 * self.d_model if self.d_ff is None else self.d_ff
+
+    def __post_init__(self) -> None:
+        check(self.vocab_size > 0, "vocab_size", f"must be positive, got {self.vocab_size}")
+        check(
+            self.n_heads > 0 and self.d_model % self.n_heads == 0,
+            "n_heads",
+            f"{self.n_heads} does not divide d_model={self.d_model}",
+        )
+        check(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+        check(self.max_position >= 1, "max_position", f"must be >= 1, got {self.max_position}")
+        check(self.activation in ACTIVATION_NAMES, "activation", f"{self.activation!r} is not in {ACTIVATION_NAMES}")
+        for name in ("dropout", "embedding_dropout", "attention_dropout"):
+            value = getattr(self, name)
+            check(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            value = getattr(self, name)
+            check(value is None or 0 <= value < self.vocab_size, name, f"{value} is outside the vocabulary")

@@ -12,6 +12,7 @@ from einformer.data.tokenizer import Tokenizer
         ("word", ["one thousand two hundred thirty-four", "ninety-nine"], "two hundred ninety-nine"),
         ("bpe", ["ein Mann läuft über die Straße", "a man runs across the street"] * 20, "ein Mann läuft"),
         ("wordpiece", ["ein Mann läuft über die Straße", "a man runs across the street"] * 20, "ein Mann läuft"),
+        ("bytebpe", ["First Citizen:\nBefore we proceed", "any further, hear me speak."] * 20, "First ü\n speak"),
     ],
 )
 def test_round_trip_and_specials(level, texts, sample, tmp_path):

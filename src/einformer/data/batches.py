@@ -1,13 +1,19 @@
 """Step-indexed batching: batch i is a pure function of (seed, i).
 
 Because no iterator state exists, resuming a run needs only the step number: the resumed run sees
-exactly the batches the uninterrupted one would have. Epoch e shuffles the examples with a
-generator seeded by (seed, e); batch i is the (i mod n)-th slice of epoch i // n.
+exactly the batches the uninterrupted one would have. Epoch e's order comes from torch's
+``DistributedSampler`` with ``set_epoch(e)``; batch i is the (i mod n)-th slice of epoch i // n.
+
+Under DDP, rank r of W reads every W-th example of that order (what ``DistributedSampler`` gives
+it), ``batch_size / W`` at a time; the W local batches of step i together are exactly the global
+batch a single process reads at step i. That is what makes a 2-process run's loss curve equal a
+1-process run's, and a checkpoint portable between the two.
 """
 
 from __future__ import annotations
 
 import torch
+from torch.utils.data import DistributedSampler
 
 from .tokenizer import EOS_ID, PAD_ID
 
@@ -19,25 +25,40 @@ class Seq2SeqBatches:
     the loss). The model builds its decoder inputs by shifting labels right behind BOS.
     """
 
-    def __init__(self, examples: list[tuple[list[int], list[int]]], batch_size: int, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        examples: list[tuple[list[int], list[int]]],
+        batch_size: int,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         if not examples:
             raise ValueError("no training examples: the data is empty")
-        self.examples, self.batch_size, self.seed = examples, min(batch_size, len(examples)), seed
+        batch_size = min(batch_size, len(examples))
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by the {world_size} processes")
+        self.examples, self.local = examples, batch_size // world_size
+        self.sampler = DistributedSampler(
+            range(len(examples)), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
         self._epoch, self._order = -1, None
 
     def __len__(self) -> int:
         """Batches per epoch (the last partial one dropped)."""
-        return len(self.examples) // self.batch_size
+        return max(1, self.sampler.num_samples // self.local)
 
-    def order(self, epoch: int) -> torch.Tensor:
+    def order(self, epoch: int) -> list[int]:
+        """This rank's example indices for ``epoch``."""
         if epoch != self._epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._order = epoch, torch.randperm(len(self.examples), generator=g)
+            self.sampler.set_epoch(epoch)
+            self._epoch, self._order = epoch, list(iter(self.sampler))
         return self._order
 
     def get(self, index: int) -> dict[str, torch.Tensor]:
         epoch, i = divmod(index, len(self))
-        rows = self.order(epoch)[i * self.batch_size : (i + 1) * self.batch_size].tolist()
+        rows = self.order(epoch)[i * self.local : (i + 1) * self.local]
         return collate([self.examples[r] for r in rows])
 
 

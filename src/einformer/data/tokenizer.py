@@ -10,7 +10,9 @@ stack too:
 * ``word``: whitespace-separated words (English number words);
 * ``bpe``: byte-pair encoding learned from the user's text (Sennrich et al. 2016), with the
   Metaspace pre-tokenizer so decoding restores the spaces;
-* ``wordpiece``: BERT's sub-word scheme (continuations marked ``##``), learned the same way.
+* ``wordpiece``: BERT's sub-word scheme (continuations marked ``##``), learned the same way;
+* ``bytebpe``: GPT-2's byte-level BPE: any text round-trips exactly, newlines and all (for
+  language modelling).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..checkpoint import atomic_write
 
 SPECIALS = ["[PAD]", "[BOS]", "[EOS]", "[UNK]"]
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
-LEVELS = ("char", "word", "bpe", "wordpiece")
+LEVELS = ("char", "word", "bpe", "wordpiece", "bytebpe")
 
 
 class Tokenizer:
@@ -57,6 +59,16 @@ class Tokenizer:
             backend.pre_tokenizer = pre_tokenizers.Metaspace()
             backend.decoder = decoders.Metaspace()
             trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=min_frequency)
+        elif level == "bytebpe":
+            backend = HFTokenizer(models.BPE())
+            backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+            backend.decoder = decoders.ByteLevel()
+            trainer = trainers.BpeTrainer(
+                vocab_size=vocab_size,
+                special_tokens=SPECIALS,
+                min_frequency=min_frequency,
+                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            )
         elif level == "wordpiece":
             backend = HFTokenizer(models.WordPiece(unk_token="[UNK]"))
             backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()

@@ -1,30 +1,50 @@
-"""``model.generate(...)``: Hugging Face's option names on top of the shared decoding loops.
+"""``model.generate(...)``: Hugging Face's option names and semantics on the shared loops.
 
-A generating model provides ``generation_inputs(input_ids, attention_mask, cache, max_length)``
-returning the prompt the loops extend (the decoder-start token for an encoder-decoder) and a
-decoder (see ``search.py``).
+A generating model provides ``prompt_length(input_ids)`` and ``generation_inputs(input_ids,
+attention_mask, cache, max_length)``, which returns the prompt the loops extend (the decoder-start
+token for an encoder-decoder, the prompt itself for a decoder-only model) and a decoder (see
+``search.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
 
-from .search import beam_search, greedy_search
+from . import processors as P
+from .search import beam_search, decode_steps
+from .stopping import MaxTime, StopStrings
+from .streaming import TextStream
 
-CACHES = ("dynamic", "static", "none")
+CACHES = ("dynamic", "static")
 
 
 @dataclasses.dataclass
 class GenerateOutput:
+    """``sequences`` (N, L); beam search's ``sequences_scores`` (N,); per-step processed ``scores``."""
+
     sequences: Tensor
     sequences_scores: Tensor | None = None
+    scores: tuple[Tensor, ...] | None = None
+
+
+@dataclasses.dataclass
+class _Plan:
+    """Validated options, resolved against the model's defaults."""
+
+    prompt: Tensor
+    decoder: object
+    loop: dict
+    beams: dict
+    num_beams: int
+    do_sample: bool
 
 
 class GenerationMixin:
-    """Adds ``generate`` to a model with ``generation_inputs`` and ``config`` token ids."""
+    """Adds ``generate`` and ``stream`` to a model with ``generation_inputs`` and ``config`` token ids."""
 
     @torch.no_grad()
     def generate(
@@ -32,85 +52,236 @@ class GenerationMixin:
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
         *,
-        max_new_tokens: int | None = None,
-        max_length: int | None = None,
-        num_beams: int = 1,
-        length_penalty: float = 1.0,
-        early_stopping: bool | str = False,
-        num_return_sequences: int = 1,
-        eos_token_id: int | list[int] | None = None,
-        pad_token_id: int | None = None,
-        cache_implementation: str = "dynamic",
-        use_cache: bool = True,
+        streamer=None,
+        output_scores: bool = False,
         return_dict_in_generate: bool = False,
+        **options,
     ) -> Tensor | GenerateOutput:
-        """Greedy search (num_beams=1) or beam search.
+        """Greedy search, multinomial sampling, beam search or beam sampling.
 
         Args:
             input_ids: (B, S) prompt (decoder-only) or source (encoder-decoder) ids.
-            attention_mask: (B, S), 1 = token, 0 = padding.
-            max_new_tokens: tokens to generate at most; or ``max_length`` for prompt + new tokens.
-            num_beams, length_penalty, early_stopping, num_return_sequences: beam search options
-                with Hugging Face's meaning (score = sum log-prob / generated_length ** length_penalty).
-            eos_token_id: int or list; default the model's. pad_token_id: default the model's, else EOS.
-            cache_implementation: "dynamic" or "static" key/value cache; ``use_cache=False`` re-runs
-                the whole sequence every step (slow; for checking the cache).
-            return_dict_in_generate: return a ``GenerateOutput`` with beam ``sequences_scores``.
+            attention_mask: (B, S), 1 = token, 0 = padding (left padding for decoder-only prompts).
+            streamer: an object with ``put(tokens)`` / ``end()`` (Hugging Face's protocol) or a
+                callable, given each step's new tokens (B,); greedy and sampling only.
+            output_scores, return_dict_in_generate: as in Hugging Face.
+            **options: max_new_tokens, max_length, min_new_tokens, min_length, do_sample, num_beams,
+                num_return_sequences, temperature, top_k (default 50, as HF), top_p, min_p,
+                typical_p, repetition_penalty, no_repeat_ngram_size, bad_words_ids,
+                suppress_tokens, length_penalty, early_stopping (True/False/"never"),
+                eos_token_id (int or list), pad_token_id (falls back to EOS), logits_processor
+                (list of callables), stopping_criteria (list of callables), stop_strings with
+                tokenizer, max_time (seconds), generator or seed (reproducible sampling),
+                cache_implementation ("dynamic" or "static"), use_cache.
 
         Returns:
             (B * num_return_sequences, L) ids, or a ``GenerateOutput``.
         """
-        config = self.config
-        eos = eos_token_id if eos_token_id is not None else config.eos_token_id
-        eos = [eos] if isinstance(eos, int) else list(eos)
-        pad = pad_token_id if pad_token_id is not None else getattr(config, "pad_token_id", None)
-        pad = eos[0] if pad is None else pad
-        _validate(num_beams, num_return_sequences, early_stopping, cache_implementation, max_new_tokens, max_length)
         was_training = self.training
         self.eval()
         try:
-            cache = cache_implementation if use_cache else "none"
-            prompt_len = self.prompt_length(input_ids)
-            if max_new_tokens is None:
-                max_new_tokens = (max_length if max_length is not None else 20) - prompt_len
-                if max_new_tokens < 1:
-                    raise ValueError(f"max_length={max_length} leaves no room after a prompt of {prompt_len} tokens")
-            prompt, decoder = self.generation_inputs(input_ids, attention_mask, cache, prompt_len + max_new_tokens)
-            if num_beams == 1:
-                sequences = greedy_search(
-                    decoder, prompt, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=pad
+            plan = self._plan_generation(input_ids, attention_mask, options)
+            if plan.num_beams > 1:
+                if streamer is not None:
+                    raise ValueError("streaming works with greedy search and sampling, not with beam search")
+                sequences, seq_scores = beam_search(
+                    plan.decoder,
+                    plan.prompt,
+                    num_beams=plan.num_beams,
+                    do_sample=plan.do_sample,
+                    **plan.loop,
+                    **plan.beams,
                 )
-                scores = None
-            else:
-                sequences, scores = beam_search(
-                    decoder,
-                    prompt,
-                    num_beams=num_beams,
-                    max_new_tokens=max_new_tokens,
-                    eos_token_id=eos,
-                    pad_token_id=pad,
-                    length_penalty=length_penalty,
-                    early_stopping=early_stopping,
-                    num_return_sequences=num_return_sequences,
-                )
+                return GenerateOutput(sequences, seq_scores) if return_dict_in_generate else sequences
+            sequences, steps = plan.prompt, []
+            for tokens, scores, so_far in decode_steps(
+                plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop
+            ):
+                sequences = so_far
+                if output_scores:
+                    steps.append(scores)
+                if streamer is not None:
+                    streamer.put(tokens) if hasattr(streamer, "put") else streamer(tokens)
+            if streamer is not None and hasattr(streamer, "end"):
+                streamer.end()
         finally:
             self.train(was_training)
-        return GenerateOutput(sequences, scores) if return_dict_in_generate else sequences
+        if return_dict_in_generate:
+            return GenerateOutput(sequences, None, tuple(steps) if output_scores else None)
+        return sequences
+
+    @torch.no_grad()
+    def stream(self, input_ids: Tensor, tokenizer, attention_mask: Tensor | None = None, **options) -> Iterator[str]:
+        """Generate for a single prompt and yield text pieces as soon as they are final."""
+        if input_ids.shape[0] != 1:
+            raise ValueError(f"stream() takes one prompt, got a batch of {input_ids.shape[0]}; use generate()")
+        was_training = self.training
+        self.eval()
+        try:
+            plan = self._plan_generation(input_ids, attention_mask, options)
+            if plan.num_beams > 1:
+                raise ValueError("streaming works with greedy search and sampling, not with beam search")
+            text = TextStream(tokenizer)
+            eos = set(plan.loop["eos_token_id"])
+            for tokens, _, _ in decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop):
+                token = int(tokens[0])
+                if token in eos:
+                    return
+                piece = text.push(token)
+                if piece:
+                    yield piece
+        finally:
+            self.train(was_training)
+
+    def _plan_generation(self, input_ids: Tensor, attention_mask: Tensor | None, o: dict) -> _Plan:
+        """Check every option, build the processors and stopping criteria, expand for return sequences."""
+        known = {
+            "max_new_tokens",
+            "max_length",
+            "min_new_tokens",
+            "min_length",
+            "do_sample",
+            "num_beams",
+            "num_return_sequences",
+            "temperature",
+            "top_k",
+            "top_p",
+            "min_p",
+            "typical_p",
+            "repetition_penalty",
+            "no_repeat_ngram_size",
+            "bad_words_ids",
+            "suppress_tokens",
+            "length_penalty",
+            "early_stopping",
+            "eos_token_id",
+            "pad_token_id",
+            "logits_processor",
+            "stopping_criteria",
+            "stop_strings",
+            "tokenizer",
+            "max_time",
+            "generator",
+            "seed",
+            "cache_implementation",
+            "use_cache",
+        }
+        unknown = sorted(set(o) - known)
+        if unknown:
+            raise ValueError(f"unknown generation option(s) {unknown}; known: {sorted(known)}")
+        config = self.config
+        eos = o.get("eos_token_id", getattr(config, "eos_token_id", None))
+        eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+        pad = o.get("pad_token_id", getattr(config, "pad_token_id", None))
+        pad = (eos[0] if eos else 0) if pad is None else pad
+        num_beams, n_return = o.get("num_beams", 1), o.get("num_return_sequences", 1)
+        do_sample = o.get("do_sample", False)
+        _validate(o, num_beams, n_return, do_sample)
+        prompt_len = self.prompt_length(input_ids)
+        max_new = o.get("max_new_tokens")
+        if max_new is None:
+            max_new = o.get("max_length", 20) - prompt_len
+            if max_new < 1:
+                raise ValueError(
+                    f"max_length={o.get('max_length', 20)} leaves no room after a prompt of "
+                    f"{prompt_len} tokens; use max_new_tokens"
+                )
+        cache = o.get("cache_implementation", "dynamic") if o.get("use_cache", True) else "none"
+        prompt, decoder = self.generation_inputs(input_ids, attention_mask, cache, prompt_len + max_new)
+        if num_beams == 1 and n_return > 1:  # sampling several continuations per prompt
+            index = torch.arange(prompt.shape[0], device=prompt.device).repeat_interleave(n_return)
+            prompt = prompt.index_select(0, index)
+            decoder.reorder(index)
+        processors = _processors(o, eos, prompt.shape[1], do_sample, num_beams)
+        stopping = list(o.get("stopping_criteria") or [])
+        if o.get("max_time") is not None:
+            stopping.append(MaxTime(o["max_time"]))
+        if o.get("stop_strings"):
+            strings = [o["stop_strings"]] if isinstance(o["stop_strings"], str) else o["stop_strings"]
+            stopping.append(StopStrings(strings, o.get("tokenizer"), prompt.shape[1]))
+        generator = o.get("generator")
+        if generator is None and o.get("seed") is not None:
+            generator = torch.Generator(device=prompt.device).manual_seed(o["seed"])
+        loop = dict(
+            max_new_tokens=max_new,
+            eos_token_id=eos or [-1],
+            pad_token_id=pad,
+            processors=processors,
+            generator=generator,
+            stopping=stopping,
+        )
+        beams = dict(
+            length_penalty=o.get("length_penalty", 1.0),
+            early_stopping=o.get("early_stopping", False),
+            num_return_sequences=n_return,
+        )
+        return _Plan(prompt, decoder, loop, beams, num_beams, do_sample)
 
 
-def _validate(num_beams, num_return_sequences, early_stopping, cache, max_new_tokens, max_length) -> None:
+def _processors(o: dict, eos: list[int], prompt_len: int, do_sample: bool, num_beams: int) -> list[Callable]:
+    """Hugging Face's processors, in Hugging Face's order; warpers only when sampling."""
+    out: list[Callable] = []
+    if o.get("repetition_penalty", 1.0) != 1.0:
+        out.append(P.RepetitionPenalty(o["repetition_penalty"]))
+    if o.get("no_repeat_ngram_size", 0):
+        out.append(P.NoRepeatNGram(o["no_repeat_ngram_size"]))
+    if o.get("bad_words_ids"):
+        out.append(P.BadWords(o["bad_words_ids"], eos))
+    if o.get("min_length") and eos:
+        out.append(P.MinLength(o["min_length"], eos))
+    if o.get("min_new_tokens") and eos:
+        out.append(P.MinLength(o["min_new_tokens"], eos, prompt_length=prompt_len))
+    if o.get("suppress_tokens"):
+        out.append(P.SuppressTokens(o["suppress_tokens"]))
+    out += list(o.get("logits_processor") or [])
+    if do_sample:
+        keep = len(eos) + 1 if num_beams > 1 else 1  # beams must keep a non-EOS continuation
+        if o.get("temperature", 1.0) != 1.0:
+            out.append(P.Temperature(o["temperature"]))
+        if o.get("top_k", 50):
+            out.append(P.TopK(o.get("top_k", 50), keep))
+        if o.get("top_p", 1.0) < 1.0:
+            out.append(P.TopP(o["top_p"], keep))
+        if o.get("min_p") is not None:
+            out.append(P.MinP(o["min_p"], keep))
+        if o.get("typical_p", 1.0) < 1.0:
+            out.append(P.Typical(o["typical_p"], keep))
+    return out
+
+
+def _validate(o: dict, num_beams: int, n_return: int, do_sample: bool) -> None:
+    """Reject impossible options with the fix in the message."""
     if num_beams < 1:
         raise ValueError(f"num_beams must be >= 1, got {num_beams}")
-    if not 1 <= num_return_sequences <= num_beams:
+    if n_return < 1 or (num_beams > 1 and n_return > num_beams):
         raise ValueError(
-            f"num_return_sequences={num_return_sequences} must be between 1 and num_beams={num_beams}; "
+            f"num_return_sequences={n_return} must be between 1 and num_beams={num_beams}; "
             "raise num_beams or lower num_return_sequences"
         )
-    if early_stopping not in (True, False, "never"):
-        raise ValueError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
-    if cache not in CACHES[:2]:
-        raise ValueError(f"cache_implementation must be 'dynamic' or 'static', got {cache!r}")
-    if max_new_tokens is not None and max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    if max_new_tokens is not None and max_length is not None:
+    if num_beams == 1 and n_return > 1 and not do_sample:
+        raise ValueError(
+            "greedy search returns one sequence per prompt; set do_sample=True or num_beams > 1 "
+            "for num_return_sequences > 1"
+        )
+    if o.get("early_stopping", False) not in (True, False, "never"):
+        raise ValueError(f"early_stopping must be True, False or 'never', got {o['early_stopping']!r}")
+    if o.get("cache_implementation", "dynamic") not in CACHES:
+        raise ValueError(f"cache_implementation must be one of {CACHES}, got {o['cache_implementation']!r}")
+    if o.get("max_new_tokens") is not None and o["max_new_tokens"] < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {o['max_new_tokens']}")
+    if o.get("max_new_tokens") is not None and o.get("max_length") is not None:
         raise ValueError("give max_new_tokens or max_length, not both")
+    checks = [
+        ("temperature", lambda v: v > 0, "must be > 0 (use do_sample=False for greedy decoding)"),
+        ("top_p", lambda v: 0 < v <= 1, "must be in (0, 1]"),
+        ("top_k", lambda v: v >= 0, "must be >= 0 (0 = off)"),
+        ("min_p", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+        ("typical_p", lambda v: 0 < v <= 1, "must be in (0, 1]"),
+        ("repetition_penalty", lambda v: v > 0, "must be > 0 (1 = off)"),
+        ("no_repeat_ngram_size", lambda v: v >= 0, "must be >= 0 (0 = off)"),
+        ("max_time", lambda v: v > 0, "must be > 0 seconds"),
+        ("min_new_tokens", lambda v: v >= 0, "must be >= 0"),
+    ]
+    for name, ok, message in checks:
+        if o.get(name) is not None and not ok(o[name]):
+            raise ValueError(f"{name}={o[name]} {message}")

@@ -17,7 +17,7 @@ the best case (the maximum length when length_penalty > 0).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import torch
@@ -40,39 +40,61 @@ def _process(processors: list[Processor], sequences: Tensor, scores: Tensor) -> 
     return scores
 
 
-def greedy_search(
+def decode_steps(
     decoder: Decoder,
     prompt: Tensor,
     *,
     max_new_tokens: int,
     eos_token_id: list[int],
     pad_token_id: int,
+    do_sample: bool = False,
+    generator: torch.Generator | None = None,
     processors: list[Processor] = (),
-) -> Tensor:
-    """Pick the most probable token at every step.
+    stopping: list[Callable] = (),
+) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """Greedy search or multinomial sampling, one step per iteration.
 
     Args:
         decoder: see the module docstring; its state already matches ``prompt``'s rows.
         prompt: (B, P) tokens the decoder has not consumed yet.
-        max_new_tokens: tokens to add at most.
+        max_new_tokens: steps at most.
         eos_token_id: a row stops after producing any of these.
         pad_token_id: written after a row has stopped.
-        processors: logits processors applied in order.
+        do_sample: sample from softmax(processed scores) instead of taking the argmax.
+        generator: the random source for sampling (reproducible with a seeded generator).
+        processors: logits processors (and warpers, when sampling) applied in order.
+        stopping: criteria (input_ids, scores) -> (B,) bool, besides EOS and the length limit.
 
-    Returns:
-        (B, P + n) with n <= max_new_tokens: prompt, new tokens, padding after EOS.
+    Yields:
+        (tokens (B,), processed scores (B, V), sequences so far (B, P + steps)) after each step,
+        until every row has stopped.
     """
     sequences, step_input = prompt, prompt
     eos = torch.tensor(eos_token_id, device=prompt.device)
     unfinished = torch.ones(prompt.shape[0], dtype=torch.bool, device=prompt.device)
     for _ in range(max_new_tokens):
         scores = _process(processors, sequences, decoder.step(step_input).float())
-        tokens = scores.argmax(dim=-1).masked_fill(~unfinished, pad_token_id)  # (B,)
+        if do_sample:
+            tokens = torch.multinomial(scores.softmax(dim=-1), 1, generator=generator).squeeze(1)
+        else:
+            tokens = scores.argmax(dim=-1)
+        tokens = tokens.masked_fill(~unfinished, pad_token_id)  # (B,)
         sequences = torch.cat([sequences, tokens[:, None]], dim=1)
-        unfinished &= ~torch.isin(tokens, eos)
+        done = torch.isin(tokens, eos)
+        for criterion in stopping:
+            done |= criterion(sequences, scores)
+        unfinished &= ~done
+        yield tokens, scores, sequences
         if not unfinished.any():
-            break
+            return
         step_input = tokens[:, None]
+
+
+def greedy_search(decoder: Decoder, prompt: Tensor, **options) -> Tensor:
+    """Run ``decode_steps`` to the end; (B, P + n) tokens, padding after each row's stop."""
+    sequences = prompt
+    for _, _, so_far in decode_steps(decoder, prompt, **options):
+        sequences = so_far
     return sequences
 
 
@@ -93,6 +115,9 @@ def beam_search(
     early_stopping: bool | str = False,
     num_return_sequences: int = 1,
     processors: list[Processor] = (),
+    do_sample: bool = False,
+    generator: torch.Generator | None = None,
+    stopping: list[Callable] = (),
 ) -> tuple[Tensor, Tensor]:
     """Keep the ``num_beams`` best partial sequences; return the best finished ones.
 
@@ -104,6 +129,9 @@ def beam_search(
         early_stopping: True, False or "never" (see the module docstring).
         num_return_sequences: best hypotheses returned per prompt (<= num_beams).
         processors: applied to the log-probabilities, as Hugging Face does in beam search.
+        do_sample: beam sampling: draw the candidates from softmax(total scores) without replacement.
+        generator: the random source for beam sampling.
+        stopping: extra criteria (input_ids, scores) -> bool per candidate, e.g. stop strings.
 
     Returns:
         sequences (B * num_return_sequences, P + n) best first per prompt, and their scores (same rows).
@@ -132,11 +160,18 @@ def beam_search(
         log_probs = _process(processors, running[:, :, :cur].reshape(b * k, cur), log_probs)
         vocab = log_probs.shape[-1]
         total = (log_probs.view(b, k, vocab) + running_scores[:, :, None]).view(b, k * vocab)
-        cand_scores, cand_index = total.topk(keep, dim=1)  # (B, 2K)
+        if do_sample:
+            cand_index = torch.multinomial(total.softmax(dim=-1), keep, generator=generator)
+            cand_scores, order = total.gather(1, cand_index).sort(dim=1, descending=True)
+            cand_index = cand_index.gather(1, order)
+        else:
+            cand_scores, cand_index = total.topk(keep, dim=1)  # (B, 2K)
         parent, token = cand_index // vocab, cand_index % vocab
         candidates = _gather(running, parent)  # (B, 2K, L)
         candidates[:, :, cur] = token
         done = torch.isin(token, eos) | (cur + 1 >= max_length)  # (B, 2K)
+        for criterion in stopping:
+            done |= criterion(candidates[:, :, : cur + 1].reshape(b * keep, cur + 1), None).view(b, keep)
 
         # the best K candidates that did not just stop keep running
         alive_scores = cand_scores + done.float() * NEG

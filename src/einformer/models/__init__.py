@@ -2,5 +2,6 @@
 
 from .base import PreTrainedModel
 from .encoder_decoder import EncoderDecoderTransformer
+from .gpt import GPT
 
-__all__ = ["EncoderDecoderTransformer", "PreTrainedModel"]
+__all__ = ["GPT", "EncoderDecoderTransformer", "PreTrainedModel"]

@@ -63,6 +63,8 @@ def scaled_dot_product_attention(
         raise ValueError("impl='sdpa' cannot return attention weights; use impl='einsum' or 'auto'")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     t, s = q.shape[-2], k.shape[-2]
+    if is_causal and t == 1:  # one query, the last position: it sees every key, no mask needed
+        is_causal = False
     if is_causal and not (impl == "sdpa" and mask is None and t == s):
         mask = merge_masks(mask, causal_mask(t, s, device=q.device))
         is_causal = False

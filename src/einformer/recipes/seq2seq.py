@@ -25,6 +25,7 @@ from ..data.tasks import get_task
 from ..data.tokenizer import Tokenizer
 from ..models.encoder_decoder import EncoderDecoderTransformer
 from ..training import Trainer, TrainingArguments, TrainResult
+from ..training.distributed import DistInfo, barrier
 
 RUN_INFO = "run.json"
 
@@ -168,7 +169,13 @@ def load_data(
     if task is not None:
         t = get_task(task)
         train, val_pairs, test = t.splits(n_train, n_val, n_test, seed=seed)
-        info = {"task": task, "source_level": t.source_level, "target_level": t.target_level, "metric": "exact_match"}
+        info = {
+            "kind": "sequence-to-sequence",
+            "task": task,
+            "source_level": t.source_level,
+            "target_level": t.target_level,
+            "metric": "exact_match",
+        }
         return train, val_pairs, test, info
     pairs = read_pairs(data, target_path=target_file, source_field=source_field, target_field=target_field)
     if val is not None:
@@ -181,7 +188,14 @@ def load_data(
             raise ValueError(f"{data}: need at least 2 pairs to hold one out for validation, or pass --val")
         val_pairs = [pairs[i] for i in order[:k]]
         pairs = [pairs[i] for i in order[k:]]
-    info = {"task": None, "data": str(data), "target_file": target_file, "val": val, "metric": "loss"}
+    info = {
+        "kind": "sequence-to-sequence",
+        "task": None,
+        "data": str(data),
+        "target_file": target_file,
+        "val": val,
+        "metric": "loss",
+    }
     return pairs, val_pairs, [], info
 
 
@@ -208,8 +222,11 @@ def train_seq2seq(
     on_long: str = "truncate",
     resume: bool = False,
     device: str = "cpu",
-) -> tuple[TrainResult, Seq2SeqRun, list]:
-    """Train an encoder-decoder; returns the trainer's result, the best run, and the test pairs."""
+    dist_info: DistInfo | None = None,
+    fsdp: bool = False,
+) -> tuple[TrainResult, Seq2SeqRun | None, list]:
+    """Train an encoder-decoder; returns the trainer's result, the best run (rank 0; None on other
+    ranks of a distributed run), and the test pairs."""
     run_dir, args = Path(run_dir), args or TrainingArguments()
     train, val_pairs, test, info = load_data(
         task=task,
@@ -244,28 +261,35 @@ def train_seq2seq(
         config = EncoderDecoderConfig.from_preset(
             preset, src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, **overrides
         )
+    torch.manual_seed(seed)  # the same initial weights for the same seed, on every rank
     model = EncoderDecoderTransformer(config)
     limit = config.max_position - 1
     train_ids = encode_pairs(train, src_tok, tgt_tok, max_source=limit, max_target=limit, on_long=on_long)
     info["max_target_tokens"] = max(len(t) for _, t in train_ids)
     run = Seq2SeqRun(model, src_tok, tgt_tok, info)
-    if not resume:
+    dist_info = dist_info or DistInfo()
+    if not resume and dist_info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         src_tok.save(run_dir / "source_tokenizer.json")
         tgt_tok.save(run_dir / "target_tokenizer.json")
         write_json(run_dir / RUN_INFO, info)
+    barrier(dist_info)
     greater = info["metric"] == "exact_match"
     args = dataclasses.replace(args, metric=info["metric"] if greater else "loss", greater_is_better=greater)
     trainer = Trainer(
         model,
         args,
-        Seq2SeqBatches(train_ids, args.batch_size, seed=args.seed),
+        Seq2SeqBatches(
+            train_ids, args.batch_size, seed=args.seed, rank=dist_info.rank, world_size=dist_info.world_size
+        ),
         run_dir=run_dir,
         evaluate=exact_match_evaluator(run, val_pairs),
         device=device,
+        dist_info=dist_info,
+        fsdp=fsdp,
     )
     result = trainer.train(resume=resume)
-    return result, load_run(run_dir), test
+    return result, load_run(run_dir) if dist_info.is_main else None, test
 
 
 def load_run(run_dir: str | Path) -> Seq2SeqRun:
@@ -277,6 +301,8 @@ def load_run(run_dir: str | Path) -> Seq2SeqRun:
             "that `einformer train` or `einformer demo` wrote"
         )
     info = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
+    if info.get("kind", "sequence-to-sequence") != "sequence-to-sequence":
+        raise ValueError(f"{run_dir} holds a {info['kind']} run; use `einformer generate` for language models")
     model = EncoderDecoderTransformer.from_pretrained(run_dir)
     return Seq2SeqRun(
         model,

@@ -23,12 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpoint import atomic_write, load_state_strict, load_weights
-from ..models.base import PreTrainedModel
+from ..checkpoint import atomic_write, load_state_strict, load_weights, save_tensors, write_json
+from ..models.base import CONFIG_NAME, WEIGHTS_NAME, PreTrainedModel
 from .arguments import TrainingArguments
+from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
 from .schedules import lr_multiplier
 
 STATE_NAME = "training_state.pt"
@@ -72,7 +74,10 @@ class Trainer:
         batches: deterministic by index, so a resumed run sees the same data.
         run_dir: where checkpoints, metrics and plots go.
         evaluate: ``model -> {metric: value}``, run every ``args.eval_every`` steps.
-        device: "cpu" or "cuda[:i]".
+        device: "cpu" or "cuda[:i]"; under DDP, the device of ``dist_info``.
+        dist_info: from ``einformer.training.distributed.setup``; with a world size above 1 the
+            model is wrapped in DistributedDataParallel, and ``batches`` must be this rank's shard.
+        fsdp: shard parameters with FSDP2 (``fully_shard``) instead of replicating them.
     """
 
     def __init__(
@@ -84,15 +89,23 @@ class Trainer:
         run_dir: str | Path,
         evaluate: Callable[[PreTrainedModel], dict] | None = None,
         device: str | torch.device = "cpu",
+        dist_info: DistInfo | None = None,
+        fsdp: bool = False,
     ):
+        self.dist = dist_info or DistInfo(device=torch.device(device))
+        if self.dist.enabled:
+            device = self.dist.device
         if args.precision == "fp16" and torch.device(device).type != "cuda":
             raise ValueError("precision='fp16' needs a CUDA device; use 'bf16' on CPU")
+        if fsdp and not self.dist.enabled:
+            raise ValueError("fsdp needs a distributed run (torchrun or --nproc-per-node)")
         self.model, self.args, self.batches, self.evaluate = model, args, batches, evaluate
-        self.run_dir, self.device = Path(run_dir), torch.device(device)
+        self.run_dir, self.device, self.fsdp = Path(run_dir), torch.device(device), fsdp
 
     # ---------------------------------------------------------------- the loop
     def train(self, *, resume: bool = False) -> TrainResult:
         a, model = self.args, self.model.to(self.device)
+        wrapped = self._wrap(model)
         optimizer = torch.optim.AdamW(
             parameter_groups(model, a.weight_decay), lr=a.learning_rate, betas=a.betas, eps=a.eps
         )
@@ -106,16 +119,25 @@ class Trainer:
                 raise ValueError(
                     f"{self.run_dir} already holds a run; pass --resume to continue it or choose another run directory"
                 )
-            torch.manual_seed(a.seed)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        history = self._read_history(upto=state["step"])
-        writer = _tensorboard(self.run_dir)
-        bar = tqdm(total=a.max_steps, initial=state["step"], disable=not a.progress, dynamic_ncols=True, desc="train")
+            torch.manual_seed(a.seed + self.dist.rank)  # per-rank dropout streams; rank 0 = the 1-process run
+        main = self.dist.is_main
+        barrier(self.dist)  # nobody writes before every rank has checked the directory
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        history = self._read_history(upto=state["step"]) if main else []
+        writer = _tensorboard(self.run_dir) if main else None
+        bar = tqdm(
+            total=a.max_steps,
+            initial=state["step"],
+            disable=not (a.progress and main),
+            dynamic_ncols=True,
+            desc="train",
+        )
         start, stopped_early, tokens, t_log = time.perf_counter(), False, 0, time.perf_counter()
         step = saved_step = state["step"]
         try:
             while step < a.max_steps and not stopped_early:
-                loss, n_tokens = self._step(model, optimizer, scaler, step)
+                loss, n_tokens = self._step(wrapped, optimizer, scaler, step)
                 if not math.isfinite(loss):
                     raise TrainingDiverged(
                         f"the loss became {loss} at step {step + 1}; training stopped. The last good checkpoint "
@@ -126,7 +148,7 @@ class Trainer:
                 step += 1
                 tokens += n_tokens
                 bar.update(1)
-                if step % a.log_every == 0 or step == a.max_steps:
+                if main and (step % a.log_every == 0 or step == a.max_steps):
                     now = time.perf_counter()
                     record = {
                         "step": step,
@@ -140,7 +162,7 @@ class Trainer:
                 if self.evaluate is not None and (step % a.eval_every == 0 or step == a.max_steps):
                     stopped_early = self._eval_and_keep_best(model, step, state, history, writer, bar)
                 elif self.evaluate is None and (step % a.save_every == 0 or step == a.max_steps):
-                    model.save_pretrained(self.run_dir)
+                    self._save_model(model, self.run_dir)
                 state["step"] = step
                 if step % a.save_every == 0 or step == a.max_steps or stopped_early:
                     self._save_checkpoint(model, optimizer, scheduler, state)
@@ -149,8 +171,9 @@ class Trainer:
             bar.close()
             if writer is not None:
                 writer.close()
-        if history:
+        if main and history:
             plot_loss_curve(history, self.run_dir / "loss_curve.png")
+        barrier(self.dist)
         return TrainResult(
             step,
             state["best_metric"],
@@ -162,25 +185,57 @@ class Trainer:
         )
 
     def _step(self, model, optimizer, scaler, step: int) -> tuple[float, int]:
-        """One optimiser step over ``gradient_accumulation_steps`` micro-batches; returns (mean loss, tokens)."""
-        a = self.args
-        model.train()
-        total, tokens = torch.zeros((), device=self.device), 0
-        for micro in range(a.gradient_accumulation_steps):
-            index = step * a.gradient_accumulation_steps + micro
-            batch = {k: v.to(self.device) for k, v in self.batches.get(index).items()}
-            with self._autocast():
-                loss = model(**batch).loss
-            scaler.scale(loss / a.gradient_accumulation_steps).backward()
-            total += loss.detach()
-            tokens += count_tokens(batch)
-        if a.max_grad_norm is not None:
+        """One optimiser step: ``backward`` over the step's micro-batches, clip, AdamW."""
+        loss, tokens = self.backward(model, step, scaler)
+        if self.args.max_grad_norm is not None:
             scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
+            nn.utils.clip_grad_norm_(model.parameters(), self.args.max_grad_norm)
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
-        return float(total) / a.gradient_accumulation_steps, tokens
+        return loss, tokens
+
+    def backward(self, model, step: int, scaler=None) -> tuple[float, int]:
+        """Accumulate the gradient of step ``step``'s global batch into ``model``'s ``.grad``.
+
+        Each micro-batch's mean loss is weighted by its share of the loss tokens over all the
+        step's micro-batches and ranks, so the gradient is that of the token-mean loss of the whole
+        global batch: the same on 1 process or N, with or without accumulation.
+        Returns (that mean loss, tokens processed by all ranks).
+        """
+        micro = self.args.gradient_accumulation_steps
+        scale = scaler.scale if scaler is not None else (lambda x: x)
+        model.train()
+        batches = [{k: v.to(self.device) for k, v in self.batches.get(step * micro + i).items()} for i in range(micro)]
+        counts = [loss_token_count(self.model, b) for b in batches]
+        local = torch.tensor([float(sum(counts)), float(sum(map(count_tokens, batches)))], device=self.device)
+        totals = all_reduce_sum(local, self.dist)
+        loss_tokens = totals[0].clamp(min=1.0)
+        weighted = torch.zeros((), device=self.device)
+        for i, (batch, n) in enumerate(zip(batches, counts, strict=True)):
+            sync = i == micro - 1 or not self.dist.enabled or self.fsdp
+            with contextlib.nullcontext() if sync else model.no_sync(), self._autocast():
+                loss = model(**batch).loss
+            # DDP averages gradients over ranks: scale by world_size so the average is the token mean
+            scale(loss * (n * self.dist.world_size / loss_tokens)).backward()
+            weighted += loss.detach().float() * n
+        return float(all_reduce_sum(weighted, self.dist) / loss_tokens), int(totals[1])
+
+    def _wrap(self, model):
+        """DistributedDataParallel, FSDP2, or the model itself on one process."""
+        if not self.dist.enabled:
+            return model
+        if self.fsdp:
+            from torch.distributed.fsdp import fully_shard
+
+            for block in _repeated_blocks(model):
+                fully_shard(block)
+            fully_shard(model)
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [self.device] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=device_ids)
 
     def _autocast(self):
         if self.args.precision == "fp32":
@@ -190,49 +245,97 @@ class Trainer:
 
     # ---------------------------------------------------------------- evaluation and bookkeeping
     def _eval_and_keep_best(self, model, step, state, history, writer, bar) -> bool:
-        """Evaluate, save the model if it is the best so far; True when patience has run out."""
-        a = self.args
-        with torch.no_grad(), self._autocast():
-            metrics = self.evaluate(model)
-        if a.metric not in metrics:
-            raise ValueError(f"evaluation returned {sorted(metrics)}, not the chosen metric {a.metric!r}")
-        value, best = metrics[a.metric], state["best_metric"]
-        improved = best is None or (value > best if a.greater_is_better else value < best)
-        if improved or value == best:  # a tie keeps the later, longer-trained model...
-            state.update(best_metric=value, best_step=step)
-            model.save_pretrained(self.run_dir)
-        # ...but only a strict improvement resets the patience counter
-        state["bad_evals"] = 0 if improved else state["bad_evals"] + 1
-        self._log({"step": step, "eval": metrics, "best": improved}, history, writer)
-        bar.write(
-            f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + (" (best)" if improved else "")
-        )
-        return a.patience is not None and state["bad_evals"] >= a.patience
+        """Evaluate, save the model if it is the best so far; True (on every rank) when patience has run out."""
+        a, main = self.args, self.dist.is_main
+        stop = False
+        metrics = None
+        if main or self.fsdp:  # FSDP's sharded forward needs every rank
+            with torch.no_grad(), self._autocast():
+                metrics = self.evaluate(model)
+        if main:
+            if a.metric not in metrics:
+                raise ValueError(f"evaluation returned {sorted(metrics)}, not the chosen metric {a.metric!r}")
+            value, best = metrics[a.metric], state["best_metric"]
+            improved = best is None or (value > best if a.greater_is_better else value < best)
+            if improved or value == best:  # a tie keeps the later, longer-trained model...
+                state.update(best_metric=value, best_step=step)
+            # ...but only a strict improvement resets the patience counter
+            state["bad_evals"] = 0 if improved else state["bad_evals"] + 1
+            self._log({"step": step, "eval": metrics, "best": improved}, history, writer)
+            bar.write(
+                f"step {step}: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+                + (" (best)" if improved else "")
+            )
+            stop = a.patience is not None and state["bad_evals"] >= a.patience
+        save_best = broadcast_flag(main and state["best_step"] == step, self.dist)
+        if save_best:
+            self._save_model(model, self.run_dir)
+        return broadcast_flag(stop, self.dist)
+
+    def _save_model(self, model, directory: Path) -> None:
+        """config.json + model.safetensors from rank 0 (FSDP gathers the full state on every rank first)."""
+        if not self.fsdp:
+            if self.dist.is_main:
+                model.save_pretrained(directory)
+            return
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        if self.dist.is_main:
+            from ..checkpoint import tied_aliases
+
+            aliases = tied_aliases(model)
+            save_tensors({k: v for k, v in state.items() if k not in aliases}, directory / WEIGHTS_NAME)
+            from .. import __version__
+
+            write_json(directory / CONFIG_NAME, {**model.config.to_dict(), "einformer_version": __version__})
 
     def _save_checkpoint(self, model, optimizer, scheduler, state) -> None:
+        """The latest model and training state, written by rank 0 with every rank's RNG state."""
         last = self.run_dir / "last"
-        model.save_pretrained(last)
-        payload = {
-            **state,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            },
+        rng = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
-        with atomic_write(last / STATE_NAME) as f:
-            torch.save(payload, f)
+        ranks = [rng]
+        if self.dist.enabled:
+            ranks = [None] * self.dist.world_size
+            dist.all_gather_object(ranks, rng)
+        self._save_model(model, last)
+        if self.dist.is_main:
+            payload = {
+                **state,
+                "scheduler": scheduler.state_dict(),
+                "rng": ranks[0],
+                "rng_per_rank": ranks,
+                "world_size": self.dist.world_size,
+            }
+            if not self.fsdp:  # FSDP optimizer state is sharded; resuming an FSDP run is not supported yet
+                payload["optimizer"] = optimizer.state_dict()
+            with atomic_write(last / STATE_NAME) as f:
+                torch.save(payload, f)
+        barrier(self.dist)
 
     def _load_checkpoint(self, optimizer, scheduler) -> dict:
         last = self.run_dir / "last"
         if not (last / STATE_NAME).is_file():
             raise FileNotFoundError(f"nothing to resume: {last / STATE_NAME} does not exist")
+        if self.fsdp:
+            raise ValueError("resuming an FSDP run is not supported yet; resume it without --fsdp (DDP or 1 process)")
         load_state_strict(self.model, load_weights(last / "model.safetensors", self.device), source=str(last))
-        payload = torch.load(last / STATE_NAME, map_location=self.device, weights_only=True)
+        payload = torch.load(last / STATE_NAME, map_location="cpu", weights_only=True)
+        if "optimizer" not in payload:
+            raise ValueError(f"{last / STATE_NAME} has no optimizer state (an FSDP run); it cannot be resumed")
         optimizer.load_state_dict(payload.pop("optimizer"))
         scheduler.load_state_dict(payload.pop("scheduler"))
+        per_rank, saved_world = payload.pop("rng_per_rank", None), payload.pop("world_size", 1)
         rng = payload.pop("rng")
+        if per_rank is not None and saved_world == self.dist.world_size:
+            rng = per_rank[self.dist.rank]  # the same world size: every rank continues its own stream
+        elif self.dist.rank:
+            torch.manual_seed(self.args.seed + self.dist.rank + payload["step"])  # another world size: fresh streams
+            return payload
         torch.set_rng_state(rng["torch"].cpu())
         if rng["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
@@ -257,6 +360,21 @@ class Trainer:
             for key, value in {**record, **{f"eval/{k}": v for k, v in record.get("eval", {}).items()}}.items():
                 if isinstance(value, int | float) and key != "step":
                     writer.add_scalar(key, value, record["step"])
+
+
+def loss_token_count(model, batch: dict) -> int:
+    """Tokens the loss averages over: labels that are not -100 (after the model's own shift, if any)."""
+    labels = batch.get("labels")
+    if labels is None:
+        return batch["input_ids"].numel()
+    if getattr(model, "shifts_labels", False):
+        labels = labels[:, 1:]
+    return int((labels != -100).sum())
+
+
+def _repeated_blocks(model: nn.Module) -> list[nn.Module]:
+    """The members of the model's ModuleLists (its layers): FSDP2's units of sharding."""
+    return [m for lst in model.modules() if isinstance(lst, nn.ModuleList) for m in lst]
 
 
 def count_tokens(batch: dict) -> int:

@@ -1,0 +1,106 @@
+"""Generation speed: einformer's generate() against Hugging Face transformers' generate().
+
+Same process, same weights (a GPT2LMHeadModel loaded into einformer's GPT), same prompts; greedy
+outputs are checked to be identical first. Each case runs ours and theirs alternately; the ratio
+is the median of per-run ratios of new tokens per second (above 1 = einformer is faster).
+
+    python bench/generate.py [--layers 6 --d-model 384 --heads 6 --vocab 8192 --prompt 16 --new 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+
+from einformer import GPT
+
+
+def build(args):
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=args.vocab,
+        n_positions=args.prompt + args.new + 8,
+        n_embd=args.d_model,
+        n_layer=args.layers,
+        n_head=args.heads,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    theirs = transformers.GPT2LMHeadModel(config).eval()
+    with tempfile.TemporaryDirectory() as d:
+        theirs.save_pretrained(d)
+        ours = GPT.from_pretrained(d).eval()
+    return ours, theirs
+
+
+def run_case(name, ours, theirs, ids, kw, repeats, new):
+    """Alternate ours/theirs; report median tokens/s of each and the median per-pair ratio."""
+    t_ours, t_theirs = [], []
+    hf_kw = dict(kw)
+    if "seed" in hf_kw:
+        hf_kw.pop("seed")
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        with torch.no_grad():
+            ours.generate(ids, **kw)
+        a = time.perf_counter() - start
+        if "seed" in kw:
+            torch.manual_seed(kw["seed"])
+        start = time.perf_counter()
+        with torch.no_grad():
+            theirs.generate(ids, pad_token_id=0, **hf_kw)
+        b = time.perf_counter() - start
+        if i:  # the first run is warm-up
+            t_ours.append(a)
+            t_theirs.append(b)
+    tokens = ids.shape[0] * new * kw.get("num_beams", 1) ** 0  # new tokens returned per call
+    ratio = statistics.median(b / a for a, b in zip(t_ours, t_theirs, strict=True))
+    print(
+        f"{name:<26} einformer {tokens / statistics.median(t_ours):8.1f} tok/s   transformers "
+        f"{tokens / statistics.median(t_theirs):8.1f} tok/s   ratio={ratio:.2f}"
+    )
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--d-model", type=int, default=384)
+    p.add_argument("--heads", type=int, default=6)
+    p.add_argument("--vocab", type=int, default=8192)
+    p.add_argument("--prompt", type=int, default=16)
+    p.add_argument("--new", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args()
+    ours, theirs = build(args)
+    g = torch.Generator().manual_seed(0)
+    one = torch.randint(1, args.vocab, (1, args.prompt), generator=g)
+    eight = torch.randint(1, args.vocab, (8, args.prompt), generator=g)
+    greedy = dict(max_new_tokens=args.new, min_new_tokens=args.new, do_sample=False)
+    with torch.no_grad():
+        assert ours.generate(eight, **greedy).tolist() == theirs.generate(eight, pad_token_id=0, **greedy).tolist()
+    print(
+        f"GPT {args.layers} layers, {args.d_model} wide, {args.heads} heads, vocab {args.vocab}; prompt "
+        f"{args.prompt}, {args.new} new tokens; fp32 CPU, {torch.get_num_threads()} threads; outputs checked equal"
+    )
+    run_case("greedy, batch 1", ours, theirs, one, greedy, args.repeats, args.new)
+    run_case("greedy, batch 8", ours, theirs, eight, greedy, args.repeats, args.new)
+    run_case("beam 4, batch 1", ours, theirs, one, {**greedy, "num_beams": 4}, args.repeats, args.new)
+    run_case(
+        "sampling top_p=0.9, batch 1",
+        ours,
+        theirs,
+        one,
+        {**greedy, "do_sample": True, "top_p": 0.9, "top_k": 0, "seed": 0},
+        args.repeats,
+        args.new,
+    )
+
+
+if __name__ == "__main__":
+    main()

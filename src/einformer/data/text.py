@@ -1,0 +1,80 @@
+"""Language-model data: a text file as one long token stream, cut into blocks.
+
+Batches are step-indexed like every einformer batch source (batch i is a pure function of
+(seed, i)), so a resumed run sees the same data:
+
+* ``random``: each row starts at a random offset (nanoGPT's sampling);
+* ``contiguous``: the stream is cut into consecutive non-overlapping blocks, shuffled per epoch,
+  so an epoch covers every token once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .pairs import DataError
+
+
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file; errors name the file and the first bad line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{path}: the file is empty")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8 ({e.reason}); convert the file to UTF-8") from None
+
+
+class LMBatches:
+    """Blocks of ``block_size`` tokens as {input_ids, labels}; labels = input_ids, the model shifts them
+    (Hugging Face's convention), so a block gives block_size - 1 predictions."""
+
+    def __init__(
+        self,
+        ids: torch.Tensor,
+        block_size: int,
+        batch_size: int,
+        *,
+        sampling: str = "random",
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if sampling not in ("random", "contiguous"):
+            raise ValueError(f"sampling must be 'random' or 'contiguous', got {sampling!r}")
+        if len(ids) < block_size + 1:
+            raise ValueError(
+                f"the text has {len(ids)} tokens, fewer than one block of {block_size} and one more; "
+                "use a longer text or a smaller --block-size"
+            )
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by the {world_size} processes")
+        self.ids, self.block, self.batch_size, self.sampling, self.seed = ids, block_size, batch_size, sampling, seed
+        self.rank, self.world_size = rank, world_size
+        self.n_blocks = len(ids) // block_size
+        self._epoch, self._order = -1, None
+
+    def __len__(self) -> int:
+        return max(1, self.n_blocks // self.batch_size)
+
+    def get(self, index: int) -> dict[str, torch.Tensor]:
+        if self.sampling == "random":
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+            starts = torch.randint(0, len(self.ids) - self.block + 1, (self.batch_size,), generator=g)
+        else:
+            epoch, i = divmod(index, len(self))
+            if epoch != self._epoch:
+                g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                self._epoch, self._order = epoch, torch.randperm(self.n_blocks, generator=g)
+            starts = self._order[i * self.batch_size : (i + 1) * self.batch_size] * self.block
+        local = self.batch_size // self.world_size  # this rank's share of the global batch
+        starts = starts[self.rank * local : (self.rank + 1) * local]
+        rows = torch.stack([self.ids[s : s + self.block] for s in starts.tolist()])  # (B / W, block)
+        return {"input_ids": rows, "labels": rows}

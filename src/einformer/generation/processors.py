@@ -1,0 +1,157 @@
+"""Logits processors: each maps (input_ids (N, L), scores (N, V)) -> scores (N, V).
+
+Applied in Hugging Face's order: repetition_penalty, no_repeat_ngram_size, bad_words_ids,
+min_length, min_new_tokens, suppress_tokens, then user processors; when sampling, the "warpers"
+temperature, top_k, top_p, min_p, typical_p follow. A removed token gets -inf.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+NEG_INF = -math.inf
+
+
+class RepetitionPenalty:
+    """CTRL's penalty (Keskar et al. 2019): a seen token's score is divided by ``penalty`` if positive,
+    multiplied if negative, so > 1 discourages repeats."""
+
+    def __init__(self, penalty: float) -> None:
+        self.penalty = penalty
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        seen = scores.gather(1, input_ids)
+        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
+        return scores.scatter(1, input_ids, seen)
+
+
+class NoRepeatNGram:
+    """Ban any token that would complete an n-gram already present in the sequence."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        n, length = self.n, input_ids.shape[1]
+        if length + 1 < n:
+            return scores
+        scores = scores.clone()
+        for row, ids in enumerate(input_ids.tolist()):
+            prefix = tuple(ids[length - n + 1 :]) if n > 1 else ()
+            banned = {ids[i + n - 1] for i in range(length - n + 1) if tuple(ids[i : i + n - 1]) == prefix}
+            if banned:
+                scores[row, list(banned)] = NEG_INF
+        return scores
+
+
+class BadWords:
+    """Never generate these token sequences: a one-token entry is always banned, a longer one is
+    banned as its last token when the tokens before it were just generated."""
+
+    def __init__(self, bad_words_ids: list[list[int]], eos_token_id: list[int]) -> None:
+        sequences = [seq for seq in bad_words_ids if not (len(seq) == 1 and seq[0] in eos_token_id)]  # as HF
+        self.single = [seq[0] for seq in sequences if len(seq) == 1]
+        self.multi = [seq for seq in sequences if len(seq) > 1]
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        scores = scores.clone()
+        if self.single:
+            scores[:, self.single] = NEG_INF
+        for seq in self.multi:
+            prefix = torch.tensor(seq[:-1], device=input_ids.device)
+            if input_ids.shape[1] >= len(prefix):
+                hit = (input_ids[:, input_ids.shape[1] - len(prefix) :] == prefix).all(dim=1)
+                scores[hit, seq[-1]] = NEG_INF
+        return scores
+
+
+class MinLength:
+    """No EOS while the sequence (prompt included, as in HF's ``min_length``) is shorter than ``length``;
+    with ``prompt_length`` set, counts new tokens only (``min_new_tokens``)."""
+
+    def __init__(self, length: int, eos_token_id: list[int], prompt_length: int = 0) -> None:
+        self.length, self.eos, self.prompt_length = length, eos_token_id, prompt_length
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        if input_ids.shape[1] - self.prompt_length < self.length:
+            scores = scores.clone()
+            scores[:, self.eos] = NEG_INF
+        return scores
+
+
+class SuppressTokens:
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens = list(tokens)
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        scores = scores.clone()
+        scores[:, self.tokens] = NEG_INF
+        return scores
+
+
+class Temperature:
+    def __init__(self, temperature: float) -> None:
+        self.temperature = temperature
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        return scores / self.temperature
+
+
+class TopK:
+    """Keep the k highest scores (ties with the k-th kept too)."""
+
+    def __init__(self, k: int, keep: int = 1) -> None:
+        self.k = max(k, keep)
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        kth = scores.topk(min(self.k, scores.shape[-1]), dim=-1).values[:, -1:]
+        return scores.masked_fill(scores < kth, NEG_INF)
+
+
+class TopP:
+    """Nucleus sampling (Holtzman et al. 2020): keep the smallest set of most probable tokens whose
+    probability reaches p."""
+
+    def __init__(self, p: float, keep: int = 1) -> None:
+        self.p, self.keep = p, keep
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        ascending, order = scores.sort(dim=-1)
+        cumulative = ascending.softmax(dim=-1).cumsum(dim=-1)
+        drop = cumulative <= 1 - self.p  # the low tail holding at most 1 - p of the mass
+        drop[:, -self.keep :] = False
+        return scores.masked_fill(drop.scatter(1, order, drop), NEG_INF)
+
+
+class MinP:
+    """Keep tokens whose probability is at least min_p times the top token's."""
+
+    def __init__(self, min_p: float, keep: int = 1) -> None:
+        self.min_p, self.keep = min_p, keep
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        probs = scores.softmax(dim=-1)
+        drop = probs < self.min_p * probs.amax(dim=-1, keepdim=True)
+        drop.scatter_(1, probs.topk(min(self.keep, probs.shape[-1]), dim=-1).indices, False)
+        return scores.masked_fill(drop, NEG_INF)
+
+
+class Typical:
+    """Locally typical sampling (Meister et al. 2023): keep the tokens whose surprisal is closest to the
+    distribution's entropy, up to total probability ``mass``."""
+
+    def __init__(self, mass: float, keep: int = 1) -> None:
+        self.mass, self.keep = mass, keep
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        logp = scores.log_softmax(dim=-1)
+        entropy = -(logp * logp.exp()).nansum(dim=-1, keepdim=True)
+        distance, order = (-logp - entropy).abs().sort(dim=-1)
+        cumulative = scores.gather(1, order).softmax(dim=-1).cumsum(dim=-1)
+        last = (cumulative < self.mass).sum(dim=1).clamp(max=scores.shape[-1] - 1)
+        drop = distance > distance.gather(1, last[:, None])
+        drop[:, : self.keep] = False
+        return scores.masked_fill(drop.scatter(1, order, drop), NEG_INF)

@@ -1,0 +1,43 @@
+"""Stopping criteria: each maps (input_ids (N, L), scores (N, V)) -> (N,) bool, True = this row is done.
+
+EOS and the length limit are handled by the loops themselves; these add the rest of Hugging Face's
+set: ``max_time`` and ``stop_strings`` (matched on decoded text, so a stop string split across
+several tokens still stops generation). User criteria follow the same signature.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import Tensor
+
+
+class MaxTime:
+    """Stop every row once ``seconds`` have passed since generation started."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def __call__(self, input_ids: Tensor, scores: Tensor | None) -> Tensor:
+        return torch.full((input_ids.shape[0],), time.monotonic() > self.deadline, device=input_ids.device)
+
+
+class StopStrings:
+    """Stop a row when its generated text ends with one of ``stop_strings``.
+
+    Decodes only the last few tokens of each row (every token is at least one character, so
+    ``longest stop string + 2`` tokens always cover a match), whatever the token boundaries.
+    """
+
+    def __init__(self, stop_strings: list[str], tokenizer, prompt_length: int) -> None:
+        if tokenizer is None:
+            raise ValueError("stop_strings needs a tokenizer to decode the text: pass tokenizer=...")
+        self.stop_strings, self.tokenizer, self.prompt_length = list(stop_strings), tokenizer, prompt_length
+        self.window = max(map(len, self.stop_strings)) + 2
+
+    def __call__(self, input_ids: Tensor, scores: Tensor | None) -> Tensor:
+        generated = input_ids[:, self.prompt_length :]
+        tails = [self.tokenizer.decode(row[-self.window :]) for row in generated.tolist()]
+        done = [any(t.endswith(s) for s in self.stop_strings) for t in tails]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)

@@ -1,0 +1,1 @@
+"""Interop: Hugging Face checkpoints in and out, through strict key maps."""

@@ -1,0 +1,43 @@
+"""Reading and writing Hugging Face model directories: config.json and weights, without pickle risk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..checkpoint import CheckpointError, load_weights, save_tensors, write_json
+
+
+def read_hf_config(directory: str | Path) -> dict | None:
+    """The directory's config.json as a dict, or None when there is none."""
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path} is not valid JSON: {e}") from None
+
+
+def read_hf_weights(directory: str | Path) -> dict[str, Tensor]:
+    """model.safetensors, else pytorch_model.bin read with ``weights_only=True`` (no code runs)."""
+    directory = Path(directory)
+    if (directory / "model.safetensors").is_file():
+        return load_weights(directory / "model.safetensors")
+    if (directory / "pytorch_model.bin").is_file():
+        try:
+            return torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        except Exception as e:  # weights_only refuses anything but tensors and plain containers
+            raise CheckpointError(f"cannot read {directory / 'pytorch_model.bin'} safely: {e}") from None
+    raise CheckpointError(f"no weight file in {directory}: expected model.safetensors or pytorch_model.bin")
+
+
+def write_hf_dir(directory: str | Path, config: dict, tensors: dict[str, Tensor]) -> Path:
+    """Write model.safetensors and config.json atomically."""
+    directory = Path(directory)
+    save_tensors({k: v.clone() for k, v in tensors.items()}, directory / "model.safetensors")
+    write_json(directory / "config.json", config)
+    return directory

@@ -1,0 +1,218 @@
+"""A GPT-style decoder-only language model (GPT-2's architecture by default).
+
+Read top-down: GPT -> Block -> attention and feed-forward from ``einformer.nn``. Each position
+sees itself and the positions before it (causal self-attention); the model is trained to predict
+token t + 1 from tokens 0..t. Shapes: B batch, T new tokens, S all tokens (cached ones included),
+D model width, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import GPTConfig
+from ..generation.generate import GenerationMixin
+from ..nn import DynamicCache, FeedForward, LearnedPositionalEmbedding, MultiHeadAttention, Residual, StaticCache
+from .base import PreTrainedModel
+
+
+@dataclasses.dataclass
+class CausalLMOutput:
+    """Hugging Face field names; ``attentions``: one (B, H, T, S) tensor per layer."""
+
+    logits: Tensor
+    loss: Tensor | None = None
+    attentions: tuple[Tensor, ...] | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+
+
+class GPT(GenerationMixin, PreTrainedModel):
+    """Token ids (B, T) -> next-token logits (B, T, V)."""
+
+    config_class = GPTConfig
+    shifts_labels = True  # labels = input_ids; position t is scored on token t + 1
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.d_model)
+        self.pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
+        self.dropout = nn.Dropout(c.embedding_dropout)
+        self.blocks = nn.ModuleList(
+            Block(
+                d_model=c.d_model,
+                n_heads=c.n_heads,
+                d_ff=c.ffn_dim,
+                activation=c.activation,
+                dropout=c.dropout,
+                attention_dropout=c.attention_dropout,
+                norm_first=c.norm_first,
+                eps=c.layer_norm_eps,
+                bias=c.bias,
+            )
+            for _ in range(c.n_layers)
+        )
+        self.final_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        self.reset_parameters()
+        if c.tie_word_embeddings:
+            self.lm_head.weight = self.embed.weight
+
+    def reset_parameters(self) -> None:
+        """GPT-2's init: N(0, 0.02) everywhere, residual output projections scaled by 1/sqrt(2 * layers)."""
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+            elif p.dim() > 1:
+                std = (
+                    0.02 / (2 * self.config.n_layers) ** 0.5
+                    if name.endswith(("out_proj.weight", "fc2.weight"))
+                    else 0.02
+                )
+                nn.init.normal_(p, std=std)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        labels: Tensor | None = None,
+        *,
+        position_ids: Tensor | None = None,
+        kv_cache=None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> CausalLMOutput:
+        """Causal language-model pass.
+
+        Args:
+            input_ids: (B, T) token ids (new tokens only when ``kv_cache`` holds earlier ones).
+            attention_mask: (B, S) over all tokens so far, 1 = token, 0 = padding (left padding
+                for batched prompts of different lengths).
+            labels: (B, T) targets; usually ``input_ids`` itself: position t is scored on token
+                t + 1 (the shift happens here), -100 = ignored.
+            position_ids: (B, T); default: counted from ``attention_mask`` (padding skipped) or
+                continuing after the cache.
+            kv_cache: a ``DynamicCache`` or ``StaticCache`` with one layer per block.
+        """
+        b, t = input_ids.shape
+        past = 0 if kv_cache is None else kv_cache.length
+        if past + t > self.config.max_position:
+            raise ValueError(
+                f"{past + t} tokens exceed the model's context of max_position="
+                f"{self.config.max_position}; shorten the prompt or lower max_new_tokens"
+            )
+        if position_ids is None:
+            position_ids = positions_from_mask(attention_mask, past, t, input_ids.device)
+        x = self.dropout(self.embed(input_ids) + self.pos(position_ids))
+        # no padding and no cache: the fused kernel's own causal mask is fastest
+        mask = attention_mask if attention_mask is not None and not bool(attention_mask.all()) else None
+        weights, hidden = [], [x]
+        for i, block in enumerate(self.blocks):
+            x, w = block(x, mask, None if kv_cache is None else kv_cache[i], need_weights=output_attentions)
+            weights.append(w)
+            hidden.append(x)
+        logits = self.lm_head(self.final_norm(x))
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)
+        return CausalLMOutput(
+            logits, loss, tuple(weights) if output_attentions else None, tuple(hidden) if output_hidden_states else None
+        )
+
+    # -- generation ---------------------------------------------------------------------------
+    def prompt_length(self, input_ids: Tensor) -> int:
+        return input_ids.shape[1]
+
+    def generation_inputs(self, input_ids, attention_mask, cache: str, max_length: int):
+        if max_length > self.config.max_position:
+            raise ValueError(
+                f"prompt + new tokens = {max_length} exceed the context of max_position="
+                f"{self.config.max_position}; lower max_new_tokens or shorten the prompt"
+            )
+        return input_ids, CausalLMDecoder(self, attention_mask, cache, max_length)
+
+    # -- Hugging Face interop ----------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, map_location: str | torch.device = "cpu") -> GPT:
+        """Load our own directory, or a Hugging Face GPT-2 one (config.json with model_type "gpt2")."""
+        from ..interop.gpt2 import is_hf_gpt2, load_hf_gpt2
+
+        if is_hf_gpt2(directory):
+            return load_hf_gpt2(cls, directory).to(map_location).eval()
+        return super().from_pretrained(directory, map_location=map_location)
+
+    def save_pretrained(self, directory: str | Path, *, format: str = "einformer") -> Path:
+        """``format="hf"`` writes a directory that transformers' GPT2LMHeadModel loads."""
+        if format == "hf":
+            from ..interop.gpt2 import save_hf_gpt2
+
+            return save_hf_gpt2(self, directory)
+        if format != "einformer":
+            raise ValueError(f"format must be 'einformer' or 'hf', got {format!r}")
+        return super().save_pretrained(directory)
+
+
+def positions_from_mask(attention_mask: Tensor | None, past: int, t: int, device) -> Tensor:
+    """(B, T) position ids: count only real tokens, so a left-padded prompt starts at 0 (as HF does)."""
+    if attention_mask is None:
+        return torch.arange(past, past + t, device=device)[None]
+    positions = attention_mask.long().cumsum(-1) - 1
+    positions = positions.masked_fill(attention_mask == 0, 1)  # padding: any valid id, never attended to
+    return positions[:, -t:]
+
+
+class CausalLMDecoder:
+    """Generation state for a decoder-only model: cache, growing attention mask."""
+
+    def __init__(self, model: GPT, attention_mask: Tensor | None, cache: str, max_length: int) -> None:
+        n = len(model.blocks)
+        self.model, self.mask = model, attention_mask
+        self.cache = None if cache == "none" else StaticCache(n, max_length) if cache == "static" else DynamicCache(n)
+        self.tokens: Tensor | None = None
+        self.started = False
+
+    def step(self, tokens: Tensor) -> Tensor:
+        """New tokens (N, T_new) -> logits (N, V) of the last one."""
+        if self.started and self.mask is not None:
+            self.mask = torch.cat([self.mask, self.mask.new_ones(tokens.shape)], dim=1)
+        self.started = True
+        if self.cache is None:  # no cache: re-run everything so far
+            self.tokens = tokens if self.tokens is None else torch.cat([self.tokens, tokens], dim=1)
+            tokens = self.tokens
+        return self.model(tokens, self.mask, kv_cache=self.cache).logits[:, -1]
+
+    def reorder(self, index: Tensor) -> None:
+        if self.mask is not None:
+            self.mask = self.mask.index_select(0, index)
+        if self.tokens is not None:
+            self.tokens = self.tokens.index_select(0, index)
+        if self.cache is not None:
+            self.cache.reorder(index)
+
+
+class Block(nn.Module):
+    """Causal self-attention then feed-forward, each in a residual sub-layer."""
+
+    def __init__(self, *, d_model, n_heads, d_ff, activation, dropout, attention_dropout, norm_first, eps, bias):
+        super().__init__()
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout=attention_dropout, bias=bias)
+        self.ffn = FeedForward(d_model, d_ff, activation=activation, bias=bias)
+        self.attn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
+        self.ffn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
+
+    def forward(self, x: Tensor, mask: Tensor | None, cache, *, need_weights: bool = False):
+        """(B, T, D) -> (B, T, D), weights (B, H, T, S) or None."""
+        weights = None
+
+        def attend(h):
+            nonlocal weights
+            out, weights = self.attn(h, attention_mask=mask, is_causal=True, kv_cache=cache, need_weights=need_weights)
+            return out
+
+        x = self.attn_block(x, attend)
+        return self.ffn_block(x, self.ffn), weights

@@ -1,0 +1,194 @@
+"""Language modelling: train a GPT on a text file, evaluate bits per character, generate.
+
+A run directory holds the trainer's files plus ``tokenizer.json`` and ``run.json`` (the data file,
+tokenizer level, block size and the train/validation split point).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import write_json
+from ..config import GPTConfig
+from ..data.text import LMBatches, read_text
+from ..data.tokenizer import Tokenizer
+from ..models.gpt import GPT
+from ..training import Trainer, TrainingArguments, TrainResult
+from ..training.distributed import DistInfo, barrier
+
+RUN_INFO = "run.json"
+
+
+@dataclasses.dataclass
+class LMRun:
+    model: GPT
+    tokenizer: Tokenizer
+    info: dict
+
+    def encode(self, text: str) -> torch.Tensor:
+        return torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
+
+    def evaluate(self, text: str, *, block_size: int | None = None, max_blocks: int | None = None) -> dict:
+        ids = self.encode(text)
+        return evaluate_lm(
+            self.model, ids, block_size or self.info["block_size"], chars=len(text), max_blocks=max_blocks
+        )
+
+
+@torch.no_grad()
+def evaluate_lm(
+    model: GPT,
+    ids: torch.Tensor,
+    block_size: int,
+    *,
+    chars: int | None = None,
+    max_blocks: int | None = None,
+    batch_size: int = 32,
+) -> dict:
+    """Loss per token over non-overlapping blocks, perplexity, and bits per character."""
+    was_training = model.training
+    model.eval()
+    n = len(ids) // block_size
+    if max_blocks:
+        n = min(n, max_blocks)
+    if n == 0:
+        raise ValueError(f"the evaluation text has {len(ids)} tokens, fewer than one block of {block_size}")
+    blocks = ids[: n * block_size].view(n, block_size)
+    total, count = 0.0, 0
+    for i in range(0, n, batch_size):
+        rows = blocks[i : i + batch_size]
+        logits = model(rows).logits[:, :-1]
+        total += float(F.cross_entropy(logits.flatten(0, 1).float(), rows[:, 1:].flatten(), reduction="sum"))
+        count += rows[:, 1:].numel()
+    model.train(was_training)
+    loss = total / count
+    metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+    if chars:  # tokens per character of the evaluated stretch
+        metrics["bits_per_char"] = loss / math.log(2) * (len(ids) / chars)
+    return metrics
+
+
+def train_lm(
+    run_dir: str | Path,
+    *,
+    data: str,
+    tokenizer: str = "char",
+    vocab_size: int = 4096,
+    preset: str = "small",
+    model_overrides: dict | None = None,
+    block_size: int = 256,
+    sampling: str = "random",
+    val_fraction: float = 0.1,
+    eval_blocks: int | None = 200,
+    args: TrainingArguments | None = None,
+    resume: bool = False,
+    device: str = "cpu",
+    dist_info: DistInfo | None = None,
+    fsdp: bool = False,
+):
+    """Train a GPT on ``data``: first (1 - val_fraction) of the characters train, the rest validate."""
+    run_dir, args = Path(run_dir), args or TrainingArguments()
+    text = read_text(data)
+    split = int(len(text) * (1 - val_fraction))
+    train_text, val_text = text[:split], text[split:]
+    if resume:
+        tok = Tokenizer.load(run_dir / "tokenizer.json")
+        config = GPTConfig.from_json_file(run_dir / "last" / "config.json")
+    else:
+        level = {"bpe": "bytebpe"}.get(tokenizer, tokenizer)
+        tok = Tokenizer.train([train_text], level, vocab_size=vocab_size)
+        config = GPTConfig.from_preset(
+            preset,
+            vocab_size=tok.vocab_size,
+            max_position=block_size,
+            bos_token_id=tok.bos_id,
+            eos_token_id=tok.eos_id,
+            pad_token_id=tok.pad_id,
+            **(model_overrides or {}),
+        )
+    train_ids = torch.tensor(tok.encode(train_text), dtype=torch.long)
+    val_ids = torch.tensor(tok.encode(val_text), dtype=torch.long)
+    info = {
+        "kind": "language-model",
+        "data": str(data),
+        "tokenizer": tokenizer,
+        "block_size": block_size,
+        "split_char": split,
+        "val_fraction": val_fraction,
+        "sampling": sampling,
+    }
+    dist_info = dist_info or DistInfo()
+    if not resume and dist_info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tok.save(run_dir / "tokenizer.json")
+        write_json(run_dir / RUN_INFO, info)
+    barrier(dist_info)
+    torch.manual_seed(args.seed)  # the same initial weights for the same seed, on every rank
+    model = GPT(config)
+    # bits per character of the evaluated part: scale by its own token/char ratio
+    eval_chars = len(val_text) if not eval_blocks else None
+
+    def evaluate(m):
+        metrics = evaluate_lm(m, val_ids, block_size, chars=eval_chars, max_blocks=eval_blocks)
+        if "bits_per_char" not in metrics:
+            metrics["bits_per_char"] = metrics["loss"] / math.log(2) * (len(val_ids) / len(val_text))
+        return metrics
+
+    batches = LMBatches(
+        train_ids,
+        block_size,
+        args.batch_size,
+        sampling=sampling,
+        seed=args.seed,
+        rank=dist_info.rank,
+        world_size=dist_info.world_size,
+    )
+    result: TrainResult = Trainer(
+        model,
+        dataclasses.replace(args, metric="loss", greater_is_better=False),
+        batches,
+        run_dir=run_dir,
+        evaluate=evaluate,
+        device=device,
+        dist_info=dist_info,
+        fsdp=fsdp,
+    ).train(resume=resume)
+    return result, load_lm_run(run_dir) if dist_info.is_main else None
+
+
+def load_lm_run(run_dir: str | Path) -> LMRun:
+    run_dir = Path(run_dir)
+    if not (run_dir / RUN_INFO).is_file():
+        raise FileNotFoundError(f"{run_dir} is not an einformer run (no {RUN_INFO})")
+    info = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
+    if info.get("kind") != "language-model":
+        raise ValueError(f"{run_dir} holds a {info.get('kind', 'sequence-to-sequence')} run, not a language model")
+    return LMRun(GPT.from_pretrained(run_dir), Tokenizer.load(run_dir / "tokenizer.json"), info)
+
+
+def generate_text(run: LMRun, prompts: list[str], *, stream: bool = False, **options):
+    """Completions of ``prompts`` (left-padded into one batch); with ``stream`` (one prompt) yield
+    text pieces as they are produced."""
+    tok = run.tokenizer
+    if stream:
+        if len(prompts) != 1:
+            raise ValueError("streaming takes one prompt")
+        ids = run.encode(prompts[0])[None]
+        yield from run.model.stream(ids, tok, **options)
+        return
+    rows = [tok.encode(p) for p in prompts]
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), tok.pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, row in enumerate(rows):  # left padding: every prompt ends where generation starts
+        ids[i, width - len(row) :] = torch.tensor(row)
+        mask[i, width - len(row) :] = 1
+    out = run.model.generate(ids, mask, **options)
+    for row in out[:, width:].tolist():
+        yield tok.decode(row)
