@@ -6,11 +6,34 @@ Public API re-exports only; see README.md for a tour.
 __version__ = "0.1.0"
 
 from .checkpoint import CheckpointError  # noqa: E402
-from .config import BaseConfig, EncoderDecoderConfig, GPTConfig  # noqa: E402
-from .models import GPT, EncoderDecoderTransformer, PreTrainedModel  # noqa: E402
+from .config import BaseConfig, BertConfig, EncoderDecoderConfig, GPTConfig  # noqa: E402
+from .data.bert_tokenizer import load_tokenizer  # noqa: E402
+from .models import (  # noqa: E402
+    GPT,
+    BertForMaskedLM,
+    BertForMultipleChoice,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+    EncoderDecoderTransformer,
+    PreTrainedModel,
+)
+from .recipes.embeddings import embed  # noqa: E402
 
 __all__ = [
     "BaseConfig",
+    "BertConfig",
+    "BertForMaskedLM",
+    "BertForMultipleChoice",
+    "BertForPreTraining",
+    "BertForQuestionAnswering",
+    "BertForSequenceClassification",
+    "BertForTokenClassification",
+    "BertModel",
+    "embed",
+    "load_tokenizer",
     "CheckpointError",
     "EncoderDecoderConfig",
     "EncoderDecoderTransformer",

@@ -91,7 +91,31 @@ def _train(args: argparse.Namespace, info) -> int:
         )
         if v is not None
     }
-    if args.model == "gpt":
+    if args.model == "bert":
+        from .recipes.bert_pretrain import pretrain_bert
+
+        if args.data is None:
+            raise ValueError("--model bert pre-trains on a text file (one segment per line): pass --data FILE.txt")
+        if args.layers is not None:
+            overrides["n_layers"] = args.layers
+        overrides = {k: v for k, v in overrides.items() if k not in ("label_smoothing", "norm_first")}
+        result = pretrain_bert(
+            args.run_dir,
+            data=args.data,
+            preset=args.preset or "small",
+            model_overrides=overrides,
+            vocab_size=args.vocab_size,
+            tokenizer_from=args.tokenizer_from,
+            max_length=args.block_size,
+            whole_word=args.whole_word_masking,
+            next_sentence=args.next_sentence,
+            args=training,
+            resume=args.resume,
+            device=args.device,
+            dist_info=info,
+        )
+        metric = "masked-LM loss"
+    elif args.model == "gpt":
         from .recipes.language_model import train_lm
 
         if args.data is None:
@@ -216,6 +240,90 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_embed(args: argparse.Namespace) -> int:
+    from . import BertModel, embed, load_tokenizer
+
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise ValueError("nothing to embed: give TEXT arguments or lines on standard input")
+    vectors = embed(BertModel.from_pretrained(args.model), load_tokenizer(args.model), texts)
+    if args.json:
+        for text, vector in zip(texts, vectors.tolist(), strict=True):
+            print(json.dumps({"text": text, "embedding": [round(x, 6) for x in vector]}))
+        return 0
+    print(f"{len(texts)} embeddings of {vectors.shape[1]} dimensions (unit length); cosine similarities:")
+    similarity = vectors @ vectors.T
+    for i, text in enumerate(texts):
+        print(" ".join(f"{similarity[i, j]:6.3f}" for j in range(len(texts))) + f"  {text[:60]}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .recipes.bert_finetune import finetune
+    from .training import TrainingArguments
+
+    training = TrainingArguments(
+        max_steps=args.steps,
+        batch_size=args.batch_size,
+        gradient_accumulation_steps=args.grad_accum,
+        learning_rate=args.lr,
+        warmup_steps=args.warmup,
+        schedule=args.schedule,
+        weight_decay=args.weight_decay,
+        max_grad_norm=args.clip or None,
+        precision=args.precision,
+        eval_every=args.eval_every,
+        save_every=args.save_every,
+        log_every=args.log_every,
+        patience=args.patience,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    result, run = finetune(
+        args.run_dir,
+        model_dir=args.model,
+        task=args.task,
+        data=args.data,
+        val=args.val,
+        args=training,
+        max_length=args.max_length,
+        device=args.device,
+    )
+    print(
+        f"fine-tuned {result.step} steps in {result.seconds:.0f} s; best validation score "
+        f"{result.best_metric:.4f} at step {result.best_step}"
+    )
+    print(f"model and tokenizer in {args.run_dir}; try: einformer predict {args.run_dir} --data {args.val}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .data.finetune import encode_records, read_records
+    from .recipes.bert_finetune import evaluate_examples, load_finetune_run
+
+    run = load_finetune_run(args.run)
+    task, labels = run.info["task"], run.info["labels"]
+    if args.data:
+        records = read_records(args.data, task)
+        examples = encode_records(records, task, run.tokenizer, labels, run.info["max_length"])
+        if args.evaluate:
+            print(json.dumps(evaluate_examples(run, examples)))
+            return 0
+    else:
+        if task not in ("classify", "regress"):
+            raise ValueError(f"a {task} run reads JSONL records: pass --data FILE")
+        texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        examples = [
+            {**run.tokenizer(t, truncation=True, max_length=run.info["max_length"]), "labels": 0} for t in texts
+        ]
+    predictions = []
+    for i in range(0, len(examples), 64):
+        predictions += run.predict_batch(examples[i : i + 64])
+    for p in predictions:
+        print(json.dumps(p))
+    return 0
+
+
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
@@ -267,7 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train a model on a built-in task or your own data")
-    p.add_argument("--model", default="encoder-decoder", choices=["encoder-decoder", "gpt"], help="architecture")
+    p.add_argument(
+        "--model",
+        default="encoder-decoder",
+        choices=["encoder-decoder", "gpt", "bert"],
+        help="architecture (bert: masked-LM pre-training)",
+    )
+    p.add_argument("--whole-word-masking", action="store_true", help="bert: mask whole words")
+    p.add_argument("--next-sentence", action="store_true", help="bert: add next-sentence prediction")
+    p.add_argument("--tokenizer-from", default=None, help="bert: reuse this directory's tokenizer")
     p.add_argument("--task", default=None, help="a built-in task (see `einformer demo --help`)")
     p.add_argument(
         "--data",
@@ -281,7 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source-field", default="source", help="JSONL field of the source text")
     p.add_argument("--target-field", default="target", help="JSONL field of the target text")
     p.add_argument(
-        "--tokenizer", default="bpe", choices=["bpe", "wordpiece", "char", "word"], help="for --data (default bpe)"
+        "--tokenizer",
+        default=None,
+        choices=["bpe", "wordpiece", "char", "word"],
+        help="for --data (default: bpe for encoder-decoder, char for gpt; gpt's bpe is byte-level)",
     )
     p.add_argument("--share-vocab", action="store_true", help="one joint vocabulary and embedding for both sides")
     p.add_argument("--vocab-size", type=int, default=8000, help="BPE vocabulary size per side")
@@ -315,6 +434,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     p.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("finetune", help="fine-tune a BERT (Hugging Face's or ours) on a JSONL task")
+    p.add_argument("--model", required=True, help="a BERT directory, e.g. all-MiniLM-L6-v2")
+    p.add_argument("--task", required=True, choices=["classify", "regress", "tag", "qa", "choice"])
+    p.add_argument("--data", required=True, help="training records (JSONL; see docs/bert.md for the fields)")
+    p.add_argument("--val", required=True, help="validation records (JSONL)")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--run-dir", required=True)
+    _add_training_flags(p)
+    p.set_defaults(
+        func=cmd_finetune,
+        steps=300,
+        lr=5e-5,
+        warmup=30,
+        eval_every=100,
+        save_every=100,
+        batch_size=32,
+        schedule="linear",
+    )
+
+    p = sub.add_parser("predict", help="predictions of a fine-tuned BERT run")
+    p.add_argument("run", help="a run directory of `einformer finetune`")
+    p.add_argument("text", nargs="*", help="texts to classify (classify/regress); none = standard input")
+    p.add_argument("--data", default=None, help="JSONL records of the run's task")
+    p.add_argument("--evaluate", action="store_true", help="with --data: print the task's metrics")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("embed", help="sentence embeddings (mean pooling, normalised) from a BERT directory")
+    p.add_argument("model", help="a BERT directory: Hugging Face's (e.g. all-MiniLM-L6-v2) or ours")
+    p.add_argument("text", nargs="*", help="texts; none = read standard input")
+    p.add_argument("--json", action="store_true", help="one JSON line per text with its vector")
+    p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("translate", help="translate TEXT (or lines of standard input) with a trained run")
     p.add_argument("run", help="a run directory")

@@ -152,8 +152,12 @@ class GPTConfig(BaseConfig):
     model_type: ClassVar[str] = "gpt"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "gpt2": dict(vocab_size=50257, max_position=1024, d_model=768, n_layers=12, n_heads=12),
-        "small": dict(vocab_size=8192, max_position=256, d_model=384, n_layers=6, n_heads=6),
-        "tiny": dict(vocab_size=99, max_position=64, d_model=32, n_layers=2, n_heads=4),
+        "small": dict(
+            vocab_size=8192, max_position=256, d_model=384, n_layers=6, n_heads=6, bos_token_id=None, eos_token_id=None
+        ),
+        "tiny": dict(
+            vocab_size=99, max_position=64, d_model=32, n_layers=2, n_heads=4, bos_token_id=None, eos_token_id=None
+        ),
     }
 
     vocab_size: int = 50257
@@ -194,3 +198,52 @@ class GPTConfig(BaseConfig):
         for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
             value = getattr(self, name)
             check(value is None or 0 <= value < self.vocab_size, name, f"{value} is outside the vocabulary")
+
+
+PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig(BaseConfig):
+    """BERT (Devlin et al. 2019): a post-norm Transformer encoder with word, position and segment
+    (token-type) embeddings, a pooler over [CLS], and task heads. Field names are einformer's;
+    ``einformer.interop.bert`` maps Hugging Face's (hidden_size -> d_model, ...)."""
+
+    model_type: ClassVar[str] = "bert"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "base": dict(vocab_size=30522, d_model=768, n_layers=12, n_heads=12, d_ff=3072),
+        "minilm": dict(vocab_size=30522, d_model=384, n_layers=6, n_heads=12, d_ff=1536),
+        "small": dict(vocab_size=8192, d_model=256, n_layers=4, n_heads=4, d_ff=1024, max_position=256),
+        "tiny": dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, d_ff=64, max_position=64),
+    }
+
+    vocab_size: int = 30522
+    d_model: int = 768
+    n_layers: int = 12
+    n_heads: int = 12
+    d_ff: int = 3072
+    activation: str = "gelu"
+    dropout: float = 0.1  # hidden_dropout_prob
+    attention_dropout: float = 0.1  # attention_probs_dropout_prob
+    max_position: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+    num_labels: int = 2
+    problem_type: str | None = None  # as Hugging Face: chosen from num_labels and the labels' dtype when None
+    classifier_dropout: float | None = None  # default: dropout
+
+    def __post_init__(self) -> None:
+        check(
+            self.d_model > 0 and self.n_heads > 0 and self.d_model % self.n_heads == 0,
+            "n_heads",
+            f"{self.n_heads} does not divide d_model={self.d_model}",
+        )
+        check(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+        check(self.activation in ACTIVATION_NAMES, "activation", f"{self.activation!r} is not in {ACTIVATION_NAMES}")
+        check(self.type_vocab_size >= 1, "type_vocab_size", "must be >= 1")
+        check(self.num_labels >= 1, "num_labels", f"must be >= 1, got {self.num_labels}")
+        check(self.problem_type in PROBLEM_TYPES, "problem_type", f"{self.problem_type!r} is not in {PROBLEM_TYPES}")
+        for name in ("dropout", "attention_dropout"):
+            value = getattr(self, name)
+            check(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")

@@ -192,7 +192,10 @@ class GenerationMixin:
             index = torch.arange(prompt.shape[0], device=prompt.device).repeat_interleave(n_return)
             prompt = prompt.index_select(0, index)
             decoder.reorder(index)
-        processors = _processors(o, eos, prompt.shape[1], do_sample, num_beams)
+        padding = None  # left padding of a decoder-only prompt is not "seen" by the repetition penalty
+        if attention_mask is not None and not getattr(self, "is_encoder_decoder", False):
+            padding = (attention_mask != 0).int().argmax(dim=1)
+        processors = _processors(o, eos, prompt.shape[1], do_sample, num_beams, padding)
         stopping = list(o.get("stopping_criteria") or [])
         if o.get("max_time") is not None:
             stopping.append(MaxTime(o["max_time"]))
@@ -218,11 +221,13 @@ class GenerationMixin:
         return _Plan(prompt, decoder, loop, beams, num_beams, do_sample)
 
 
-def _processors(o: dict, eos: list[int], prompt_len: int, do_sample: bool, num_beams: int) -> list[Callable]:
+def _processors(
+    o: dict, eos: list[int], prompt_len: int, do_sample: bool, num_beams: int, padding: Tensor | None = None
+) -> list[Callable]:
     """Hugging Face's processors, in Hugging Face's order; warpers only when sampling."""
     out: list[Callable] = []
     if o.get("repetition_penalty", 1.0) != 1.0:
-        out.append(P.RepetitionPenalty(o["repetition_penalty"]))
+        out.append(P.RepetitionPenalty(o["repetition_penalty"], padding))
     if o.get("no_repeat_ngram_size", 0):
         out.append(P.NoRepeatNGram(o["no_repeat_ngram_size"]))
     if o.get("bad_words_ids"):

@@ -17,15 +17,22 @@ NEG_INF = -math.inf
 
 class RepetitionPenalty:
     """CTRL's penalty (Keskar et al. 2019): a seen token's score is divided by ``penalty`` if positive,
-    multiplied if negative, so > 1 discourages repeats."""
+    multiplied if negative, so > 1 discourages repeats. ``padding_lengths`` (B,) marks each row's left
+    padding, which is not text the model repeated (as Hugging Face does since v4.5x)."""
 
-    def __init__(self, penalty: float) -> None:
-        self.penalty = penalty
+    def __init__(self, penalty: float, padding_lengths: Tensor | None = None) -> None:
+        self.penalty, self.padding_lengths = penalty, padding_lengths
 
     def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
-        seen = scores.gather(1, input_ids)
+        vocab = scores.shape[-1]
+        if self.padding_lengths is not None:  # padding -> an extra column that is dropped again
+            lengths = self.padding_lengths.repeat_interleave(input_ids.shape[0] // len(self.padding_lengths))
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+            input_ids = input_ids.masked_fill(positions[None] < lengths[:, None], vocab)
+        padded = torch.nn.functional.pad(scores, (0, 1))
+        seen = padded.gather(1, input_ids)
         seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
-        return scores.scatter(1, input_ids, seen)
+        return padded.scatter(1, input_ids, seen)[:, :vocab]
 
 
 class NoRepeatNGram:

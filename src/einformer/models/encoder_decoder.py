@@ -48,6 +48,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
     """Source ids (B, S) and target ids (B, T) -> next-token logits (B, T, V)."""
 
     config_class = EncoderDecoderConfig
+    is_encoder_decoder = True
 
     def __init__(self, config: EncoderDecoderConfig) -> None:
         super().__init__(config)

@@ -283,12 +283,17 @@ class Trainer:
 
         state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if self.dist.is_main:
-            from ..checkpoint import tied_aliases
-
-            aliases = tied_aliases(model)
-            save_tensors({k: v for k, v in state.items() if k not in aliases}, directory / WEIGHTS_NAME)
             from .. import __version__
 
+            # tied weights come back as one gathered tensor under two names: store it once
+            seen, tensors = set(), {}
+            for key, tensor in state.items():
+                ident = (tensor.data_ptr(), tensor.shape)
+                if tensor.numel() and ident in seen:
+                    continue
+                seen.add(ident)
+                tensors[key] = tensor
+            save_tensors(tensors, directory / WEIGHTS_NAME)
             write_json(directory / CONFIG_NAME, {**model.config.to_dict(), "einformer_version": __version__})
 
     def _save_checkpoint(self, model, optimizer, scheduler, state) -> None:

@@ -1,0 +1,229 @@
+"""BERT (Devlin et al. 2019): a bidirectional Transformer encoder.
+
+Read top-down: BertModel -> Embeddings -> EncoderLayer (post-norm, as the paper) -> Pooler. Every
+token sees every other (no causal mask); padding is masked out with ``attention_mask`` (1 = token).
+Task heads are in ``bert_heads.py``. Shapes: B batch, T tokens, D model width.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..config import BertConfig
+from ..nn import FeedForward, MultiHeadAttention, Residual
+from .base import PreTrainedModel
+
+
+@dataclasses.dataclass
+class BertOutput:
+    """Hugging Face's field names; attentions: one (B, H, T, T) tensor per layer."""
+
+    last_hidden_state: Tensor
+    pooler_output: Tensor | None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+class BertPreTrainedModel(PreTrainedModel):
+    """Shared loading: our own directories or Hugging Face BERT ones (strict key map)."""
+
+    config_class = BertConfig
+
+    def init_weights(self) -> None:
+        """BERT's init: N(0, 0.02) matrices and embeddings, zero biases, unit LayerNorms."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear | nn.Embedding):
+                nn.init.normal_(module.weight, std=0.02)
+                if isinstance(module, nn.Linear) and module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, map_location: str | torch.device = "cpu", **config_changes):
+        """Load our directory or a Hugging Face BERT directory; ``config_changes`` (e.g. num_labels=3)
+        apply before the weights are loaded (a new head then starts from random weights)."""
+        from ..interop.bert import is_hf_bert, load_hf_bert
+
+        if is_hf_bert(directory):
+            return load_hf_bert(cls, directory, **config_changes).to(map_location).eval()
+        return _load_own(cls, Path(directory), config_changes).to(map_location).eval()
+
+    def save_pretrained(self, directory: str | Path, *, format: str = "einformer") -> Path:
+        """``format="hf"`` writes a directory transformers' Bert* classes load with identical outputs."""
+        if format == "hf":
+            from ..interop.bert import save_hf_bert
+
+            return save_hf_bert(self, directory)
+        if format != "einformer":
+            raise ValueError(f"format must be 'einformer' or 'hf', got {format!r}")
+        return super().save_pretrained(directory)
+
+
+def _load_own(cls, directory: Path, changes: dict):
+    """Our directory into ``cls``: an encoder into a task model (new head, with a warning) or back."""
+    from ..checkpoint import load_state_strict, load_weights
+    from .base import CONFIG_NAME, WEIGHTS_NAME
+
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not a directory; pass a folder written by save_pretrained")
+    config = BertConfig.from_json_file(directory / CONFIG_NAME).replace(**changes)
+    model = cls(config)
+    state = load_weights(directory / WEIGHTS_NAME)
+    saved_with_head = any(k.startswith("bert.") for k in state)
+    if hasattr(model, "bert") and not saved_with_head:
+        state = {f"bert.{k}": v for k, v in state.items()}
+    elif not hasattr(model, "bert") and saved_with_head:  # keep the encoder of a task model
+        state = {k.removeprefix("bert."): v for k, v in state.items() if k.startswith("bert.")}
+    expected = model.state_dict()
+    is_head = lambda k: hasattr(model, "bert") and not k.startswith("bert.")  # noqa: E731
+    # a head the directory lacks, or whose shape changed (e.g. num_labels), starts from random values
+    new = sorted(
+        k
+        for k in expected
+        if is_head(k) and k != "mlm.decoder.weight" and (k not in state or state[k].shape != expected[k].shape)
+    )
+    if new:
+        import warnings
+
+        warnings.warn(
+            f"{cls.__name__}: no saved weights for {', '.join(new)}; they start from random values", stacklevel=3
+        )
+        state.update({k: expected[k] for k in new})
+    # weights of another task's head are not this model's; the encoder's keys stay strict
+    # ... nor is a pooler that a pooler-less head (masked LM, tagging, QA) does not have
+    state = {k: v for k, v in state.items() if (not is_head(k) or k in expected) and not _unused_pooler(k, expected)}
+    load_state_strict(model, state, source=str(directory / WEIGHTS_NAME))
+    return model
+
+
+def _unused_pooler(key: str, expected: dict) -> bool:
+    return ".pooler." in f".{key}" and key not in expected
+
+
+class BertModel(BertPreTrainedModel):
+    """input_ids (B, T) -> last_hidden_state (B, T, D) and pooler_output (B, D).
+
+    ``add_pooling_layer=False`` drops the pooler, as Hugging Face does for the masked-LM,
+    token-classification and question-answering heads, which read token states only.
+    """
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config)
+        c = config
+        self.embeddings = Embeddings(
+            c.vocab_size,
+            c.d_model,
+            c.max_position,
+            c.type_vocab_size,
+            c.pad_token_id,
+            dropout=c.dropout,
+            eps=c.layer_norm_eps,
+        )
+        self.layers = nn.ModuleList(
+            EncoderLayer(
+                c.d_model,
+                c.n_heads,
+                c.d_ff,
+                activation=c.activation,
+                dropout=c.dropout,
+                attention_dropout=c.attention_dropout,
+                eps=c.layer_norm_eps,
+            )
+            for _ in range(c.n_layers)
+        )
+        self.pooler = Pooler(c.d_model) if add_pooling_layer else None
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        *,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> BertOutput:
+        """Args: input_ids, attention_mask (1 = token), token_type_ids (segment A = 0, B = 1), position_ids,
+        all (B, T); ``output_attentions`` routes attention through the reference path."""
+        t = input_ids.shape[1]
+        if t > self.config.max_position:
+            raise ValueError(
+                f"sequence of {t} tokens is longer than max_position_embeddings="
+                f"{self.config.max_position}; truncate it (tokenizer truncation=True)"
+            )
+        x = self.embeddings(input_ids, token_type_ids, position_ids)
+        mask = attention_mask if attention_mask is not None and not bool(attention_mask.all()) else None
+        hidden, weights = [x], []
+        for layer in self.layers:
+            x, w = layer(x, mask, need_weights=output_attentions)
+            hidden.append(x)
+            weights.append(w)
+        return BertOutput(
+            x,
+            self.pooler(x) if self.pooler is not None else None,
+            tuple(hidden) if output_hidden_states else None,
+            tuple(weights) if output_attentions else None,
+        )
+
+
+class Embeddings(nn.Module):
+    """word + position + token type, then LayerNorm and dropout."""
+
+    def __init__(self, vocab_size, d_model, max_position, type_vocab_size, pad_token_id, *, dropout, eps):
+        super().__init__()
+        self.word = nn.Embedding(vocab_size, d_model, padding_idx=pad_token_id)
+        self.position = nn.Embedding(max_position, d_model)
+        self.token_type = nn.Embedding(type_vocab_size, d_model)
+        self.norm = nn.LayerNorm(d_model, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor | None, position_ids: Tensor | None) -> Tensor:
+        """(B, T) -> (B, T, D)."""
+        if position_ids is None:
+            position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None]
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        x = self.word(input_ids) + self.position(position_ids) + self.token_type(token_type_ids)
+        return self.dropout(self.norm(x))
+
+
+class EncoderLayer(nn.Module):
+    """Bidirectional self-attention, then feed-forward; residual + LayerNorm after each (post-norm)."""
+
+    def __init__(self, d_model, n_heads, d_ff, *, activation, dropout, attention_dropout, eps):
+        super().__init__()
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout=attention_dropout)
+        self.ffn = FeedForward(d_model, d_ff, activation=activation)
+        self.attn_block = Residual(d_model, norm_first=False, dropout=dropout, eps=eps)
+        self.ffn_block = Residual(d_model, norm_first=False, dropout=dropout, eps=eps)
+
+    def forward(self, x: Tensor, mask: Tensor | None, *, need_weights: bool = False):
+        """(B, T, D) -> (B, T, D), weights (B, H, T, T) or None."""
+        weights = None
+
+        def attend(h):
+            nonlocal weights
+            out, weights = self.attn(h, attention_mask=mask, need_weights=need_weights)
+            return out
+
+        x = self.attn_block(x, attend)
+        return self.ffn_block(x, self.ffn), weights
+
+
+class Pooler(nn.Module):
+    """tanh(W h_[CLS] + b): the sentence vector the next-sentence and classification heads read."""
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d_model, d_model)
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        """(B, T, D) -> (B, D)."""
+        return torch.tanh(self.dense(hidden[:, 0]))

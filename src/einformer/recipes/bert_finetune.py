@@ -1,0 +1,211 @@
+"""Fine-tune a BERT (Hugging Face's or ours) on a JSONL task; evaluate; predict.
+
+A run directory holds the trainer's files (the fine-tuned model in einformer's format), the
+tokenizer (tokenizer.json) and ``run.json`` (task, labels, max_length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import write_json
+from ..data.bert_tokenizer import BertTokenizer, load_tokenizer
+from ..data.finetune import FinetuneBatches, collate_examples, encode_records, label_list, read_records
+from ..models.bert_heads import (
+    BertForMultipleChoice,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+)
+from ..training import Trainer, TrainingArguments
+from ..training.distributed import DistInfo, barrier
+
+HEADS = {
+    "classify": BertForSequenceClassification,
+    "regress": BertForSequenceClassification,
+    "tag": BertForTokenClassification,
+    "qa": BertForQuestionAnswering,
+    "choice": BertForMultipleChoice,
+}
+METRIC = {"classify": "accuracy", "regress": "mse", "tag": "f1", "qa": "exact_match", "choice": "accuracy"}
+
+
+@dataclasses.dataclass
+class FinetuneRun:
+    model: torch.nn.Module
+    tokenizer: BertTokenizer
+    info: dict
+
+    @torch.no_grad()
+    def predict_batch(self, examples: list[dict]) -> list:
+        """Predictions for encoded examples: labels, numbers, tag lists, answer token spans, choice indices."""
+        task, labels = self.info["task"], self.info["labels"]
+        batch = collate_examples(examples, task, self.tokenizer.pad_token_id)
+        inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        out = self.model.eval()(**inputs)
+        if task == "classify":
+            return [labels[i] for i in out.logits.argmax(-1).tolist()]
+        if task == "regress":
+            return out.logits.squeeze(-1).tolist()
+        if task == "choice":
+            return out.logits.argmax(-1).tolist()
+        if task == "tag":
+            pred = out.logits.argmax(-1)
+            return [
+                [labels[p] for p, g in zip(prow, grow, strict=True) if g != -100]
+                for prow, grow in zip(pred.tolist(), batch["labels"].tolist(), strict=True)
+            ]
+        spans = []
+        for s_logits, e_logits, mask in zip(out.start_logits, out.end_logits, inputs["attention_mask"], strict=True):
+            s_logits, e_logits = s_logits.masked_fill(mask == 0, -1e9), e_logits.masked_fill(mask == 0, -1e9)
+            scores = s_logits[:, None] + e_logits[None, :]  # (T, T): best start <= end within 30 tokens
+            valid = torch.ones_like(scores, dtype=torch.bool).triu().tril(30)
+            best = int(scores.masked_fill(~valid, -1e18).argmax())
+            spans.append(divmod(best, scores.shape[1]))
+        return spans
+
+
+def evaluate_examples(run: FinetuneRun, examples: list[dict], batch_size: int = 64) -> dict:
+    task = run.info["task"]
+    preds = []
+    for i in range(0, len(examples), batch_size):
+        preds += run.predict_batch(examples[i : i + batch_size])
+    if task in ("classify", "choice"):
+        gold = [run.info["labels"][e["labels"]] if task == "classify" else e["labels"] for e in examples]
+        metrics = {"accuracy": sum(p == g for p, g in zip(preds, gold, strict=True)) / len(gold)}
+        if task == "classify":
+            metrics["macro_f1"] = _macro_f1(preds, gold)
+        return metrics
+    if task == "regress":
+        gold = [e["labels"] for e in examples]
+        mse = sum((p - g) ** 2 for p, g in zip(preds, gold, strict=True)) / len(gold)
+        return {"mse": mse, "pearson": _pearson(preds, gold)}
+    if task == "tag":
+        labels = run.info["labels"]
+        gold = [[labels[g] for g in e["labels"] if g != -100] for e in examples]
+        flat = [(p, g) for ps, gs in zip(preds, gold, strict=True) for p, g in zip(ps, gs, strict=True)]
+        return {"accuracy": sum(p == g for p, g in flat) / max(1, len(flat)), "f1": _entity_f1(preds, gold)}
+    gold = [(e["start_positions"], e["end_positions"]) for e in examples]
+    f1 = [_span_f1(p, g) for p, g in zip(preds, gold, strict=True)]
+    return {"exact_match": sum(p == g for p, g in zip(preds, gold, strict=True)) / len(gold), "f1": sum(f1) / len(f1)}
+
+
+def finetune(
+    run_dir: str | Path,
+    *,
+    model_dir: str | Path,
+    task: str,
+    data: str,
+    val: str,
+    args: TrainingArguments | None = None,
+    max_length: int = 128,
+    device: str = "cpu",
+    dist_info: DistInfo | None = None,
+):
+    """Fine-tune ``model_dir`` on ``data`` (JSONL), keep the best by the task's metric on ``val``."""
+    run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
+    train_records, val_records = read_records(data, task), read_records(val, task)  # the data first: fast feedback
+    tokenizer = load_tokenizer(model_dir)
+    labels = label_list(train_records + val_records, task)
+    changes = {"num_labels": len(labels)} if labels else {}
+    if task == "regress":
+        changes = {"num_labels": 1, "problem_type": "regression"}
+    torch.manual_seed(args.seed)
+    model = HEADS[task].from_pretrained(model_dir, **changes).train()
+    info = {
+        "kind": "bert-finetune",
+        "task": task,
+        "labels": labels,
+        "max_length": max_length,
+        "base_model": str(model_dir),
+    }
+    train_ex = encode_records(train_records, task, tokenizer, labels, max_length)
+    val_ex = encode_records(val_records, task, tokenizer, labels, max_length)
+    run = FinetuneRun(model, tokenizer, info)
+    if dist_info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tokenizer.save_pretrained(run_dir)
+        write_json(run_dir / "run.json", info)
+    barrier(dist_info)
+    metric = METRIC[task]
+    args = dataclasses.replace(args, metric=metric, greater_is_better=metric != "mse")
+    batches = FinetuneBatches(
+        train_ex,
+        task,
+        tokenizer.pad_token_id,
+        args.batch_size,
+        seed=args.seed,
+        rank=dist_info.rank,
+        world_size=dist_info.world_size,
+    )
+    result = Trainer(
+        model,
+        args,
+        batches,
+        run_dir=run_dir,
+        evaluate=lambda m: evaluate_examples(run, val_ex),
+        device=device,
+        dist_info=dist_info,
+    ).train()
+    return result, load_finetune_run(run_dir) if dist_info.is_main else None
+
+
+def load_finetune_run(run_dir: str | Path) -> FinetuneRun:
+    run_dir = Path(run_dir)
+    info_path = run_dir / "run.json"
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+    if info.get("kind") != "bert-finetune":
+        raise ValueError(f"{run_dir} is not a run of `einformer finetune`")
+    model = HEADS[info["task"]].from_pretrained(run_dir)
+    return FinetuneRun(model, load_tokenizer(run_dir), info)
+
+
+def _macro_f1(preds, gold) -> float:
+    scores = []
+    for label in set(gold):
+        tp = sum(p == g == label for p, g in zip(preds, gold, strict=True))
+        fp = sum(p == label != g for p, g in zip(preds, gold, strict=True))
+        fn = sum(g == label != p for p, g in zip(preds, gold, strict=True))
+        scores.append(2 * tp / max(1, 2 * tp + fp + fn))
+    return sum(scores) / len(scores)
+
+
+def _pearson(a, b) -> float:
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(a, b, strict=True))
+    va, vb = sum((x - ma) ** 2 for x in a), sum((y - mb) ** 2 for y in b)
+    return cov / math.sqrt(va * vb) if va and vb else 0.0
+
+
+def _entities(tags: list[str]) -> set[tuple[int, int, str]]:
+    """(start, end, type) spans of BIO tags; a plain tag set counts each non-O tag as its own entity."""
+    spans, start, kind = set(), None, None
+    for i, tag in enumerate([*tags, "O"]):
+        inside = tag.startswith("I-") and kind == tag[2:]
+        if start is not None and not inside:
+            spans.add((start, i, kind))
+            start = None
+        if tag.startswith("B-") or (tag.startswith("I-") and not inside):
+            start, kind = i, tag[2:]
+        elif tag != "O" and not tag.startswith(("B-", "I-")):
+            spans.add((i, i + 1, tag))
+    return spans
+
+
+def _entity_f1(preds, gold) -> float:
+    tp = fp = fn = 0
+    for p, g in zip(preds, gold, strict=True):
+        ps, gs = _entities(p), _entities(g)
+        tp, fp, fn = tp + len(ps & gs), fp + len(ps - gs), fn + len(gs - ps)
+    return 2 * tp / max(1, 2 * tp + fp + fn)
+
+
+def _span_f1(pred, gold) -> float:
+    p, g = set(range(pred[0], pred[1] + 1)), set(range(gold[0], gold[1] + 1))
+    overlap = len(p & g)
+    return 0.0 if not overlap else 2 * overlap / (len(p) + len(g))
