@@ -126,7 +126,7 @@ def write_jsonl(path, records):
 
 
 TASKS = {
-    "classify": lambda i: {"text": f"the {'old' if i % 2 else 'young'} teacher {i}", "label": "pos" if i % 2 else "neg"},
+    "classify": lambda i: {"text": f"the {('young', 'old')[i % 2]} teacher {i}", "label": ("neg", "pos")[i % 2]},
     "regress": lambda i: {"text": f"score {i % 5}", "label": float(i % 5)},
     "tag": lambda i: {"tokens": ["john", "sees", "mary", str(i)], "tags": ["B-PER", "O", "B-PER", "O"]},
     "qa": lambda i: {"question": "who sees?", "context": f"john sees mary {i}", "answer": "john", "answer_start": 0},
