@@ -108,7 +108,9 @@ class GPT(GenerationMixin, PreTrainedModel):
             )
         if position_ids is None:
             position_ids = positions_from_mask(attention_mask, past, t, input_ids.device)
-        x = self.dropout(self.embed(input_ids) + self.pos(position_ids))
+        x = self.embed(input_ids) + self.pos(position_ids)
+        if self.training:
+            x = self.dropout(x)
         # no padding and no cache: the fused kernel's own causal mask is fastest
         mask = attention_mask if attention_mask is not None and not bool(attention_mask.all()) else None
         weights, hidden = [], [x]
@@ -167,7 +169,13 @@ def positions_from_mask(attention_mask: Tensor | None, past: int, t: int, device
 
 
 class CausalLMDecoder:
-    """Generation state for a decoder-only model: cache, growing attention mask."""
+    """Generation state for a decoder-only model: cache, growing attention mask.
+
+    The prompt goes through the regular forward. Each later single-token step takes a lean path,
+    ``fast_step``: the same computation on functional ops, with each layer's query, key and value
+    weights fused into one matrix once per generation (one matrix-vector product instead of three),
+    and logits for the last position only. Tests hold it to the regular forward's tokens.
+    """
 
     def __init__(self, model: GPT, attention_mask: Tensor | None, cache: str, max_length: int) -> None:
         n = len(model.blocks)
@@ -175,15 +183,19 @@ class CausalLMDecoder:
         self.cache = None if cache == "none" else StaticCache(n, max_length) if cache == "static" else DynamicCache(n)
         self.tokens: Tensor | None = None
         self.started = False
+        lean = self.cache is not None and model.config.norm_first and not model.blocks[0].ffn.gated
+        self.fused = [_fuse_qkv(b.attn) for b in model.blocks] if lean else None
 
     def step(self, tokens: Tensor) -> Tensor:
         """New tokens (N, T_new) -> logits (N, V) of the last one."""
         if self.started and self.mask is not None:
             self.mask = torch.cat([self.mask, self.mask.new_ones(tokens.shape)], dim=1)
-        self.started = True
+        first, self.started = not self.started, True
         if self.cache is None:  # no cache: re-run everything so far
             self.tokens = tokens if self.tokens is None else torch.cat([self.tokens, tokens], dim=1)
             tokens = self.tokens
+        if self.fused is not None and not first and tokens.shape[1] == 1:
+            return fast_step(self.model, self.fused, tokens, self.cache, self.mask)
         return self.model(tokens, self.mask, kv_cache=self.cache).logits[:, -1]
 
     def reorder(self, index: Tensor) -> None:
@@ -193,6 +205,38 @@ class CausalLMDecoder:
             self.tokens = self.tokens.index_select(0, index)
         if self.cache is not None:
             self.cache.reorder(index)
+
+
+def _fuse_qkv(attn: MultiHeadAttention) -> tuple[Tensor, Tensor | None]:
+    """One (Dq + Dk + Dv, D) weight (and bias) for the three projections."""
+    weight = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
+    bias = None if attn.q_proj.bias is None else torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
+    return weight, bias
+
+
+def fast_step(model: GPT, fused, token: Tensor, cache, mask: Tensor | None) -> Tensor:
+    """One new token (B, 1) through a pre-norm GPT with a cache -> logits (B, V); eval mode only."""
+    b, past = token.shape[0], cache.length
+    position = positions_from_mask(mask, past, 1, token.device)
+    x = model.embed(token) + model.pos.weight[position]  # (B, 1, D)
+    keep = None if mask is None or bool(mask.all()) else (mask != 0)[:, None, None, :]  # (B, 1, 1, S)
+    for block, layer_cache, (w_qkv, b_qkv) in zip(model.blocks, cache.layers, fused, strict=True):
+        attn, norm1, norm2 = block.attn, block.attn_block.norm, block.ffn_block.norm
+        h = F.layer_norm(x, norm1.normalized_shape, norm1.weight, norm1.bias, norm1.eps)
+        q, k, v = F.linear(h, w_qkv, b_qkv).split(
+            [attn.n_heads * attn.d_qk, attn.n_kv_heads * attn.d_qk, attn.n_kv_heads * attn.d_v], dim=-1
+        )
+        q = q.view(b, 1, attn.n_heads, attn.d_qk).transpose(1, 2)  # (B, H, 1, Dqk)
+        k, v = layer_cache.update(
+            k.view(b, 1, attn.n_kv_heads, attn.d_qk).transpose(1, 2),
+            v.view(b, 1, attn.n_kv_heads, attn.d_v).transpose(1, 2),
+        )  # (B, Hkv, S, Dh)
+        # the newest query is the last position: it may see every cached key (no causal mask)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=attn.n_kv_heads != attn.n_heads)
+        x = x + attn.out_proj(out.transpose(1, 2).reshape(b, 1, attn.n_heads * attn.d_v))
+        h = F.layer_norm(x, norm2.normalized_shape, norm2.weight, norm2.bias, norm2.eps)
+        x = x + block.ffn.fc2(block.ffn.act(block.ffn.fc1(h)))
+    return model.lm_head(model.final_norm(x[:, -1]))
 
 
 class Block(nn.Module):

@@ -217,14 +217,17 @@ class MultiHeadAttention(nn.Module):
         """
         self._check_widths(query, key, value)
         batch, t, _ = query.shape
-        q = rearrange(self.q_proj(query), "b t (h d) -> b h t d", h=self.n_heads)
+        # (B, T, H * Dqk) -> (B, H, T, Dqk): view + transpose, what rearrange("b t (h d) -> b h t d") does,
+        # spelled out because this runs once per layer per generated token
+        q = self.q_proj(query).view(batch, t, self.n_heads, self.d_qk).transpose(1, 2)
         if kv_cache is not None and kv_cache.frozen:
             k, v = kv_cache.keys, kv_cache.values  # cross-attention memory, projected once
         else:
             key = query if key is None else key
             value = key if value is None else value
-            k = rearrange(self.k_proj(key), "b s (h d) -> b h s d", h=self.n_kv_heads)
-            v = rearrange(self.v_proj(value), "b s (h d) -> b h s d", h=self.n_kv_heads)
+            s = key.shape[1]
+            k = self.k_proj(key).view(batch, s, self.n_kv_heads, self.d_qk).transpose(1, 2)  # (B, Hkv, S, Dqk)
+            v = self.v_proj(value).view(batch, s, self.n_kv_heads, self.d_v).transpose(1, 2)  # (B, Hkv, S, Dv)
             if kv_cache is not None:
                 k, v = kv_cache.update(k, v)
         mask = None
@@ -240,7 +243,8 @@ class MultiHeadAttention(nn.Module):
             return_weights=need_weights,
         )
         out, weights = result if need_weights else (result, None)
-        return self.out_proj(rearrange(out, "b h t d -> b t (h d)")), weights
+        out = out.transpose(1, 2).reshape(batch, t, self.n_heads * self.d_v)  # (B, H, T, Dv) -> (B, T, H * Dv)
+        return self.out_proj(out), weights
 
     def _check_widths(self, query: Tensor, key: Tensor | None, value: Tensor | None) -> None:
         """Name the offending input when a width does not match the projections."""

@@ -52,4 +52,6 @@ class FeedForward(nn.Module):
         h = self.act(self.fc1(x))
         if self.gate is not None:
             h = h * self.gate(x)
-        return self.fc2(self.dropout(h))
+        if self.training and self.dropout.p > 0:
+            h = self.dropout(h)
+        return self.fc2(h)

@@ -5,7 +5,7 @@ attention layer keeps them and only projects the new token. A model-level cache 
 layer caches, one per attention layer; ``MultiHeadAttention(..., kv_cache=cache[i])`` appends to
 layer i. Tensors are (B, Hkv, S, Dh), heads before positions, as attention consumes them.
 
-* ``DynamicCache`` grows by concatenation: simple, no length limit.
+* ``DynamicCache`` grows as needed (doubling its buffers): no length limit to choose.
 * ``StaticCache`` preallocates ``max_length`` positions and writes new keys in place: no
   reallocation per token, fixed buffer addresses.
 * ``CrossAttentionCache`` holds an encoder's keys/values, projected once and then reused.
@@ -16,39 +16,52 @@ All support ``reorder(beam_idx)`` (beam search keeps the histories of the surviv
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 
 class DynamicLayerCache:
-    """Keys and values of one layer, grown by concatenation along the position axis."""
+    """Keys and values of one layer in buffers that grow as needed.
+
+    A buffer that is full is replaced by one twice as long (copying once), so appending a token
+    costs an in-place write, not a concatenation of everything so far.
+    """
 
     frozen = False
 
     def __init__(self) -> None:
-        self.keys: Tensor | None = None
-        self.values: Tensor | None = None
+        self.length = 0
+        self._k: Tensor | None = None
+        self._v: Tensor | None = None
 
     @property
-    def length(self) -> int:
-        return 0 if self.keys is None else self.keys.shape[2]
+    def keys(self) -> Tensor | None:
+        return None if self._k is None else self._k[:, :, : self.length]
+
+    @property
+    def values(self) -> Tensor | None:
+        return None if self._v is None else self._v[:, :, : self.length]
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Append (B, Hkv, T, Dh) keys/values; return all (B, Hkv, S, Dh) so far."""
-        if self.keys is None:
-            self.keys, self.values = k, v
-        else:
-            self.keys = torch.cat([self.keys, k], dim=2)
-            self.values = torch.cat([self.values, v], dim=2)
+        end = self.length + k.shape[2]
+        if self._k is None or end > self._k.shape[2]:
+            capacity = max(end, 2 * (0 if self._k is None else self._k.shape[2]), 16)
+            b, h = k.shape[:2]
+            new_k, new_v = k.new_empty(b, h, capacity, k.shape[-1]), v.new_empty(b, h, capacity, v.shape[-1])
+            if self._k is not None:
+                new_k[:, :, : self.length], new_v[:, :, : self.length] = self.keys, self.values
+            self._k, self._v = new_k, new_v
+        self._k[:, :, self.length : end] = k
+        self._v[:, :, self.length : end] = v
+        self.length = end
         return self.keys, self.values
 
     def reorder(self, index: Tensor) -> None:
-        if self.keys is not None:
-            self.keys, self.values = self.keys.index_select(0, index), self.values.index_select(0, index)
+        if self._k is not None:
+            self._k, self._v = self._k.index_select(0, index), self._v.index_select(0, index)
 
     def crop(self, length: int) -> None:
-        if self.keys is not None:
-            self.keys, self.values = self.keys[:, :, :length], self.values[:, :, :length]
+        self.length = min(self.length, length)
 
 
 class StaticLayerCache:

@@ -30,6 +30,11 @@ class Residual(nn.Module):
 
     def forward(self, x: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
         """(B, T, D) -> (B, T, D); ``fn`` is the sub-layer (attention or feed-forward)."""
+        drop = self.dropout if self.training and self.dropout.p > 0 else _identity  # no call when inactive
         if self.norm_first:
-            return x + self.dropout(fn(self.norm(x)))
-        return self.norm(x + self.dropout(fn(x)))
+            return x + drop(fn(self.norm(x)))
+        return self.norm(x + drop(fn(x)))
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
