@@ -56,9 +56,10 @@ def main():
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        bos_token_id=0,
+        eos_token_id=0,
     )
-    theirs = transformers.GPT2LMHeadModel(config)
-    theirs.config._attn_implementation = "sdpa"
+    theirs = transformers.GPT2LMHeadModel(config)  # transformers' default attention (sdpa)
     with tempfile.TemporaryDirectory() as d:
         theirs.save_pretrained(d)
         ours = GPT.from_pretrained(d).train()
