@@ -111,27 +111,32 @@ class GenerationMixin:
         return sequences
 
     @torch.no_grad()
-    def stream(self, input_ids: Tensor, tokenizer, attention_mask: Tensor | None = None, **options) -> Iterator[str]:
-        """Generate for a single prompt and yield text pieces as soon as they are final."""
+    def stream_ids(self, input_ids: Tensor, attention_mask: Tensor | None = None, **options) -> Iterator[int]:
+        """Generate for a single prompt and yield each new token id, stopping before EOS."""
         if input_ids.shape[0] != 1:
-            raise ValueError(f"stream() takes one prompt, got a batch of {input_ids.shape[0]}; use generate()")
+            raise ValueError(f"streaming takes one prompt, got a batch of {input_ids.shape[0]}; use generate()")
         was_training = self.training
         self.eval()
         try:
             plan = self._plan_generation(input_ids, attention_mask, options)
             if plan.num_beams > 1:
                 raise ValueError("streaming works with greedy search and sampling, not with beam search")
-            text = TextStream(tokenizer)
             eos = set(plan.loop["eos_token_id"])
             for tokens, _, _ in decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop):
                 token = int(tokens[0])
                 if token in eos:
                     return
-                piece = text.push(token)
-                if piece:
-                    yield piece
+                yield token
         finally:
             self.train(was_training)
+
+    def stream(self, input_ids: Tensor, tokenizer, attention_mask: Tensor | None = None, **options) -> Iterator[str]:
+        """Generate for a single prompt and yield text pieces as soon as they are final."""
+        text = TextStream(tokenizer)
+        for token in self.stream_ids(input_ids, attention_mask, **options):
+            piece = text.push(token)
+            if piece:
+                yield piece
 
     def _plan_generation(self, input_ids: Tensor, attention_mask: Tensor | None, o: dict) -> _Plan:
         """Check every option, build the processors and stopping criteria, expand for return sequences."""

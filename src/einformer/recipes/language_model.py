@@ -173,22 +173,57 @@ def load_lm_run(run_dir: str | Path) -> LMRun:
 
 
 def generate_text(run: LMRun, prompts: list[str], *, stream: bool = False, **options):
-    """Completions of ``prompts`` (left-padded into one batch); with ``stream`` (one prompt) yield
-    text pieces as they are produced."""
-    tok = run.tokenizer
+    """Completions of ``prompts`` (left-padded into one batch); with ``stream`` (one prompt) yield text
+    pieces as they are produced.
+
+    Longer than the model's context: generation continues in windows, each re-reading the last
+    half-context of tokens as its prompt (nanoGPT's sliding window: exact within a window, an
+    approximation across windows, as for any model with absolute positions).
+    """
+    tok, context = run.tokenizer, run.model.config.max_position
+    total, window = options.pop("max_new_tokens", 200), context // 2
+    rows = [tok.encode(p)[-window:] or [tok.bos_id] for p in prompts]
     if stream:
-        if len(prompts) != 1:
+        if len(rows) != 1:
             raise ValueError("streaming takes one prompt")
-        ids = run.encode(prompts[0])[None]
-        yield from run.model.stream(ids, tok, **options)
+        yield from _stream_windows(run, rows[0], total, window, options)
         return
-    rows = [tok.encode(p) for p in prompts]
-    width = max(map(len, rows))
-    ids = torch.full((len(rows), width), tok.pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, row in enumerate(rows):  # left padding: every prompt ends where generation starts
-        ids[i, width - len(row) :] = torch.tensor(row)
-        mask[i, width - len(row) :] = 1
-    out = run.model.generate(ids, mask, **options)
-    for row in out[:, width:].tolist():
-        yield tok.decode(row)
+    outputs, finished, produced = [[] for _ in rows], [False] * len(rows), 0
+    while produced < total and not all(finished):
+        width = max(map(len, rows))
+        chunk = min(total - produced, context - width)
+        ids = torch.full((len(rows), width), tok.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, row in enumerate(rows):  # left padding: every prompt ends where generation starts
+            ids[i, width - len(row) :] = torch.tensor(row)
+            mask[i, width - len(row) :] = 1
+        new_rows = run.model.generate(ids, mask, max_new_tokens=chunk, **options)[:, width:].tolist()
+        for i, new in enumerate(new_rows):
+            if finished[i]:
+                continue
+            if tok.eos_id in new:
+                new, finished[i] = new[: new.index(tok.eos_id)], True
+            outputs[i] += new
+            rows[i] = (rows[i] + new)[-window:]
+        produced += chunk
+    yield from (tok.decode(o) for o in outputs)
+
+
+def _stream_windows(run: LMRun, row: list[int], total: int, window: int, options: dict):
+    """Text pieces for one prompt, window after window, with one incremental detokenizer."""
+    from ..generation.streaming import TextStream
+
+    text, produced, context = TextStream(run.tokenizer), 0, run.model.config.max_position
+    while produced < total:
+        chunk = min(total - produced, context - len(row))
+        count = 0
+        for token in run.model.stream_ids(torch.tensor([row]), max_new_tokens=chunk, **options):
+            count += 1
+            row.append(token)
+            piece = text.push(token)
+            if piece:
+                yield piece
+        produced += chunk
+        if count < chunk:  # EOS
+            return
+        row = row[-window:]
