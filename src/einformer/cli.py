@@ -60,10 +60,11 @@ def _without_option(argv: list[str], flag: str) -> list[str]:
     return out
 
 
-def _train(args: argparse.Namespace, info) -> int:
+def training_arguments(args: argparse.Namespace):
+    """The --steps, --lr, ... flags of `_add_training_flags` as TrainingArguments."""
     from .training import TrainingArguments
 
-    training = TrainingArguments(
+    return TrainingArguments(
         max_steps=args.steps,
         batch_size=args.batch_size,
         gradient_accumulation_steps=args.grad_accum,
@@ -80,6 +81,10 @@ def _train(args: argparse.Namespace, info) -> int:
         seed=args.seed,
         progress=not args.no_progress,
     )
+
+
+def _train(args: argparse.Namespace, info) -> int:
+    training = training_arguments(args)
     overrides = {
         k: v
         for k, v in (
@@ -260,25 +265,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from .recipes.bert_finetune import finetune
-    from .training import TrainingArguments
 
-    training = TrainingArguments(
-        max_steps=args.steps,
-        batch_size=args.batch_size,
-        gradient_accumulation_steps=args.grad_accum,
-        learning_rate=args.lr,
-        warmup_steps=args.warmup,
-        schedule=args.schedule,
-        weight_decay=args.weight_decay,
-        max_grad_norm=args.clip or None,
-        precision=args.precision,
-        eval_every=args.eval_every,
-        save_every=args.save_every,
-        log_every=args.log_every,
-        patience=args.patience,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
+    training = training_arguments(args)
     result, run = finetune(
         args.run_dir,
         model_dir=args.model,

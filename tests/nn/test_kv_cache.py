@@ -93,3 +93,13 @@ def test_cross_attention_cache_projects_memory_once():
     assert_close(again, first)
     cache.reorder(torch.tensor([1, 1]))
     assert_close(layer(x[[1, 1]], kv_cache=cache)[0], first[[1, 1]])
+
+
+def test_static_reorder_to_a_new_batch_size():
+    layers = stack()
+    x = torch.randn(2, 4, 16, dtype=torch.float64)
+    cache = StaticCache(2, max_length=8)
+    run(layers, x[:, :3], cache)
+    index = torch.tensor([0, 0, 1, 1])
+    cache.reorder(index)
+    assert_close(run(layers, x[index, 3:4], cache), run(layers, x[index])[:, 3:4], atol=1e-12, rtol=0)

@@ -19,12 +19,8 @@ from __future__ import annotations
 from torch import Tensor
 
 
-class DynamicLayerCache:
-    """Keys and values of one layer in buffers that grow as needed.
-
-    A buffer that is full is replaced by one twice as long (copying once), so appending a token
-    costs an in-place write, not a concatenation of everything so far.
-    """
+class _BufferedLayerCache:
+    """Keys and values of one layer in (B, Hkv, capacity, Dh) buffers, the first ``length`` positions filled."""
 
     frozen = False
 
@@ -41,16 +37,16 @@ class DynamicLayerCache:
     def values(self) -> Tensor | None:
         return None if self._v is None else self._v[:, :, : self.length]
 
-    def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Append (B, Hkv, T, Dh) keys/values; return all (B, Hkv, S, Dh) so far."""
+    def _allocate(self, k: Tensor, v: Tensor, capacity: int) -> None:
+        """New buffers of ``capacity`` positions, keeping what is filled."""
+        b, h = k.shape[:2]
+        new_k, new_v = k.new_empty(b, h, capacity, k.shape[-1]), v.new_empty(b, h, capacity, v.shape[-1])
+        if self._k is not None:
+            new_k[:, :, : self.length], new_v[:, :, : self.length] = self.keys, self.values
+        self._k, self._v = new_k, new_v
+
+    def _write(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         end = self.length + k.shape[2]
-        if self._k is None or end > self._k.shape[2]:
-            capacity = max(end, 2 * (0 if self._k is None else self._k.shape[2]), 16)
-            b, h = k.shape[:2]
-            new_k, new_v = k.new_empty(b, h, capacity, k.shape[-1]), v.new_empty(b, h, capacity, v.shape[-1])
-            if self._k is not None:
-                new_k[:, :, : self.length], new_v[:, :, : self.length] = self.keys, self.values
-            self._k, self._v = new_k, new_v
         self._k[:, :, self.length : end] = k
         self._v[:, :, self.length : end] = v
         self.length = end
@@ -64,53 +60,42 @@ class DynamicLayerCache:
         self.length = min(self.length, length)
 
 
-class StaticLayerCache:
-    """Keys and values of one layer in buffers of ``max_length`` positions, written in place.
+class DynamicLayerCache(_BufferedLayerCache):
+    """Buffers that grow as needed: a full buffer is replaced by one twice as long (copying once), so
+    appending a token is an in-place write, not a concatenation of everything so far."""
 
-    The buffers are allocated on the first ``update`` (batch, heads, widths, dtype and device are
-    taken from it). ``update`` returns views of the filled prefix.
-    """
+    def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Append (B, Hkv, T, Dh) keys/values; return all (B, Hkv, S, Dh) so far."""
+        end = self.length + k.shape[2]
+        if self._k is None or end > self._k.shape[2]:
+            self._allocate(k, v, max(end, 2 * (0 if self._k is None else self._k.shape[2]), 16))
+        return self._write(k, v)
 
-    frozen = False
+
+class StaticLayerCache(_BufferedLayerCache):
+    """Buffers of ``max_length`` positions, allocated on the first ``update`` and never reallocated."""
 
     def __init__(self, max_length: int) -> None:
+        super().__init__()
         self.max_length = max_length
-        self.length = 0
-        self._k: Tensor | None = None
-        self._v: Tensor | None = None
-
-    @property
-    def keys(self) -> Tensor | None:
-        return None if self._k is None else self._k[:, :, : self.length]
-
-    @property
-    def values(self) -> Tensor | None:
-        return None if self._v is None else self._v[:, :, : self.length]
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Write (B, Hkv, T, Dh) keys/values at positions length..length+T-1; return the prefix."""
         if self._k is None:
-            b, h, _, dk = k.shape
-            self._k = k.new_empty(b, h, self.max_length, dk)
-            self._v = v.new_empty(b, h, self.max_length, v.shape[-1])
-        end = self.length + k.shape[2]
-        if end > self.max_length:
+            self._allocate(k, v, self.max_length)
+        if self.length + k.shape[2] > self.max_length:
             raise ValueError(
                 f"static cache of max_length={self.max_length} cannot take {k.shape[2]} more positions "
                 f"after {self.length}; build it with a larger max_length"
             )
-        self._k[:, :, self.length : end] = k
-        self._v[:, :, self.length : end] = v
-        self.length = end
-        return self.keys, self.values
+        return self._write(k, v)
 
     def reorder(self, index: Tensor) -> None:
-        if self._k is not None:
+        if self._k is not None and len(index) == self._k.shape[0]:  # in place: buffers keep their addresses
             self._k.copy_(self._k.index_select(0, index))
             self._v.copy_(self._v.index_select(0, index))
-
-    def crop(self, length: int) -> None:
-        self.length = min(self.length, length)
+        else:  # a new batch size (e.g. beams expanded after the prompt): new buffers
+            super().reorder(index)
 
 
 class CrossAttentionCache:
