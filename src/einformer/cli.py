@@ -33,6 +33,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    return _distributed(args, _train)
+
+
+def _distributed(args: argparse.Namespace, job) -> int:
+    """Run ``job(args, dist_info)``: relaunched under torchrun for --nproc-per-node N, else in this process."""
     from .training import distributed
 
     if args.nproc_per_node > 1 and "LOCAL_RANK" not in os.environ:  # start the workers under torchrun
@@ -42,7 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         backend=args.backend, init_method=args.init_method, device=args.device, timeout_s=args.dist_timeout
     )
     try:
-        return _train(args, info)
+        return job(args, info)
     finally:
         distributed.teardown()
 
@@ -264,6 +269,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    return _distributed(args, _finetune)
+
+
+def _finetune(args: argparse.Namespace, info) -> int:
     from .recipes.bert_finetune import finetune
 
     training = training_arguments(args)
@@ -276,7 +285,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         args=training,
         max_length=args.max_length,
         device=args.device,
+        dist_info=info,
     )
+    if not info.is_main:
+        return 0
     print(
         f"fine-tuned {result.step} steps in {result.seconds:.0f} s; best validation score "
         f"{result.best_metric:.4f} at step {result.best_step}"
