@@ -11,50 +11,35 @@ from torch.testing import assert_close
 from einformer.nn import (
     FeedForward,
     LearnedPositionalEmbedding,
-    MultiHeadAttention,
     Residual,
     SinusoidalPositionalEmbedding,
     TokenEmbedding,
+    TransformerLayer,
     sinusoidal_table,
 )
 from tests.nn.test_multihead import copy_into
 
 
-class EncoderLayer(nn.Module):
-    """The paper's encoder layer assembled from einformer blocks."""
-
-    def __init__(self, d, h, ff, norm_first, activation):
-        super().__init__()
-        self.attn = MultiHeadAttention(d, h)
-        self.ffn = FeedForward(d, ff, activation=activation)
-        self.sub1 = Residual(d, norm_first=norm_first)
-        self.sub2 = Residual(d, norm_first=norm_first)
-
-    def forward(self, x, mask):
-        x = self.sub1(x, lambda y: self.attn(y, attention_mask=mask)[0])
-        return self.sub2(x, self.ffn)
-
-
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
-def test_encoder_layer_from_blocks_equals_torch_transformer_encoder_layer(norm_first, activation):
+def test_transformer_layer_equals_torch_transformer_encoder_layer(norm_first, activation):
     d, h, ff = 32, 4, 64
     theirs = nn.TransformerEncoderLayer(
         d, h, ff, dropout=0.0, activation=activation, batch_first=True, norm_first=norm_first
     ).eval()
     for p in theirs.parameters():
         nn.init.normal_(p, std=0.2)
-    ours = EncoderLayer(d, h, ff, norm_first, activation).eval()
+    ours = TransformerLayer(d, h, ff, activation=activation, norm_first=norm_first).eval()
     copy_into(ours.attn, theirs.self_attn)
     ours.ffn.fc1.load_state_dict(theirs.linear1.state_dict())
     ours.ffn.fc2.load_state_dict(theirs.linear2.state_dict())
-    ours.sub1.norm.load_state_dict(theirs.norm1.state_dict())
-    ours.sub2.norm.load_state_dict(theirs.norm2.state_dict())
+    ours.attn_block.norm.load_state_dict(theirs.norm1.state_dict())
+    ours.ffn_block.norm.load_state_dict(theirs.norm2.state_dict())
     x = torch.randn(3, 7, d)
     keep = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 6 + [0]])
     with torch.no_grad():
         expected = theirs(x, src_key_padding_mask=keep == 0)
-        got = ours(x, keep)
+        got, _ = ours(x, keep)
     real = keep.bool()  # torch's fast path leaves padded query rows undefined; compare real tokens
     assert_close(got[real], expected[real], atol=1e-5, rtol=1e-5)
 

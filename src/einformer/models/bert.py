@@ -1,6 +1,7 @@
 """BERT (Devlin et al. 2019): a bidirectional Transformer encoder.
 
-Read top-down: BertModel -> Embeddings -> EncoderLayer (post-norm, as the paper) -> Pooler. Every
+Read top-down: BertModel -> Embeddings -> layers (``einformer.nn.TransformerLayer``, post-norm, as
+the paper) -> Pooler. Every
 token sees every other (no causal mask); padding is masked out with ``attention_mask`` (1 = token).
 Task heads are in ``bert_heads.py``. Shapes: B batch, T tokens, D model width.
 """
@@ -14,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import BertConfig
-from ..nn import FeedForward, MultiHeadAttention, Residual
+from ..nn import TransformerLayer
 from .base import PreTrainedModel
 
 
@@ -126,7 +127,7 @@ class BertModel(BertPreTrainedModel):
             eps=c.layer_norm_eps,
         )
         self.layers = nn.ModuleList(
-            EncoderLayer(
+            TransformerLayer(
                 c.d_model,
                 c.n_heads,
                 c.d_ff,
@@ -192,29 +193,6 @@ class Embeddings(nn.Module):
             token_type_ids = torch.zeros_like(input_ids)
         x = self.word(input_ids) + self.position(position_ids) + self.token_type(token_type_ids)
         return self.dropout(self.norm(x))
-
-
-class EncoderLayer(nn.Module):
-    """Bidirectional self-attention, then feed-forward; residual + LayerNorm after each (post-norm)."""
-
-    def __init__(self, d_model, n_heads, d_ff, *, activation, dropout, attention_dropout, eps):
-        super().__init__()
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout=attention_dropout)
-        self.ffn = FeedForward(d_model, d_ff, activation=activation)
-        self.attn_block = Residual(d_model, norm_first=False, dropout=dropout, eps=eps)
-        self.ffn_block = Residual(d_model, norm_first=False, dropout=dropout, eps=eps)
-
-    def forward(self, x: Tensor, mask: Tensor | None, *, need_weights: bool = False):
-        """(B, T, D) -> (B, T, D), weights (B, H, T, T) or None."""
-        weights = None
-
-        def attend(h):
-            nonlocal weights
-            out, weights = self.attn(h, attention_mask=mask, need_weights=need_weights)
-            return out
-
-        x = self.attn_block(x, attend)
-        return self.ffn_block(x, self.ffn), weights
 
 
 class Pooler(nn.Module):

@@ -1,10 +1,10 @@
 """The encoder-decoder Transformer of "Attention Is All You Need" (Vaswani et al. 2017).
 
-Read top-down: EncoderDecoderTransformer -> Encoder/Decoder layers -> attention and feed-forward
-blocks from ``einformer.nn``. The encoder reads the whole source at once (self-attention with a
-padding mask); the decoder reads the target shifted right, attending causally to itself and, in
-every layer, to the final encoder output (cross-attention). Shapes: B batch, S source length,
-T target length, D model width, V target vocabulary.
+Read top-down: EncoderDecoderTransformer -> encoder layers (``einformer.nn.TransformerLayer``) and
+decoder layers (below) -> attention and feed-forward blocks from ``einformer.nn``. The encoder reads
+the whole source at once (self-attention with a padding mask); the decoder reads the target shifted
+right, attending causally to itself and, in every layer, to the final encoder output
+(cross-attention). Shapes: B batch, S source length, T target length, D model width, V target vocabulary.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ..nn import (
     SinusoidalPositionalEmbedding,
     StaticCache,
     TokenEmbedding,
+    TransformerLayer,
 )
 from .base import PreTrainedModel
 
@@ -76,7 +77,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             norm_first=c.norm_first,
             eps=c.layer_norm_eps,
         )
-        self.encoder_layers = nn.ModuleList(EncoderLayer(**layer_args) for _ in range(c.n_encoder_layers))
+        self.encoder_layers = nn.ModuleList(TransformerLayer(**layer_args) for _ in range(c.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(**layer_args) for _ in range(c.n_decoder_layers))
         # pre-norm leaves the residual stream un-normalised: close each stack with a LayerNorm
         self.encoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
@@ -206,29 +207,6 @@ class Seq2SeqDecoder:
             self.caches[0].reorder(index)
             for cross in self.caches[1]:
                 cross.reorder(index)
-
-
-class EncoderLayer(nn.Module):
-    """Self-attention over the source, then a feed-forward network; each in a residual sub-layer."""
-
-    def __init__(self, *, d_model, n_heads, d_ff, dropout, attention_dropout, activation, norm_first, eps):
-        super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout=attention_dropout)
-        self.ffn = FeedForward(d_model, d_ff, activation=activation)
-        self.attn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-        self.ffn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-
-    def forward(self, x: Tensor, mask: Tensor | None, *, need_weights: bool = False):
-        """(B, S, D) -> (B, S, D), weights (B, H, S, S) or None."""
-        weights = None
-
-        def attend(h):
-            nonlocal weights
-            out, weights = self.self_attn(h, attention_mask=mask, need_weights=need_weights)
-            return out
-
-        x = self.attn_block(x, attend)
-        return self.ffn_block(x, self.ffn), weights
 
 
 class DecoderLayer(nn.Module):

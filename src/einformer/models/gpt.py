@@ -1,6 +1,7 @@
 """A GPT-style decoder-only language model (GPT-2's architecture by default).
 
-Read top-down: GPT -> Block -> attention and feed-forward from ``einformer.nn``. Each position
+Read top-down: GPT -> its layers (``einformer.nn.TransformerLayer`` with causal attention) -> the
+lean decode step used while generating. Each position
 sees itself and the positions before it (causal self-attention); the model is trained to predict
 token t + 1 from tokens 0..t. Shapes: B batch, T new tokens, S all tokens (cached ones included),
 D model width, V vocabulary.
@@ -17,7 +18,7 @@ from torch import Tensor, nn
 
 from ..config import GPTConfig
 from ..generation.generate import GenerationMixin
-from ..nn import DynamicCache, FeedForward, LearnedPositionalEmbedding, MultiHeadAttention, Residual, StaticCache
+from ..nn import DynamicCache, LearnedPositionalEmbedding, MultiHeadAttention, StaticCache, TransformerLayer
 from .base import PreTrainedModel
 
 
@@ -44,16 +45,17 @@ class GPT(GenerationMixin, PreTrainedModel):
         self.pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
         self.dropout = nn.Dropout(c.embedding_dropout)
         self.blocks = nn.ModuleList(
-            Block(
-                d_model=c.d_model,
-                n_heads=c.n_heads,
-                d_ff=c.ffn_dim,
+            TransformerLayer(
+                c.d_model,
+                c.n_heads,
+                c.ffn_dim,
                 activation=c.activation,
                 dropout=c.dropout,
                 attention_dropout=c.attention_dropout,
                 norm_first=c.norm_first,
                 eps=c.layer_norm_eps,
                 bias=c.bias,
+                causal=True,
             )
             for _ in range(c.n_layers)
         )
@@ -237,26 +239,3 @@ def fast_step(model: GPT, fused, token: Tensor, cache, mask: Tensor | None) -> T
         h = F.layer_norm(x, norm2.normalized_shape, norm2.weight, norm2.bias, norm2.eps)
         x = x + block.ffn.fc2(block.ffn.act(block.ffn.fc1(h)))
     return model.lm_head(model.final_norm(x[:, -1]))
-
-
-class Block(nn.Module):
-    """Causal self-attention then feed-forward, each in a residual sub-layer."""
-
-    def __init__(self, *, d_model, n_heads, d_ff, activation, dropout, attention_dropout, norm_first, eps, bias):
-        super().__init__()
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout=attention_dropout, bias=bias)
-        self.ffn = FeedForward(d_model, d_ff, activation=activation, bias=bias)
-        self.attn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-        self.ffn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-
-    def forward(self, x: Tensor, mask: Tensor | None, cache, *, need_weights: bool = False):
-        """(B, T, D) -> (B, T, D), weights (B, H, T, S) or None."""
-        weights = None
-
-        def attend(h):
-            nonlocal weights
-            out, weights = self.attn(h, attention_mask=mask, is_causal=True, kv_cache=cache, need_weights=need_weights)
-            return out
-
-        x = self.attn_block(x, attend)
-        return self.ffn_block(x, self.ffn), weights

@@ -15,6 +15,7 @@ from .kv_cache import (
     StaticCache,
     StaticLayerCache,
 )
+from .layer import TransformerLayer
 from .masks import causal_mask, expand_attention_mask, merge_masks, padding_mask
 from .residual import Residual
 
@@ -30,6 +31,7 @@ __all__ = [
     "StaticCache",
     "StaticLayerCache",
     "TokenEmbedding",
+    "TransformerLayer",
     "causal_mask",
     "expand_attention_mask",
     "merge_masks",
