@@ -1,5 +1,6 @@
 """Building blocks shared by every einformer model; each takes plain numbers, never a config."""
 
+from .act import AdaptiveComputationTime
 from .attention import MultiHeadAttention, scaled_dot_product_attention
 from .embeddings import (
     LearnedPositionalEmbedding,
@@ -20,6 +21,7 @@ from .masks import causal_mask, expand_attention_mask, merge_masks, padding_mask
 from .residual import Residual
 
 __all__ = [
+    "AdaptiveComputationTime",
     "CrossAttentionCache",
     "DynamicCache",
     "DynamicLayerCache",
