@@ -11,12 +11,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
-from .pairs import DataError, read_lines
+from .pairs import DataError, read_json_lines
 
 TASKS = ("classify", "regress", "tag", "qa", "choice")
 FIELDS = {
@@ -33,13 +32,7 @@ def read_records(path: str | Path, task: str) -> list[dict]:
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
     records = []
-    for number, line in read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{number}: invalid JSON ({e.msg} at column {e.colno})") from None
+    for number, record in read_json_lines(path):
         missing = [f for f in FIELDS[task] if not isinstance(record, dict) or f not in record]
         if missing:
             raise DataError(f"{path}:{number}: a {task} record needs fields {list(FIELDS[task])}; missing {missing}")

@@ -8,6 +8,7 @@ different lengths. Blank lines are skipped.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -35,6 +36,17 @@ def read_lines(path: str | Path) -> list[tuple[int, str]]:
     return lines
 
 
+def read_json_lines(path: str | Path) -> Iterator[tuple[int, object]]:
+    """(line number, parsed value) for each non-blank line of a JSONL file; bad JSON names the line."""
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{number}: invalid JSON ({e.msg} at column {e.colno})") from None
+
+
 def read_tsv(path: str | Path) -> list[tuple[str, str]]:
     """One pair per line: source TAB target."""
     pairs = []
@@ -52,13 +64,7 @@ def read_tsv(path: str | Path) -> list[tuple[str, str]]:
 def read_jsonl(path: str | Path, source_field: str = "source", target_field: str = "target") -> list[tuple[str, str]]:
     """One JSON object per line with string fields ``source_field`` and ``target_field``."""
     pairs = []
-    for number, line in read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{number}: invalid JSON ({e.msg} at column {e.colno})") from None
+    for number, record in read_json_lines(path):
         if not isinstance(record, dict):
             raise DataError(f"{path}:{number}: expected a JSON object, found {type(record).__name__}")
         for field in (source_field, target_field):

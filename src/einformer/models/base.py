@@ -39,8 +39,17 @@ class PreTrainedModel(nn.Module):
         seen = {p.data_ptr(): p for p in self.parameters() if p.requires_grad or not trainable_only}
         return sum(p.numel() for p in seen.values())
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write config.json and model.safetensors into ``directory`` (created if needed)."""
+    def save_pretrained(self, directory: str | Path, *, format: str = "einformer") -> Path:
+        """Write config.json and model.safetensors into ``directory`` (created if needed).
+
+        ``format="hf"`` writes Hugging Face's layout instead, for models that define ``save_hf``.
+        """
+        if format == "hf":
+            if not hasattr(self, "save_hf"):
+                raise ValueError(f"{type(self).__name__} has no Hugging Face format; use format='einformer'")
+            return self.save_hf(directory)
+        if format != "einformer":
+            raise ValueError(f"format must be 'einformer' or 'hf', got {format!r}")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_weights(self, directory / WEIGHTS_NAME, metadata={"model_type": self.config.model_type})

@@ -55,15 +55,11 @@ class BertPreTrainedModel(PreTrainedModel):
             return load_hf_bert(cls, directory, **config_changes).to(map_location).eval()
         return _load_own(cls, Path(directory), config_changes).to(map_location).eval()
 
-    def save_pretrained(self, directory: str | Path, *, format: str = "einformer") -> Path:
-        """``format="hf"`` writes a directory transformers' Bert* classes load with identical outputs."""
-        if format == "hf":
-            from ..interop.bert import save_hf_bert
+    def save_hf(self, directory: str | Path) -> Path:
+        """Hugging Face layout: transformers' Bert* classes load it with identical outputs."""
+        from ..interop.bert import save_hf_bert
 
-            return save_hf_bert(self, directory)
-        if format != "einformer":
-            raise ValueError(f"format must be 'einformer' or 'hf', got {format!r}")
-        return super().save_pretrained(directory)
+        return save_hf_bert(self, directory)
 
 
 def _load_own(cls, directory: Path, changes: dict):

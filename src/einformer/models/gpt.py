@@ -150,15 +150,11 @@ class GPT(GenerationMixin, PreTrainedModel):
             return load_hf_gpt2(cls, directory).to(map_location).eval()
         return super().from_pretrained(directory, map_location=map_location)
 
-    def save_pretrained(self, directory: str | Path, *, format: str = "einformer") -> Path:
-        """``format="hf"`` writes a directory that transformers' GPT2LMHeadModel loads."""
-        if format == "hf":
-            from ..interop.gpt2 import save_hf_gpt2
+    def save_hf(self, directory: str | Path) -> Path:
+        """Hugging Face layout: transformers' GPT2LMHeadModel loads it with identical logits."""
+        from ..interop.gpt2 import save_hf_gpt2
 
-            return save_hf_gpt2(self, directory)
-        if format != "einformer":
-            raise ValueError(f"format must be 'einformer' or 'hf', got {format!r}")
-        return super().save_pretrained(directory)
+        return save_hf_gpt2(self, directory)
 
 
 def positions_from_mask(attention_mask: Tensor | None, past: int, t: int, device) -> Tensor:
