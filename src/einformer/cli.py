@@ -44,6 +44,11 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     d.add_argument("--init-method", default=None, help="e.g. tcp://HOST:PORT (default: torchrun's env://)")
     d.add_argument("--dist-timeout", type=float, default=300.0, help="seconds before a stuck collective fails")
     d.add_argument("--fsdp", action="store_true", help="shard parameters with FSDP2 instead of replicating them")
+    d.add_argument(
+        "--data-parallel",
+        action="store_true",
+        help="fallback: nn.DataParallel over this process's GPUs (prefer --nproc-per-node)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

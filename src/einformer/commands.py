@@ -29,6 +29,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
         progress=not args.no_progress,
+        data_parallel=args.data_parallel,
     )
     return 0
 
@@ -86,6 +87,7 @@ def training_arguments(args: argparse.Namespace):
         patience=args.patience,
         seed=args.seed,
         progress=not args.no_progress,
+        data_parallel=args.data_parallel,
     )
 
 

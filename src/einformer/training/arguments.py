@@ -37,6 +37,7 @@ class TrainingArguments:
     greater_is_better: bool = False
     seed: int = 0
     progress: bool = True
+    data_parallel: bool = False  # nn.DataParallel over all GPUs of one process (prefer DDP: --nproc-per-node)
 
     def __post_init__(self) -> None:
         check(self.max_steps >= 1, "max_steps", f"must be >= 1, got {self.max_steps}")

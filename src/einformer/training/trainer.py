@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import atomic_write, load_state_strict, load_weights, save_tensors, write_json
 from ..models.base import CONFIG_NAME, WEIGHTS_NAME, PreTrainedModel
 from .arguments import TrainingArguments
+from .data_parallel import wrap_data_parallel
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
 from .schedules import lr_multiplier
 
@@ -222,9 +223,11 @@ class Trainer:
         return float(all_reduce_sum(weighted, self.dist) / loss_tokens), int(totals[1])
 
     def _wrap(self, model):
-        """DistributedDataParallel, FSDP2, or the model itself on one process."""
+        """DistributedDataParallel, FSDP2, nn.DataParallel (fallback), or the model itself on one process."""
         if not self.dist.enabled:
-            return model
+            return wrap_data_parallel(model, self.device) if self.args.data_parallel else model
+        if self.args.data_parallel:
+            raise ValueError("data_parallel is for one process; under torchrun each rank already has its own GPU")
         if self.fsdp:
             from torch.distributed.fsdp import fully_shard
 
