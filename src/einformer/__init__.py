@@ -6,7 +6,13 @@ Public API re-exports only; see README.md for a tour.
 __version__ = "0.1.0"
 
 from .checkpoint import CheckpointError  # noqa: E402
-from .config import BaseConfig, BertConfig, EncoderDecoderConfig, GPTConfig  # noqa: E402
+from .config import (  # noqa: E402
+    BaseConfig,
+    BertConfig,
+    EncoderDecoderConfig,
+    GPTConfig,
+    UniversalTransformerConfig,
+)
 from .data.bert_tokenizer import load_tokenizer  # noqa: E402
 from .models import (  # noqa: E402
     GPT,
@@ -19,6 +25,7 @@ from .models import (  # noqa: E402
     BertModel,
     EncoderDecoderTransformer,
     PreTrainedModel,
+    UniversalTransformer,
 )
 from .recipes.embeddings import embed  # noqa: E402
 
@@ -40,5 +47,7 @@ __all__ = [
     "GPT",
     "GPTConfig",
     "PreTrainedModel",
+    "UniversalTransformer",
+    "UniversalTransformerConfig",
     "__version__",
 ]

@@ -13,6 +13,7 @@ from .commands import (
     cmd_evaluate,
     cmd_finetune,
     cmd_generate,
+    cmd_ponder,
     cmd_predict,
     cmd_train,
     cmd_translate,
@@ -78,9 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         default="encoder-decoder",
-        choices=["encoder-decoder", "gpt", "bert"],
-        help="architecture (bert: masked-LM pre-training)",
+        choices=["encoder-decoder", "universal", "gpt", "bert"],
+        help="architecture (universal: the Universal Transformer; bert: masked-LM pre-training)",
     )
+    u = p.add_argument_group("Universal Transformer (see docs/universal.md)")
+    u.add_argument("--act", action="store_true", help="universal: halt per position with ACT (else fixed steps)")
+    u.add_argument("--ut-steps", type=int, default=None, help="universal: steps (the cap with --act)")
+    u.add_argument("--act-mode", default=None, choices=["graves", "ut"], help="universal: ACT output rule")
+    u.add_argument("--ponder-weight", type=float, default=None, help="universal: ACT time penalty tau")
+    p.add_argument("--train-lengths", default=None, help="algorithmic tasks: training lengths MIN,MAX (e.g. 1,10)")
+    p.add_argument("--test-lengths", default=None, help="algorithmic tasks: test lengths MIN,MAX (e.g. 11,20)")
     p.add_argument("--whole-word-masking", action="store_true", help="bert: mask whole words")
     p.add_argument("--next-sentence", action="store_true", help="bert: add next-sentence prediction")
     p.add_argument("--tokenizer-from", default=None, help="bert: reuse this directory's tokenizer")
@@ -183,6 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("ponder", help="where a Universal Transformer with ACT thinks longer: a ponder map PNG")
+    p.add_argument("run", help="a run directory of `einformer train --model universal --act`")
+    p.add_argument("input", help="the source text, e.g. a parity vector such as +0-0+00-")
+    p.add_argument("-o", "--output", default="ponder.png", help="the ponder map PNG (default ponder.png)")
+    p.add_argument(
+        "--difficulty-plot",
+        default="ponder_difficulty.png",
+        help="built-in tasks: mean ponder steps against difficulty on the test split ('' = skip)",
+    )
+    p.add_argument("--n", type=int, default=500, help="test inputs for the difficulty plot")
+    p.set_defaults(func=cmd_ponder)
     return parser
 
 

@@ -91,6 +91,19 @@ def training_arguments(args: argparse.Namespace):
     )
 
 
+def lengths_flag(value: str | None, flag: str) -> tuple[int, int] | None:
+    """ "MIN,MAX" -> (MIN, MAX); a clear error otherwise."""
+    if value is None:
+        return None
+    try:
+        low, high = (int(x) for x in value.split(","))
+    except ValueError:
+        raise ValueError(f"{flag} takes MIN,MAX such as 1,10; got {value!r}") from None
+    if not 1 <= low <= high:
+        raise ValueError(f"{flag}: need 1 <= MIN <= MAX, got {value!r}")
+    return low, high
+
+
 def _train(args: argparse.Namespace, info) -> int:
     training = training_arguments(args)
     overrides = {
@@ -157,7 +170,21 @@ def _train(args: argparse.Namespace, info) -> int:
     else:
         from .recipes.seq2seq import train_seq2seq
 
-        if args.layers is not None:
+        architecture = "universal-transformer" if args.model == "universal" else "encoder-decoder"
+        if architecture == "universal-transformer":
+            if args.layers is not None:
+                raise ValueError("--layers is for the encoder-decoder; the Universal Transformer takes --ut-steps")
+            overrides["act"] = args.act
+            for key, value in (
+                ("max_steps", args.ut_steps),
+                ("act_mode", args.act_mode),
+                ("ponder_weight", args.ponder_weight),
+            ):
+                if value is not None:
+                    overrides[key] = value
+        elif args.act or args.ut_steps is not None:
+            raise ValueError("--act and --ut-steps need --model universal")
+        elif args.layers is not None:
             overrides.update(n_encoder_layers=args.layers, n_decoder_layers=args.layers)
         result, run, _ = train_seq2seq(
             args.run_dir,
@@ -171,9 +198,12 @@ def _train(args: argparse.Namespace, info) -> int:
             tokenizer=args.tokenizer or "bpe",
             vocab_size=args.vocab_size,
             share_vocab=args.share_vocab,
+            architecture=architecture,
             preset=args.preset or "small",
             model_overrides=overrides,
             args=training,
+            train_lengths=lengths_flag(args.train_lengths, "--train-lengths"),
+            test_lengths=lengths_flag(args.test_lengths, "--test-lengths"),
             n_train=args.n_train,
             on_long=args.on_long,
             resume=args.resume,
@@ -234,18 +264,53 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def task_test_pairs(info: dict) -> list[tuple[str, str]]:
+    """The held-out test pairs of a run trained on a built-in task, drawn again from its run.json."""
+    from .recipes.seq2seq import load_data
+
+    lengths = {k: tuple(info[k]) if info.get(k) else None for k in ("train_lengths", "test_lengths")}
+    _, _, pairs, _ = load_data(
+        task=info["task"],
+        data=None,
+        n_train=0,
+        n_val=info["n_val"],
+        n_test=info["n_test"],
+        seed=info["seed"],
+        **lengths,
+    )
+    return pairs
+
+
+def cmd_ponder(args: argparse.Namespace) -> int:
+    from .data.algorithmic import nonzero_count
+    from .explain.ponder import plot_ponder_by_difficulty, plot_ponder_map, ponder_by_difficulty, ponder_map
+    from .recipes.seq2seq import load_run
+
+    run = load_run(args.run)
+    pm = ponder_map(run, args.input)
+    print(f"output: {''.join(t for t in pm.output_tokens if t != '[EOS]')}")
+    print("source  " + " ".join(f"{t:>5}" for t in pm.source_tokens))
+    print("N + R   " + " ".join(f"{n + r:5.2f}" for n, r in zip(pm.source_steps, pm.source_remainders, strict=True)))
+    print(f"ponder map: {plot_ponder_map(pm, args.output, title=f'ponder time N + R: {args.input}')}")
+    if run.info.get("task") and args.difficulty_plot:
+        sources = [s for s, _ in task_test_pairs(run.info)[: args.n]]
+        parity = run.info["task"] == "parity"
+        curve = ponder_by_difficulty(run, sources, nonzero_count if parity else len)
+        xlabel = "non-zero entries in the input" if parity else "input length"
+        print(f"mean ponder steps by {xlabel}: " + ", ".join(f"{k}: {v:.2f}" for k, v in curve.items()))
+        print(f"difficulty plot: {plot_ponder_by_difficulty(curve, args.difficulty_plot, xlabel=xlabel)}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.pairs import read_pairs
-    from .recipes.seq2seq import load_data, load_run
+    from .recipes.seq2seq import load_run
 
     run = load_run(args.run)
     if args.data:
         pairs = read_pairs(args.data, target_path=args.target_file)
     elif run.info.get("task"):
-        i = run.info
-        _, _, pairs, _ = load_data(
-            task=i["task"], data=None, n_train=0, n_val=i["n_val"], n_test=i["n_test"], seed=i["seed"]
-        )
+        pairs = task_test_pairs(run.info)
     else:
         raise ValueError("this run was trained on your own data: pass the test pairs with --data FILE")
     metrics = run.evaluate(pairs[: args.limit] if args.limit else pairs, num_beams=args.num_beams)

@@ -34,3 +34,20 @@ def addition_pair(rng: random.Random, lengths: tuple[int, int]) -> tuple[str, st
     """Two operands of the given digit lengths: "123+45" -> "168"."""
     a, b = (rng.randrange(10 ** (n - 1) if n > 1 else 0, 10**n) for n in (rng.randint(*lengths) for _ in "ab"))
     return f"{a}+{b}", str(a + b)
+
+
+def parity_pair(rng: random.Random, lengths: tuple[int, int]) -> tuple[str, str]:
+    """The ACT paper's parity task (Graves 2016, section 3.1) written as text: a vector of L entries,
+    of which a random number k (1 to L) at random places are +1 or -1 and the rest 0; the target is
+    "1" when the count of +1 entries is odd. "+0-0+" -> "0" (two +1 entries)."""
+    length = rng.randint(*lengths)
+    k = rng.randint(1, length)
+    entries = ["0"] * length
+    for i in rng.sample(range(length), k):
+        entries[i] = rng.choice("+-")
+    return "".join(entries), str(entries.count("+") % 2)
+
+
+def nonzero_count(source: str) -> int:
+    """A parity input's difficulty: its number of non-zero entries."""
+    return sum(c != "0" for c in source)

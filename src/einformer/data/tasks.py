@@ -5,6 +5,7 @@
     dates        "5 march 2021"-> "2021-03-05"                            (char -> char)
     copy, reverse, sort        "cabd" -> "cabd" / "dbac" / "abcd"         (char -> char)
     addition     "123+45"      -> "168"                                   (char -> char)
+    parity       "+0-0+"       -> "0"  (is the count of + odd; the ACT paper's task)
 
 Held-out splits are drawn first; the training split then rejects any source seen in them, so no
 test example is ever trained on. A task may keep some sources out of the held-out splits: the
@@ -19,7 +20,7 @@ import dataclasses
 import random
 from collections.abc import Callable
 
-from .algorithmic import addition_pair, copy_pair, reverse_pair, sort_pair
+from .algorithmic import addition_pair, copy_pair, parity_pair, reverse_pair, sort_pair
 from .dates import random_date_pair
 from .numbers import number_to_chinese, number_to_english
 
@@ -112,6 +113,13 @@ TASKS = {
         Task("reverse", reverse_pair, train_lengths=(1, 10), test_lengths=(11, 20), description="reverse a string"),
         Task("sort", sort_pair, train_lengths=(1, 10), test_lengths=(11, 20), description="sort the characters"),
         Task("addition", addition_pair, train_lengths=(1, 5), test_lengths=(6, 8), description="add two integers"),
+        Task(
+            "parity",
+            parity_pair,
+            train_lengths=(16, 16),
+            test_lengths=(16, 16),
+            description="is the count of + in a +/-/0 vector odd (Graves 2016)",
+        ),
     )
 }
 

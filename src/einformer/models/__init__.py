@@ -12,6 +12,7 @@ from .bert_heads import (
 )
 from .encoder_decoder import EncoderDecoderTransformer
 from .gpt import GPT
+from .universal import UniversalTransformer
 
 __all__ = [
     "BertForMaskedLM",
@@ -24,4 +25,5 @@ __all__ = [
     "EncoderDecoderTransformer",
     "GPT",
     "PreTrainedModel",
+    "UniversalTransformer",
 ]

@@ -159,11 +159,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         return Seq2SeqOutput(logits, loss, memory, enc_w, dec_w, cross_w)
 
     def shift_right(self, labels: Tensor) -> Tensor:
-        """(B, T) labels -> decoder inputs [BOS, y_1, ..., y_{T-1}], -100 read as padding."""
-        shifted = labels.new_full(labels.shape, self.config.pad_token_id)
-        shifted[:, 0] = self.config.bos_token_id
-        shifted[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, self.config.pad_token_id)
-        return shifted
+        return shift_right(labels, self.config.pad_token_id, self.config.bos_token_id)
 
     def prompt_length(self, input_ids: Tensor) -> int:
         """Generation lengths count target tokens: the decoder prompt is the BOS token alone."""
@@ -176,6 +172,14 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             (input_ids.shape[0], 1), self.config.bos_token_id, dtype=torch.long, device=input_ids.device
         )
         return prompt, Seq2SeqDecoder(self, memory, attention_mask, cache, max_length)
+
+
+def shift_right(labels: Tensor, pad_token_id: int, bos_token_id: int) -> Tensor:
+    """(B, T) labels -> decoder inputs [BOS, y_1, ..., y_{T-1}], -100 read as padding."""
+    shifted = labels.new_full(labels.shape, pad_token_id)
+    shifted[:, 0] = bos_token_id
+    shifted[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, pad_token_id)
+    return shifted
 
 
 class Seq2SeqDecoder:

@@ -18,23 +18,29 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import write_json
-from ..config import EncoderDecoderConfig
+from ..config import EncoderDecoderConfig, UniversalTransformerConfig
 from ..data.batches import Seq2SeqBatches, collate
 from ..data.pairs import read_pairs
 from ..data.tasks import get_task
 from ..data.tokenizer import Tokenizer
 from ..models.encoder_decoder import EncoderDecoderTransformer
+from ..models.universal import UniversalTransformer
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo, barrier
 
 RUN_INFO = "run.json"
+# the sequence-to-sequence architectures, by config.json's model_type
+ARCHITECTURES = {
+    "encoder-decoder": (EncoderDecoderConfig, EncoderDecoderTransformer),
+    "universal-transformer": (UniversalTransformerConfig, UniversalTransformer),
+}
 
 
 @dataclasses.dataclass
 class Seq2SeqRun:
     """A trained model with its tokenizers: translate and evaluate."""
 
-    model: EncoderDecoderTransformer
+    model: EncoderDecoderTransformer | UniversalTransformer
     source_tokenizer: Tokenizer
     target_tokenizer: Tokenizer
     info: dict
@@ -162,16 +168,27 @@ def load_data(
     n_val: int = 500,
     n_test: int = 1000,
     seed: int = 0,
+    train_lengths: tuple[int, int] | None = None,
+    test_lengths: tuple[int, int] | None = None,
 ):
-    """(train, val, test, info) pairs from a built-in task or the user's files."""
+    """(train, val, test, info) pairs from a built-in task or the user's files.
+
+    ``train_lengths`` and ``test_lengths`` override an algorithmic task's length ranges.
+    """
     if (task is None) == (data is None):
         raise ValueError("choose exactly one of a built-in --task or your own --data file")
     if task is not None:
         t = get_task(task)
-        train, val_pairs, test = t.splits(n_train, n_val, n_test, seed=seed)
+        train_lengths = train_lengths or t.train_lengths
+        test_lengths = test_lengths or t.test_lengths
+        train, val_pairs, test = t.splits(
+            n_train, n_val, n_test, seed=seed, train_lengths=train_lengths, test_lengths=test_lengths
+        )
         info = {
             "kind": "sequence-to-sequence",
             "task": task,
+            "train_lengths": train_lengths,
+            "test_lengths": test_lengths,
             "source_level": t.source_level,
             "target_level": t.target_level,
             "metric": "exact_match",
@@ -212,9 +229,12 @@ def train_seq2seq(
     tokenizer: str = "bpe",
     vocab_size: int = 8000,
     share_vocab: bool = False,
+    architecture: str = "encoder-decoder",
     preset: str = "small",
     model_overrides: dict | None = None,
     args: TrainingArguments | None = None,
+    train_lengths: tuple[int, int] | None = None,
+    test_lengths: tuple[int, int] | None = None,
     n_train: int = 50000,
     n_val: int = 500,
     n_test: int = 1000,
@@ -225,8 +245,11 @@ def train_seq2seq(
     dist_info: DistInfo | None = None,
     fsdp: bool = False,
 ) -> tuple[TrainResult, Seq2SeqRun | None, list]:
-    """Train an encoder-decoder; returns the trainer's result, the best run (rank 0; None on other
-    ranks of a distributed run), and the test pairs."""
+    """Train a sequence-to-sequence model (``architecture``: a key of ``ARCHITECTURES``); returns the
+    trainer's result, the best run (rank 0; None on other ranks of a distributed run), and the test pairs."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}")
+    config_class, model_class = ARCHITECTURES[architecture]
     run_dir, args = Path(run_dir), args or TrainingArguments()
     train, val_pairs, test, info = load_data(
         task=task,
@@ -240,12 +263,14 @@ def train_seq2seq(
         n_val=n_val,
         n_test=n_test,
         seed=seed,
+        train_lengths=train_lengths,
+        test_lengths=test_lengths,
     )
     info.update(seed=seed, n_train=n_train, n_val=n_val, n_test=n_test)
     if resume:
         src_tok = Tokenizer.load(run_dir / "source_tokenizer.json")
         tgt_tok = Tokenizer.load(run_dir / "target_tokenizer.json")
-        config = EncoderDecoderConfig.from_json_file(run_dir / "last" / "config.json")
+        config = config_class.from_json_file(run_dir / "last" / "config.json")
     else:
         levels = (info.get("source_level", tokenizer), info.get("target_level", tokenizer))
         info.update(source_level=levels[0], target_level=levels[1], share_vocab=share_vocab)
@@ -254,15 +279,17 @@ def train_seq2seq(
             if levels[0] != levels[1]:
                 raise ValueError(f"--share-vocab needs one tokenizer level for both sides, got {levels}")
             src_tok = tgt_tok = Tokenizer.train((x for pair in train for x in pair), levels[0], vocab_size=vocab_size)
+            if architecture != "encoder-decoder":
+                raise ValueError("--share-vocab is for the encoder-decoder; the Universal Transformer keeps two")
             overrides["share_embeddings"] = True
         else:
             src_tok = Tokenizer.train((s for s, _ in train), levels[0], vocab_size=vocab_size)
             tgt_tok = Tokenizer.train((t for _, t in train), levels[1], vocab_size=vocab_size)
-        config = EncoderDecoderConfig.from_preset(
+        config = config_class.from_preset(
             preset, src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, **overrides
         )
     torch.manual_seed(seed)  # the same initial weights for the same seed, on every rank
-    model = EncoderDecoderTransformer(config)
+    model = model_class(config)
     limit = config.max_position - 1
     train_ids = encode_pairs(train, src_tok, tgt_tok, max_source=limit, max_target=limit, on_long=on_long)
     info["max_target_tokens"] = max(len(t) for _, t in train_ids)
@@ -303,7 +330,10 @@ def load_run(run_dir: str | Path) -> Seq2SeqRun:
     info = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
     if info.get("kind", "sequence-to-sequence") != "sequence-to-sequence":
         raise ValueError(f"{run_dir} holds a {info['kind']} run; use `einformer generate` for language models")
-    model = EncoderDecoderTransformer.from_pretrained(run_dir)
+    kind = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("model_type", "encoder-decoder")
+    if kind not in ARCHITECTURES:
+        raise ValueError(f"{run_dir} holds a {kind!r} model, not a sequence-to-sequence one")
+    model = ARCHITECTURES[kind][1].from_pretrained(run_dir)
     return Seq2SeqRun(
         model,
         Tokenizer.load(run_dir / "source_tokenizer.json"),
