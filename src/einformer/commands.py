@@ -29,7 +29,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
         progress=not args.no_progress,
-        data_parallel=args.data_parallel,
     )
     return 0
 
