@@ -62,9 +62,12 @@ class Seq2SeqRun:
     ) -> list[str]:
         """Source texts -> target texts (beam search by default)."""
         out = []
-        max_new = max_new_tokens or self.info.get("max_target_tokens", 64) + 1
         for i in range(0, len(texts), batch_size):
             batch = self.encode_sources(texts[i : i + batch_size])
+            # room for the longest training target, or twice the source: longer test inputs
+            # (length generalisation) must not be cut off by the training lengths
+            longest_source = int(batch["attention_mask"].sum(1).max())
+            max_new = max_new_tokens or max(self.info.get("max_target_tokens", 64), 2 * longest_source) + 1
             ids = self.model.generate(
                 batch["input_ids"],
                 batch["attention_mask"],
