@@ -11,6 +11,7 @@ from .config import (  # noqa: E402
     BertConfig,
     EncoderDecoderConfig,
     GPTConfig,
+    TransformerXLConfig,
     UniversalTransformerConfig,
 )
 from .data.bert_tokenizer import load_tokenizer  # noqa: E402
@@ -25,6 +26,7 @@ from .models import (  # noqa: E402
     BertModel,
     EncoderDecoderTransformer,
     PreTrainedModel,
+    TransformerXL,
     UniversalTransformer,
 )
 from .recipes.embeddings import embed  # noqa: E402
@@ -47,6 +49,8 @@ __all__ = [
     "GPT",
     "GPTConfig",
     "PreTrainedModel",
+    "TransformerXL",
+    "TransformerXLConfig",
     "UniversalTransformer",
     "UniversalTransformerConfig",
     "__version__",

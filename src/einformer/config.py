@@ -307,3 +307,90 @@ class UniversalTransformerConfig(BaseConfig):
         for name in ("dropout", "attention_dropout"):
             value = getattr(self, name)
             check(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerXLConfig(BaseConfig):
+    """Transformer-XL (Dai et al. 2019): segment-level recurrence with relative positions.
+
+    Defaults follow the reference PyTorch code: post-norm (``norm_first`` is a named option), u and v
+    shared by every layer (``untie_r=True`` gives each layer its own), relu feed-forward. ``mem_len``
+    is how many earlier states each layer keeps; ``segment_length`` is the training segment and the
+    chunk in which generation reads a prompt; both can be changed at evaluation. ``clamp_len`` gives
+    every distance beyond it the same encoding; ``same_length`` makes every query see ``mem_len`` keys.
+    ``cutoffs``/``div_val`` turn on the adaptive input and softmax (empty: a plain embedding and softmax).
+    """
+
+    model_type: ClassVar[str] = "transformer-xl"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        # the paper's WikiText-103 base model
+        "wt103-base": dict(
+            vocab_size=267735,
+            d_model=410,
+            n_layers=16,
+            n_heads=10,
+            d_head=41,
+            d_inner=2100,
+            mem_len=150,
+            segment_length=150,
+            cutoffs=(20000, 40000, 200000),
+            div_val=1,
+        ),
+        "small": dict(vocab_size=256, d_model=256, n_layers=4, n_heads=4, d_inner=1024, mem_len=64, segment_length=64),
+        "tiny": dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, d_inner=64, mem_len=16, segment_length=16),
+    }
+
+    vocab_size: int = 267735
+    d_model: int = 410
+    d_embed: int | None = None  # default d_model
+    n_layers: int = 16
+    n_heads: int = 10
+    d_head: int | None = None  # default d_model // n_heads
+    d_inner: int = 2100
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    mem_len: int = 150
+    segment_length: int = 150
+    clamp_len: int | None = None
+    same_length: bool = False
+    untie_r: bool = False
+    norm_first: bool = False
+    cutoffs: tuple[int, ...] = ()
+    div_val: int = 1
+    tie_weight: bool = True
+    tie_projs: bool = True
+    layer_norm_eps: float = 1e-5
+    init_std: float = 0.02
+    bos_token_id: int | None = None
+    eos_token_id: int | None = None
+    pad_token_id: int | None = None
+
+    @property
+    def embed_dim(self) -> int:
+        return self.d_model if self.d_embed is None else self.d_embed
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads if self.d_head is None else self.d_head
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cutoffs", tuple(self.cutoffs))  # JSON gives a list
+        check(self.vocab_size > 0, "vocab_size", f"must be positive, got {self.vocab_size}")
+        check(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+        check(self.n_heads >= 1 and self.head_dim >= 1, "n_heads", f"{self.n_heads} heads leave no width per head")
+        check(self.d_model % 2 == 0, "d_model", f"must be even for the sinusoidal encodings, got {self.d_model}")
+        check(self.mem_len >= 0, "mem_len", f"must be >= 0, got {self.mem_len}")
+        check(self.segment_length >= 1, "segment_length", f"must be >= 1, got {self.segment_length}")
+        check(self.clamp_len is None or self.clamp_len >= 1, "clamp_len", "must be >= 1 or None")
+        check(self.div_val >= 1, "div_val", f"must be >= 1, got {self.div_val}")
+        check(
+            list(self.cutoffs) == sorted(set(self.cutoffs)) and all(0 < c < self.vocab_size for c in self.cutoffs),
+            "cutoffs",
+            f"{list(self.cutoffs)} must increase strictly and lie inside (0, vocab_size={self.vocab_size})",
+        )
+        for name in ("dropout", "attention_dropout"):
+            value = getattr(self, name)
+            check(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
+        for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            value = getattr(self, name)
+            check(value is None or 0 <= value < self.vocab_size, name, f"{value} is outside the vocabulary")

@@ -12,6 +12,7 @@ from .bert_heads import (
 )
 from .encoder_decoder import EncoderDecoderTransformer
 from .gpt import GPT
+from .transformer_xl import TransformerXL
 from .universal import UniversalTransformer
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "EncoderDecoderTransformer",
     "GPT",
     "PreTrainedModel",
+    "TransformerXL",
     "UniversalTransformer",
 ]

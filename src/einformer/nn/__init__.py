@@ -1,6 +1,7 @@
 """Building blocks shared by every einformer model; each takes plain numbers, never a config."""
 
 from .act import AdaptiveComputationTime
+from .adaptive import AdaptiveEmbedding, AdaptiveLogSoftmax
 from .attention import MultiHeadAttention, scaled_dot_product_attention
 from .embeddings import (
     LearnedPositionalEmbedding,
@@ -18,16 +19,20 @@ from .kv_cache import (
 )
 from .layer import TransformerLayer
 from .masks import causal_mask, expand_attention_mask, merge_masks, padding_mask
+from .relative import RelativeMultiHeadAttention, rel_shift
 from .residual import Residual
 
 __all__ = [
     "AdaptiveComputationTime",
+    "AdaptiveEmbedding",
+    "AdaptiveLogSoftmax",
     "CrossAttentionCache",
     "DynamicCache",
     "DynamicLayerCache",
     "FeedForward",
     "LearnedPositionalEmbedding",
     "MultiHeadAttention",
+    "RelativeMultiHeadAttention",
     "Residual",
     "SinusoidalPositionalEmbedding",
     "StaticCache",
@@ -38,6 +43,7 @@ __all__ = [
     "expand_attention_mask",
     "merge_masks",
     "padding_mask",
+    "rel_shift",
     "scaled_dot_product_attention",
     "sinusoidal_table",
 ]
