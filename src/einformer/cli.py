@@ -79,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         default="encoder-decoder",
-        choices=["encoder-decoder", "universal", "gpt", "bert"],
+        choices=["encoder-decoder", "universal", "gpt", "transformer-xl", "bert"],
         help="architecture (universal: the Universal Transformer; bert: masked-LM pre-training)",
     )
+    p.add_argument("--mem-len", type=int, default=None, help="transformer-xl: memory length (default 64)")
+    p.add_argument("--seg-len", type=int, default=None, help="transformer-xl: segment length (default 64)")
     u = p.add_argument_group("Universal Transformer (see docs/universal.md)")
     u.add_argument("--act", action="store_true", help="universal: halt per position with ACT (else fixed steps)")
     u.add_argument("--ut-steps", type=int, default=None, help="universal: steps (the cap with --act)")
@@ -183,9 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=cmd_translate)
 
-    p = sub.add_parser("evaluate", help="exact match (built-in tasks) or BLEU (your data) of a trained run")
+    p = sub.add_parser("evaluate", help="exact match or BLEU of a seq2seq run; bits per character of a language model")
     p.add_argument("run", help="a run directory")
-    p.add_argument("--data", default=None, help="test pairs (TSV/JSONL, or source file with --target-file)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="test pairs (TSV/JSONL, or source file with --target-file); for a language model a text file "
+        "(default: its own validation split)",
+    )
+    p.add_argument("--mem-len", type=int, default=None, help="transformer-xl: memory length at evaluation")
+    p.add_argument("--seg-len", type=int, default=None, help="transformer-xl: segment length at evaluation")
     p.add_argument("--target-file", default=None)
     p.add_argument("--num-beams", type=int, default=1)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")

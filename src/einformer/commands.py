@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -140,19 +141,24 @@ def _train(args: argparse.Namespace, info) -> int:
             dist_info=info,
         )
         metric = "masked-LM loss"
-    elif args.model == "gpt":
+    elif args.model in ("gpt", "transformer-xl"):
         from .recipes.language_model import train_lm
 
         if args.data is None:
-            raise ValueError("--model gpt trains on a text file: pass --data FILE.txt")
+            raise ValueError(f"--model {args.model} trains on a text file: pass --data FILE.txt")
         overrides.pop("label_smoothing", None)
-        if args.dropout is not None:  # GPT-2 has three dropouts; the flag sets them all
+        if args.model == "gpt" and args.dropout is not None:  # GPT-2 has three dropouts; the flag sets them all
             overrides.update(embedding_dropout=args.dropout, attention_dropout=args.dropout)
+        if args.model == "gpt" and (args.mem_len is not None or args.seg_len is not None):
+            raise ValueError("--mem-len and --seg-len are for --model transformer-xl; a GPT takes --block-size")
         if args.layers is not None:
             overrides["n_layers"] = args.layers
         result, run = train_lm(
             args.run_dir,
             data=args.data,
+            architecture=args.model,
+            mem_len=args.mem_len,
+            segment_length=args.seg_len,
             tokenizer=args.tokenizer or "char",
             vocab_size=args.vocab_size,
             preset=args.preset or "small",
@@ -301,10 +307,33 @@ def cmd_ponder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_kind(run_dir: str, info_name: str) -> str | None:
+    path = Path(run_dir) / info_name
+    return json.loads(path.read_text(encoding="utf-8")).get("kind") if path.is_file() else None
+
+
+def _evaluate_lm(args: argparse.Namespace) -> int:
+    """Bits per character of a language-model run on --data, or on its own validation split."""
+    from .data.text import read_text
+    from .recipes.language_model import load_lm_run
+
+    run = load_lm_run(args.run)
+    if args.data:
+        text = read_text(args.data)
+    else:
+        text = read_text(run.info["data"])[run.info["split_char"] :]
+    metrics = run.evaluate(text, mem_len=args.mem_len, segment_length=args.seg_len, max_blocks=args.limit)
+    print(json.dumps(metrics) if args.json else "\n".join(f"{k:<14} {v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.pairs import read_pairs
-    from .recipes.seq2seq import load_run
+    from .recipes.seq2seq import RUN_INFO, load_run
 
+    kind = _run_kind(args.run, RUN_INFO)
+    if kind == "language-model":
+        return _evaluate_lm(args)
     run = load_run(args.run)
     if args.data:
         pairs = read_pairs(args.data, target_path=args.target_file)

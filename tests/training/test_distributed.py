@@ -113,14 +113,15 @@ COMMON = [
 ]
 
 
-@pytest.mark.parametrize("model", ["gpt", "encoder-decoder"])
+@pytest.mark.parametrize("model", ["gpt", "encoder-decoder", "transformer-xl"])
 def test_two_processes_give_the_one_process_loss_curve(tmp_path, corpus, model):
+    """For Transformer-XL each rank reads its half of the streams and carries its own memory."""
     text, pairs = corpus
-    data = (
-        ["--model", "gpt", "--data", text, "--block-size", "32"]
-        if model == "gpt"
-        else ["--data", pairs, "--tokenizer", "char"]
-    )
+    data = {
+        "gpt": ["--model", "gpt", "--data", text, "--block-size", "32"],
+        "encoder-decoder": ["--data", pairs, "--tokenizer", "char"],
+        "transformer-xl": ["--model", "transformer-xl", "--data", text, "--seg-len", "16", "--mem-len", "16"],
+    }[model]
     einformer("train", *data, *COMMON, "--run-dir", tmp_path / "one")
     einformer("train", *data, *COMMON, "--run-dir", tmp_path / "two", "--nproc-per-node", "2")
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")

@@ -78,3 +78,44 @@ class LMBatches:
         starts = starts[self.rank * local : (self.rank + 1) * local]
         rows = torch.stack([self.ids[s : s + self.block] for s in starts.tolist()])  # (B / W, block)
         return {"input_ids": rows, "labels": rows}
+
+
+class StreamBatches:
+    """Transformer-XL's stateful batches: the token stream cut into ``batch_size`` contiguous streams
+    (rows), read segment after segment, so row r of batch i + 1 continues row r of batch i and the
+    model's memory carries over. Labels are the next tokens, aligned with the inputs.
+
+    Batch i is segment i mod n_segments; ``starts_epoch(i)`` says when the streams start over, where
+    the trainer resets the memory. Under DDP rank k reads rows [k B/W, (k + 1) B/W) of the same
+    global batch, so W processes see exactly what one process sees.
+    """
+
+    stateful = True
+
+    def __init__(
+        self, ids: torch.Tensor, batch_size: int, segment_length: int, *, rank: int = 0, world_size: int = 1
+    ) -> None:
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by the {world_size} processes")
+        length = len(ids) // batch_size
+        if length < 2:
+            raise ValueError(
+                f"the text has {len(ids)} tokens: too few for {batch_size} streams; use a longer text "
+                "or a smaller --batch-size"
+            )
+        local = batch_size // world_size
+        streams = ids[: length * batch_size].view(batch_size, length)  # (B, L): row r = r-th stretch
+        self.streams = streams[rank * local : (rank + 1) * local]
+        self.segment = segment_length
+        self.n_segments = -(-(length - 1) // segment_length)  # the last segment may be shorter
+
+    def __len__(self) -> int:
+        return self.n_segments
+
+    def starts_epoch(self, index: int) -> bool:
+        return index % self.n_segments == 0
+
+    def get(self, index: int) -> dict[str, torch.Tensor]:
+        start = (index % self.n_segments) * self.segment
+        end = min(start + self.segment, self.streams.shape[1] - 1)
+        return {"input_ids": self.streams[:, start:end], "labels": self.streams[:, start + 1 : end + 1]}

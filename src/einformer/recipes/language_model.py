@@ -1,7 +1,11 @@
-"""Language modelling: train a GPT on a text file, evaluate bits per character, generate.
+"""Language modelling: train a GPT or a Transformer-XL on a text file, evaluate bits per character,
+generate.
 
 A run directory holds the trainer's files plus ``tokenizer.json`` and ``run.json`` (the data file,
-tokenizer level, block size and the train/validation split point).
+tokenizer level, block size or segment and memory lengths, and the train/validation split point).
+A GPT reads random (or contiguous) blocks; a Transformer-XL reads the text as ``batch_size``
+contiguous streams, segment after segment, carrying its memory (``StreamBatches``), and is evaluated
+the same way, with a memory that may be longer than in training.
 """
 
 from __future__ import annotations
@@ -15,30 +19,85 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import write_json
-from ..config import GPTConfig
-from ..data.text import LMBatches, read_text
+from ..config import GPTConfig, TransformerXLConfig
+from ..data.text import LMBatches, StreamBatches, read_text
 from ..data.tokenizer import Tokenizer
 from ..models.gpt import GPT
+from ..models.transformer_xl import TransformerXL
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo, barrier
 
 RUN_INFO = "run.json"
+LANGUAGE_MODELS = {"gpt": (GPTConfig, GPT), "transformer-xl": (TransformerXLConfig, TransformerXL)}
 
 
 @dataclasses.dataclass
 class LMRun:
-    model: GPT
+    model: GPT | TransformerXL
     tokenizer: Tokenizer
     info: dict
+
+    @property
+    def is_xl(self) -> bool:
+        return isinstance(self.model, TransformerXL)
 
     def encode(self, text: str) -> torch.Tensor:
         return torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
 
-    def evaluate(self, text: str, *, block_size: int | None = None, max_blocks: int | None = None) -> dict:
+    def evaluate(
+        self,
+        text: str,
+        *,
+        block_size: int | None = None,
+        max_blocks: int | None = None,
+        mem_len: int | None = None,
+        segment_length: int | None = None,
+    ) -> dict:
+        """Loss, perplexity and bits per character of ``text``: a GPT over non-overlapping blocks, a
+        Transformer-XL over one stream with memory (``mem_len``/``segment_length`` default to training's)."""
         ids = self.encode(text)
+        if self.is_xl:
+            c = self.model.config
+            return evaluate_stream(
+                self.model,
+                ids,
+                segment_length or c.segment_length,
+                mem_len=mem_len or c.mem_len,
+                chars=len(text),
+                max_segments=max_blocks,
+            )
         return evaluate_lm(
             self.model, ids, block_size or self.info["block_size"], chars=len(text), max_blocks=max_blocks
         )
+
+
+@torch.no_grad()
+def evaluate_stream(
+    model: TransformerXL,
+    ids: torch.Tensor,
+    segment_length: int,
+    *,
+    mem_len: int | None = None,
+    batch_size: int = 1,
+    chars: int | None = None,
+    max_segments: int | None = None,
+) -> dict:
+    """A Transformer-XL's loss per token over ``batch_size`` streams read segment after segment with
+    memory (one stream by default: every token but the first is predicted with all the context the
+    memory holds), perplexity, and bits per character."""
+    was_training = model.training
+    model.eval()
+    batches = StreamBatches(ids, batch_size, segment_length)
+    n = len(batches) if not max_segments else min(len(batches), max_segments)
+    total, count, mems = 0.0, 0, None
+    for i in range(n):
+        batch = batches.get(i)
+        out = model(batch["input_ids"], mems=mems, labels=batch["labels"], mem_len=mem_len)
+        mems = out.mems
+        total += float(out.loss) * batch["labels"].numel()
+        count += batch["labels"].numel()
+    model.train(was_training)
+    return _lm_metrics(total / count, ids, chars)
 
 
 @torch.no_grad()
@@ -67,7 +126,10 @@ def evaluate_lm(
         total += float(F.cross_entropy(logits.flatten(0, 1).float(), rows[:, 1:].flatten(), reduction="sum"))
         count += rows[:, 1:].numel()
     model.train(was_training)
-    loss = total / count
+    return _lm_metrics(total / count, ids, chars)
+
+
+def _lm_metrics(loss: float, ids: torch.Tensor, chars: int | None) -> dict:
     metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
     if chars:  # tokens per character of the evaluated stretch
         metrics["bits_per_char"] = loss / math.log(2) * (len(ids) / chars)
@@ -78,12 +140,15 @@ def train_lm(
     run_dir: str | Path,
     *,
     data: str,
+    architecture: str = "gpt",
     tokenizer: str = "char",
     vocab_size: int = 4096,
     preset: str = "small",
     model_overrides: dict | None = None,
     block_size: int = 256,
     sampling: str = "random",
+    mem_len: int | None = None,
+    segment_length: int | None = None,
     val_fraction: float = 0.1,
     eval_blocks: int | None = 200,
     args: TrainingArguments | None = None,
@@ -92,21 +157,28 @@ def train_lm(
     dist_info: DistInfo | None = None,
     fsdp: bool = False,
 ):
-    """Train a GPT on ``data``: first (1 - val_fraction) of the characters train, the rest validate."""
+    """Train a GPT or a Transformer-XL (``architecture``) on ``data``: the first (1 - val_fraction) of
+    the characters train, the rest validate. ``block_size`` is the GPT's context; ``segment_length``
+    and ``mem_len`` are the Transformer-XL's (default: the preset's)."""
+    if architecture not in LANGUAGE_MODELS:
+        raise ValueError(f"architecture must be one of {sorted(LANGUAGE_MODELS)}, got {architecture!r}")
+    config_class, model_class = LANGUAGE_MODELS[architecture]
+    xl = architecture == "transformer-xl"
     run_dir, args = Path(run_dir), args or TrainingArguments()
     text = read_text(data)
     split = int(len(text) * (1 - val_fraction))
     train_text, val_text = text[:split], text[split:]
     if resume:
         tok = Tokenizer.load(run_dir / "tokenizer.json")
-        config = GPTConfig.from_json_file(run_dir / "last" / "config.json")
+        config = config_class.from_json_file(run_dir / "last" / "config.json")
     else:
         level = {"bpe": "bytebpe"}.get(tokenizer, tokenizer)
         tok = Tokenizer.train([train_text], level, vocab_size=vocab_size)
-        config = GPTConfig.from_preset(
+        lengths = {k: v for k, v in (("mem_len", mem_len), ("segment_length", segment_length)) if v is not None}
+        config = config_class.from_preset(
             preset,
             vocab_size=tok.vocab_size,
-            max_position=block_size,
+            **(lengths if xl else {"max_position": block_size}),
             bos_token_id=tok.bos_id,
             eos_token_id=tok.eos_id,
             pad_token_id=tok.pad_id,
@@ -116,9 +188,10 @@ def train_lm(
     val_ids = torch.tensor(tok.encode(val_text), dtype=torch.long)
     info = {
         "kind": "language-model",
+        "model": architecture,
         "data": str(data),
         "tokenizer": tokenizer,
-        "block_size": block_size,
+        "block_size": config.segment_length if xl else block_size,
         "split_char": split,
         "val_fraction": val_fraction,
         "sampling": sampling,
@@ -130,25 +203,37 @@ def train_lm(
         write_json(run_dir / RUN_INFO, info)
     barrier(dist_info)
     torch.manual_seed(args.seed)  # the same initial weights for the same seed, on every rank
-    model = GPT(config)
+    model = model_class(config)
     # bits per character of the evaluated part: scale by its own token/char ratio
     eval_chars = len(val_text) if not eval_blocks else None
 
     def evaluate(m):
-        metrics = evaluate_lm(m, val_ids, block_size, chars=eval_chars, max_blocks=eval_blocks)
+        if xl:
+            # 8 streams at once while training (the final figure: `einformer evaluate`, one stream)
+            segments = eval_blocks and max(1, eval_blocks * block_size // (8 * config.segment_length))
+            metrics = evaluate_stream(
+                m, val_ids, config.segment_length, batch_size=8, chars=eval_chars, max_segments=segments
+            )
+        else:
+            metrics = evaluate_lm(m, val_ids, block_size, chars=eval_chars, max_blocks=eval_blocks)
         if "bits_per_char" not in metrics:
             metrics["bits_per_char"] = metrics["loss"] / math.log(2) * (len(val_ids) / len(val_text))
         return metrics
 
-    batches = LMBatches(
-        train_ids,
-        block_size,
-        args.batch_size,
-        sampling=sampling,
-        seed=args.seed,
-        rank=dist_info.rank,
-        world_size=dist_info.world_size,
-    )
+    if xl:
+        batches = StreamBatches(
+            train_ids, args.batch_size, config.segment_length, rank=dist_info.rank, world_size=dist_info.world_size
+        )
+    else:
+        batches = LMBatches(
+            train_ids,
+            block_size,
+            args.batch_size,
+            sampling=sampling,
+            seed=args.seed,
+            rank=dist_info.rank,
+            world_size=dist_info.world_size,
+        )
     result: TrainResult = Trainer(
         model,
         dataclasses.replace(args, metric="loss", greater_is_better=False),
@@ -169,7 +254,10 @@ def load_lm_run(run_dir: str | Path) -> LMRun:
     info = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
     if info.get("kind") != "language-model":
         raise ValueError(f"{run_dir} holds a {info.get('kind', 'sequence-to-sequence')} run, not a language model")
-    return LMRun(GPT.from_pretrained(run_dir), Tokenizer.load(run_dir / "tokenizer.json"), info)
+    kind = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("model_type", "gpt")
+    if kind not in LANGUAGE_MODELS:
+        raise ValueError(f"{run_dir} holds a {kind!r} model, not a language model")
+    return LMRun(LANGUAGE_MODELS[kind][1].from_pretrained(run_dir), Tokenizer.load(run_dir / "tokenizer.json"), info)
 
 
 def generate_text(run: LMRun, prompts: list[str], *, stream: bool = False, **options):
@@ -180,6 +268,9 @@ def generate_text(run: LMRun, prompts: list[str], *, stream: bool = False, **opt
     half-context of tokens as its prompt (nanoGPT's sliding window: exact within a window, an
     approximation across windows, as for any model with absolute positions).
     """
+    if run.is_xl:  # the memory carries the context: no window, one prompt at a time (no padding)
+        yield from _generate_with_memory(run, prompts, stream=stream, **options)
+        return
     tok, context = run.tokenizer, run.model.config.max_position
     total, window = options.pop("max_new_tokens", 200), context // 2
     rows = [tok.encode(p)[-window:] or [tok.bos_id] for p in prompts]
@@ -227,3 +318,25 @@ def _stream_windows(run: LMRun, row: list[int], total: int, window: int, options
         if count < chunk:  # EOS
             return
         row = row[-window:]
+
+
+def _generate_with_memory(run: LMRun, prompts: list[str], *, stream: bool, **options):
+    """Transformer-XL: each prompt read in segments into memory, then extended token by token."""
+    from ..generation.streaming import TextStream
+
+    tok = run.tokenizer
+    if stream and len(prompts) != 1:
+        raise ValueError("streaming takes one prompt")
+    for prompt in prompts:
+        ids = torch.tensor([tok.encode(prompt) or [tok.bos_id]])
+        if stream:
+            text = TextStream(tok)
+            for token in run.model.stream_ids(ids, **options):
+                piece = text.push(token)
+                if piece:
+                    yield piece
+            return
+        new = run.model.generate(ids, **options)[0, ids.shape[1] :].tolist()
+        if tok.eos_id in new:
+            new = new[: new.index(tok.eos_id)]
+        yield tok.decode(new)

@@ -69,6 +69,9 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 class Trainer:
     """Train ``model`` on step-indexed ``batches`` (``batches.get(i) -> dict`` of model inputs).
 
+    Batches with ``stateful = True`` (``StreamBatches``) have the trainer pass each output's
+    ``.mems`` into the next forward, and reset it where ``batches.starts_epoch(i)``.
+
     Args:
         model: a ``PreTrainedModel`` whose forward takes the batch's keys and returns ``.loss``.
         args: ``TrainingArguments``.
@@ -101,6 +104,11 @@ class Trainer:
         if fsdp and not self.dist.enabled:
             raise ValueError("fsdp needs a distributed run (torchrun or --nproc-per-node)")
         self.model, self.args, self.batches, self.evaluate = model, args, batches, evaluate
+        # stateful batches (Transformer-XL's streams) carry the model's memory from step to step;
+        # it lives here, never on the model, and starts empty (also on resume)
+        self.stateful, self.mems = getattr(batches, "stateful", False), None
+        if self.stateful and args.data_parallel:
+            raise ValueError("nn.DataParallel cannot carry Transformer-XL's memory; use --nproc-per-node (DDP)")
         self.run_dir, self.device, self.fsdp = Path(run_dir), torch.device(device), fsdp
 
     # ---------------------------------------------------------------- the loop
@@ -216,7 +224,13 @@ class Trainer:
         for i, (batch, n) in enumerate(zip(batches, counts, strict=True)):
             sync = i == micro - 1 or not self.dist.enabled or self.fsdp
             with contextlib.nullcontext() if sync else model.no_sync(), self._autocast():
-                loss = model(**batch).loss
+                if self.stateful:  # Transformer-XL: the memory of the previous segment, reset per epoch
+                    if self.batches.starts_epoch(step * micro + i):
+                        self.mems = None
+                    out = model(**batch, mems=self.mems)
+                    self.mems, loss = out.mems, out.loss
+                else:
+                    loss = model(**batch).loss
             # DDP averages gradients over ranks: scale by world_size so the average is the token mean
             scale(loss * (n * self.dist.world_size / loss_tokens)).backward()
             weighted += loss.detach().float() * n
