@@ -1,13 +1,13 @@
 """Length generalisation: train on short inputs, test on longer ones (the Universal Transformer
 paper's question, Dehghani et al. 2019, section 3.2, on einformer's algorithmic tasks).
 
-Three models of the same width (d_model 128, 4 heads, d_ff 512, pre-norm, no dropout) and the same
+Three models of the same width (d_model 64, 4 heads, d_ff 256, pre-norm, no dropout) and the same
 depth budget: the vanilla encoder-decoder with 4 + 4 layers, the Universal Transformer applying one
 shared layer 4 times, and the Universal Transformer with ACT (at most 8 steps, graves mode). Each
 trains on the task's training lengths and is scored by greedy exact match on held-out inputs of the
 training lengths ("in") and of the test lengths, about twice as long ("2L").
 
-    python experiments/length_generalization.py [--tasks copy reverse addition] [--steps 1500]
+    python experiments/length_generalization.py [--tasks copy reverse addition] [--steps 1000]
 
 It prints a markdown table and writes it, with the raw figures, to --out (a JSON file).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from einformer.recipes.seq2seq import train_seq2seq
 from einformer.training import TrainingArguments
 
-WIDTH = dict(d_model=128, n_heads=4, d_ff=512, dropout=0.0, norm_first=True)
+WIDTH = dict(d_model=64, n_heads=4, d_ff=256, dropout=0.0, norm_first=True)
 MODELS = {
     "Transformer (4+4 layers)": ("encoder-decoder", "small", dict(WIDTH, n_encoder_layers=4, n_decoder_layers=4)),
     "UT (4 steps)": ("universal-transformer", "small", dict(WIDTH, act=False, max_steps=4)),
@@ -34,8 +34,8 @@ MODELS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=["copy", "reverse", "addition"])
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--n-train", type=int, default=20000)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--n-train", type=int, default=10000)
     parser.add_argument("--n-test", type=int, default=300)
     parser.add_argument("--out", default="length_generalization.json")
     a = parser.parse_args()

@@ -2,7 +2,7 @@
 trained for the same number of steps on the same characters (Dai et al. 2019's claim, small scale).
 
 Tiny Shakespeare at character level: the first 90% trains, the last 10% validates (train_lm's
-split). Both models: d_model 256, 4 layers, 4 heads, feed-forward 1024, dropout 0.1, batch 32,
+split). Both models: d_model 128, 4 layers, 4 heads, feed-forward 512, dropout 0.1, batch 32,
 AdamW at 1e-3 with cosine decay. Validation bits per character come from `einformer evaluate`: the
 GPT over non-overlapping blocks of 64 (its training context), the Transformer-XL over one stream
 with memory 64.
@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-COMMON = ["--d-model", "256", "--layers", "4", "--heads", "4", "--dropout", "0.1", "--batch-size", "32"]
+COMMON = ["--d-model", "128", "--layers", "4", "--heads", "4", "--d-ff", "512", "--dropout", "0.1"]
+COMMON += ["--batch-size", "32"]
 COMMON += ["--lr", "1e-3", "--warmup", "100", "--schedule", "cosine", "--tokenizer", "char", "--no-progress"]
 MODELS = {
     "GPT, context 64": ["--model", "gpt", "--preset", "small", "--block-size", "64"],

@@ -16,6 +16,7 @@ from .commands import (
     cmd_generate,
     cmd_ponder,
     cmd_predict,
+    cmd_probe,
     cmd_train,
     cmd_translate,
 )
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=None, help="override the preset's layers (per stack)")
     p.add_argument("--d-model", type=int, default=None, help="override the preset's width")
     p.add_argument("--heads", type=int, default=None, help="override the preset's heads")
+    p.add_argument("--d-ff", type=int, default=None, help="override the preset's feed-forward width")
     p.add_argument("--block-size", type=int, default=256, help="gpt: context length in tokens")
     p.add_argument("--sampling", default="random", choices=["random", "contiguous"], help="gpt: block sampling")
     p.add_argument("--dropout", type=float, default=None)
@@ -211,6 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="heatmap PNG (default attention.png unless --html)")
     p.add_argument("--html", default=None, help="write the interactive explorer page here")
     p.set_defaults(func=cmd_attention)
+
+    p = sub.add_parser("probe", help="linear probes on every layer of a BERT: what each layer encodes")
+    p.add_argument("model", help="a BERT directory (Hugging Face's or ours), or 'minilm'")
+    p.add_argument("--tasks", nargs="+", default=None, help="a subset of the probing tasks (default: all)")
+    p.add_argument("--n-train", type=int, default=600, help="training sentences per task")
+    p.add_argument("--n-test", type=int, default=300, help="test sentences per task (the other vocabulary half)")
+    p.add_argument("--full", action="store_true", help="larger sets: 3000 / 1000 sentences per task")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="probes.png", help="the accuracy-per-layer plot (PNG)")
+    p.add_argument("--json", default=None, help="also write the table as JSON here")
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("ponder", help="where a Universal Transformer with ACT thinks longer: a ponder map PNG")
     p.add_argument("run", help="a run directory of `einformer train --model universal --act`")

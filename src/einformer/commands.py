@@ -114,6 +114,7 @@ def _train(args: argparse.Namespace, info) -> int:
             ("norm_first", args.norm_first),
             ("d_model", args.d_model),
             ("n_heads", args.heads),
+            ("d_ff", args.d_ff),
         )
         if v is not None
     }
@@ -149,6 +150,8 @@ def _train(args: argparse.Namespace, info) -> int:
         overrides.pop("label_smoothing", None)
         if args.model == "gpt" and args.dropout is not None:  # GPT-2 has three dropouts; the flag sets them all
             overrides.update(embedding_dropout=args.dropout, attention_dropout=args.dropout)
+        if args.model == "transformer-xl" and "d_ff" in overrides:
+            overrides["d_inner"] = overrides.pop("d_ff")
         if args.model == "gpt" and (args.mem_len is not None or args.seg_len is not None):
             raise ValueError("--mem-len and --seg-len are for --model transformer-xl; a GPT takes --block-size")
         if args.layers is not None:
@@ -363,6 +366,40 @@ def cmd_attention(args: argparse.Namespace) -> int:
         else:
             path = plot_attention_grid(heads, rows, cols, out, title=title)
         print(f"heatmap: {path}")
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data.bert_tokenizer import load_tokenizer
+    from .explain.collect import resolve_model
+    from .explain.probing import plot_probes, run_probes
+    from .models.bert import BertModel
+
+    directory = resolve_model(args.model)
+    model = BertModel.from_pretrained(directory)
+    torch.manual_seed(args.seed)
+    untrained = BertModel(model.config)  # the same architecture at initialisation: a control
+    n_train, n_test = (3000, 1000) if args.full else (args.n_train, args.n_test)
+    print(f"probing {model.config.n_layers} layers of {directory.name} on {n_train} / {n_test} sentences per task")
+    table = run_probes(
+        model,
+        untrained,
+        load_tokenizer(directory),
+        tasks=args.tasks,
+        n_train=n_train,
+        n_test=n_test,
+        seed=args.seed,
+        progress=lambda task, acc: print(f"  {task:<16} " + " ".join(f"{a:.2f}" for a in acc), flush=True),
+    )
+    print(table.to_text())
+    print(f"plot: {plot_probes(table, args.output)}")
+    if args.json:
+        from .checkpoint import write_json
+
+        write_json(args.json, table.to_dict())
+        print(f"figures: {args.json}")
     return 0
 
 
