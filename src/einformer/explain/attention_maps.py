@@ -10,10 +10,9 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import atomic_write
+from .figures import pyplot, save_png
 
 
-@torch.no_grad()
 def seq2seq_cross_attention(run, source: str, *, max_new_tokens: int | None = None):
     """Translate ``source`` greedily and return its cross-attention.
 
@@ -21,19 +20,10 @@ def seq2seq_cross_attention(run, source: str, *, max_new_tokens: int | None = No
         (weights, source tokens, output tokens): weights is (L, H, T, S), one map per decoder layer
         and head, row t = the step that predicted output token t.
     """
-    model = run.model.eval()
-    batch = run.encode_sources([source])
-    max_new = max_new_tokens or run.info.get("max_target_tokens", 64) + 1
-    out = model.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=max_new)[0]
-    ids = out[1:].tolist()
-    if run.target_tokenizer.eos_id in ids:
-        ids = ids[: ids.index(run.target_tokenizer.eos_id) + 1]
-    decoder_input = torch.tensor([[model.config.bos_token_id] + ids[:-1]])
-    result = model(batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input, output_attentions=True)
-    weights = torch.stack([w[0] for w in result.cross_attentions])  # (L, H, T, S)
-    src_tokens = run.source_tokenizer.backend.encode(source, add_special_tokens=False).tokens + ["[EOS]"]
-    out_tokens = [run.target_tokenizer.backend.id_to_token(i) for i in ids]
-    return weights, src_tokens, out_tokens
+    from .collect import seq2seq_attention
+
+    record = seq2seq_attention("run", run.model.eval(), run, source, max_new_tokens)
+    return torch.stack(record.maps["cross"]), record.cols["cross"], record.rows["cross"]
 
 
 def plot_attention(
@@ -47,10 +37,7 @@ def plot_attention(
     ylabel: str = "output",
 ) -> Path:
     """Draw one (T, S) attention map as a heatmap PNG with tokens on both axes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     t, s = weights.shape
     fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * s + 2), max(3.0, 0.4 * t + 1.5)))
@@ -62,21 +49,14 @@ def plot_attention(
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.04)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)
 
 
 def plot_attention_grid(
     heads: torch.Tensor, rows: list[str], cols: list[str], path: str | Path, *, title: str = ""
 ) -> Path:
     """Draw every head of one layer, (H, T, S), as a grid of heatmaps with tokens on both axes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     h, t, s = heads.shape
     ncols = min(h, 4)
@@ -93,8 +73,4 @@ def plot_attention_grid(
         ax.set_yticks(range(t), rows, fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=100)

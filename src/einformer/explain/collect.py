@@ -106,10 +106,12 @@ def collect_attention(path: str, text: str, *, max_new_tokens: int | None = None
         out = model(ids[None], output_attentions=True)
         tokens = [helper.tokenizer.backend.id_to_token(i) for i in ids.tolist()]
         return AttentionRecord(name, {"self": _unbatch(out.attentions)}, {"self": tokens}, {"self": tokens})
-    return _seq2seq(name, model, helper, text, max_new_tokens)
+    return seq2seq_attention(name, model, helper, text, max_new_tokens)
 
 
-def _seq2seq(name, model, run, text, max_new_tokens) -> AttentionRecord:
+@torch.no_grad()
+def seq2seq_attention(name, model, run, text, max_new_tokens=None) -> AttentionRecord:
+    """Encoder, decoder and cross-attention of ``text`` and its greedy translation by ``run``."""
     if not hasattr(model, "decoder_layers"):
         raise ValueError(f"{name} is a Universal Transformer run: see its ponder map (einformer ponder)")
     batch = run.encode_sources([text])

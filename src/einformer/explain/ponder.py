@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import atomic_write
+from .figures import pyplot, save_png
 
 
 @dataclasses.dataclass
@@ -82,10 +82,7 @@ def ponder_by_difficulty(
 
 def plot_ponder_map(pm: PonderMap, path: str | Path, *, title: str = "") -> Path:
     """Two strips of N + R, one per source position and one per output position, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = [
         ("source", pm.source_tokens, [n + r for n, r in zip(pm.source_steps, pm.source_remainders, strict=True)]),
@@ -102,15 +99,12 @@ def plot_ponder_map(pm: PonderMap, path: str | Path, *, title: str = "") -> Path
             ax.text(j, 0, f"{v:.1f}", ha="center", va="center", color="white" if v < 0.6 * top else "black")
     axes[0].set_title(title or "ponder time N + R per position")
     fig.colorbar(image, ax=axes, fraction=0.03)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_ponder_by_difficulty(curve: dict[int, float], path: str | Path, *, xlabel: str) -> Path:
     """Mean ponder steps against difficulty, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(list(curve), list(curve.values()), "o-")
@@ -118,14 +112,4 @@ def plot_ponder_by_difficulty(curve: dict[int, float], path: str | Path, *, xlab
     ax.set_ylabel("mean ponder steps N per input position")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

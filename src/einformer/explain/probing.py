@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import atomic_write
+from .figures import pyplot, save_png
 from .probe_grammar import TASKS, make_task
 
 
@@ -126,10 +126,7 @@ def run_probes(
 
 def plot_probes(table: ProbeTable, path: str | Path) -> Path:
     """Accuracy per layer, one line per task (solid: trained; the legend names the family)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     styles = {"surface": "-", "syntactic": "--", "semantic": ":"}
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -141,8 +138,4 @@ def plot_probes(table: ProbeTable, path: str | Path) -> Path:
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)

@@ -67,16 +67,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             self.src_pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
             self.tgt_pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
         self.dropout = nn.Dropout(c.dropout)
-        layer_args = dict(
-            d_model=c.d_model,
-            n_heads=c.n_heads,
-            d_ff=c.d_ff,
-            dropout=c.dropout,
-            attention_dropout=c.attention_dropout,
-            activation=c.activation,
-            norm_first=c.norm_first,
-            eps=c.layer_norm_eps,
-        )
+        layer_args = layer_arguments(c)
         self.encoder_layers = nn.ModuleList(TransformerLayer(**layer_args) for _ in range(c.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(**layer_args) for _ in range(c.n_decoder_layers))
         # pre-norm leaves the residual stream un-normalised: close each stack with a LayerNorm
@@ -172,6 +163,20 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             (input_ids.shape[0], 1), self.config.bos_token_id, dtype=torch.long, device=input_ids.device
         )
         return prompt, Seq2SeqDecoder(self, memory, attention_mask, cache, max_length)
+
+
+def layer_arguments(c) -> dict:
+    """The keyword arguments of an encoder or decoder layer, read from a config with these fields."""
+    return dict(
+        d_model=c.d_model,
+        n_heads=c.n_heads,
+        d_ff=c.d_ff,
+        dropout=c.dropout,
+        attention_dropout=c.attention_dropout,
+        activation=c.activation,
+        norm_first=c.norm_first,
+        eps=c.layer_norm_eps,
+    )
 
 
 def shift_right(labels: Tensor, pad_token_id: int, bos_token_id: int) -> Tensor:

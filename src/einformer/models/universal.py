@@ -33,7 +33,7 @@ from ..generation.generate import GenerationMixin
 from ..nn import AdaptiveComputationTime, TokenEmbedding, TransformerLayer
 from ..nn.embeddings import sinusoidal_table
 from .base import PreTrainedModel
-from .encoder_decoder import DecoderLayer, shift_right
+from .encoder_decoder import DecoderLayer, layer_arguments, shift_right
 
 
 @dataclasses.dataclass
@@ -77,16 +77,7 @@ class UniversalTransformer(GenerationMixin, PreTrainedModel):
         table = sinusoidal_table(max(c.max_position, c.max_steps + 1), c.d_model)
         self.register_buffer("signal", table, persistent=False)
         self.dropout = nn.Dropout(c.dropout)
-        layer_args = dict(
-            d_model=c.d_model,
-            n_heads=c.n_heads,
-            d_ff=c.d_ff,
-            dropout=c.dropout,
-            attention_dropout=c.attention_dropout,
-            activation=c.activation,
-            norm_first=c.norm_first,
-            eps=c.layer_norm_eps,
-        )
+        layer_args = layer_arguments(c)
         self.encoder_layer = TransformerLayer(**layer_args)
         self.decoder_layer = DecoderLayer(**layer_args)
         act_args = dict(max_steps=c.max_steps, epsilon=c.act_epsilon, init_bias=c.act_init_bias, mode=c.act_mode)
