@@ -382,7 +382,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     untrained = BertModel(model.config)  # the same architecture at initialisation: a control
     n_train, n_test = (3000, 1000) if args.full else (args.n_train, args.n_test)
-    print(f"probing {model.config.n_layers} layers of {directory.name} on {n_train} / {n_test} sentences per task")
+    name = directory.name if Path(args.model).is_dir() else args.model
+    print(f"probing {model.config.n_layers} layers of {name} on {n_train} / {n_test} sentences per task")
     table = run_probes(
         model,
         untrained,
