@@ -73,6 +73,7 @@ class ProbeTable:
         acc = self.accuracy[task]
         gains = [max(0.0, acc[i] - acc[i - 1]) for i in range(1, len(acc))]
         total = sum(gains)
+        # no layer adds anything (the embeddings already hold it all): undefined, shown as "-"
         return sum((i + 1) * g for i, g in enumerate(gains)) / total if total > 0 else float("nan")
 
     def to_text(self) -> str:
@@ -81,7 +82,8 @@ class ProbeTable:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for task, family in zip(self.tasks, self.families, strict=True):
             cells = [task, family, f"{self.majority[task]:.2f}", f"{max(self.untrained[task]):.2f}"]
-            cells += [f"{a:.2f}" for a in self.accuracy[task]] + [f"{self.center_of_gravity(task):.2f}"]
+            center = self.center_of_gravity(task)
+            cells += [f"{a:.2f}" for a in self.accuracy[task]] + ["-" if center != center else f"{center:.2f}"]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
