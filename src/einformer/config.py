@@ -319,6 +319,8 @@ class TransformerXLConfig(BaseConfig):
     chunk in which generation reads a prompt; both can be changed at evaluation. ``clamp_len`` gives
     every distance beyond it the same encoding; ``same_length`` makes every query see ``mem_len`` keys.
     ``cutoffs``/``div_val`` turn on the adaptive input and softmax (empty: a plain embedding and softmax).
+    ``mem_init="zeros"`` starts the memory as ``mem_len`` zero states, as Hugging Face's port did (the
+    first segment then attends to zeros as if they were text); the reference code's "empty" is the default.
     """
 
     model_type: ClassVar[str] = "transformer-xl"
@@ -353,6 +355,7 @@ class TransformerXLConfig(BaseConfig):
     segment_length: int = 150
     clamp_len: int | None = None
     same_length: bool = False
+    mem_init: str = "empty"
     untie_r: bool = False
     norm_first: bool = False
     cutoffs: tuple[int, ...] = ()
@@ -382,6 +385,7 @@ class TransformerXLConfig(BaseConfig):
         check(self.mem_len >= 0, "mem_len", f"must be >= 0, got {self.mem_len}")
         check(self.segment_length >= 1, "segment_length", f"must be >= 1, got {self.segment_length}")
         check(self.clamp_len is None or self.clamp_len >= 1, "clamp_len", "must be >= 1 or None")
+        check(self.mem_init in ("empty", "zeros"), "mem_init", f"must be 'empty' or 'zeros', got {self.mem_init!r}")
         check(self.div_val >= 1, "div_val", f"must be >= 1, got {self.div_val}")
         check(
             list(self.cutoffs) == sorted(set(self.cutoffs)) and all(0 < c < self.vocab_size for c in self.cutoffs),

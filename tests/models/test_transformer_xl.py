@@ -130,3 +130,13 @@ def test_bad_mems_and_config_are_clear_errors():
         m(ids(), mems=(torch.zeros(3, 1, 32),) * 2)
     with pytest.raises(ValueError, match="cutoffs"):
         TransformerXLConfig.from_preset("tiny", cutoffs=(50, 20))
+
+
+def test_zero_filled_memory_is_a_named_departure_from_empty_memory():
+    x = ids(t=8)
+    empty, zeros = model(), model(mem_init="zeros", mem_len=6)
+    explicit = tuple(torch.zeros(2, 6, 32, dtype=torch.float64) for _ in range(2))
+    torch.testing.assert_close(zeros(x).logits, empty(x, mems=explicit).logits, rtol=0, atol=0)
+    assert (zeros(x).logits - empty(x).logits).abs().max() > 1e-6  # zero states are attended like text
+    with pytest.raises(ValueError, match="mem_init"):
+        TransformerXLConfig.from_preset("tiny", mem_init="random")

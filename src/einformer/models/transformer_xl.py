@@ -116,8 +116,9 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
         c = self.config
         mem_len = c.mem_len if mem_len is None else mem_len
         b, t = input_ids.shape
-        if mems is None:
-            mems = tuple(self.embed.embeddings[0].weight.new_zeros(b, 0, c.d_model) for _ in self.layers)
+        if mems is None:  # "empty" (the reference code) or mem_len zero states ("zeros", Hugging Face's port)
+            start = 0 if c.mem_init == "empty" else c.mem_len
+            mems = tuple(self.embed.embeddings[0].weight.new_zeros(b, start, c.d_model) for _ in self.layers)
         if len(mems) != len(self.layers) or any(m.shape[0] != b for m in mems):
             raise ValueError(
                 f"mems must be the previous output's .mems: {len(self.layers)} tensors of batch size {b}; "
