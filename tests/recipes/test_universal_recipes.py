@@ -62,7 +62,8 @@ def test_ponder_needs_act_and_flags_are_checked(tmp_path, capsys):
 def test_universal_transformer_learns_copy(tmp_path, capsys):
     run = tmp_path / "copy"
     args = ["train", "--model", "universal", "--task", "copy", "--preset", "small", "--dropout", "0"]
-    args += ["--steps", "400", "--lr", "1e-3", "--eval-every", "400", "--no-progress", "--run-dir", str(run)]
+    args += ["--d-model", "64", "--d-ff", "256", "--norm-first", "--ut-steps", "4", "--lr", "1e-3", "--warmup", "200"]
+    args += ["--steps", "600", "--eval-every", "600", "--no-progress", "--run-dir", str(run)]
     assert main([*args, "--n-train", "5000", "--train-lengths", "1,6", "--test-lengths", "1,6"]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(run), "--limit", "200", "--json"]) == 0
