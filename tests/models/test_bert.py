@@ -92,3 +92,16 @@ def test_qa_loss_ignores_positions_outside_the_input():
         + torch.nn.functional.cross_entropy(end[:1], torch.tensor([2]))
     ) / 2
     torch.testing.assert_close(out.loss, expected)
+
+
+def test_bare_encoder_from_a_pooler_less_head_directory_warns_and_keeps_the_encoder(tmp_path):
+    """As transformers does: BertModel from a masked-LM directory gets a random pooler, with a warning."""
+    from einformer import BertConfig, BertForMaskedLM, BertModel
+
+    torch.manual_seed(0)
+    mlm = BertForMaskedLM(BertConfig.from_preset("tiny")).eval()
+    mlm.save_pretrained(tmp_path / "mlm")
+    with pytest.warns(UserWarning, match="no pooler weights"):
+        encoder = BertModel.from_pretrained(tmp_path / "mlm")
+    ids = torch.randint(5, 99, (2, 7))
+    torch.testing.assert_close(encoder(ids).last_hidden_state, mlm.bert(ids).last_hidden_state)

@@ -78,6 +78,16 @@ def _load_own(cls, directory: Path, changes: dict):
     elif not hasattr(model, "bert") and saved_with_head:  # keep the encoder of a task model
         state = {k.removeprefix("bert."): v for k, v in state.items() if k.startswith("bert.")}
     expected = model.state_dict()
+    missing_pooler = sorted(k for k in expected if k.startswith("pooler.") and k not in state)
+    if not hasattr(model, "bert") and missing_pooler:  # a bare encoder from a pooler-less head's directory
+        import warnings
+
+        warnings.warn(
+            f"{directory} has no pooler weights (a masked-LM, tagging or QA model); the pooler starts from "
+            "random values, as in transformers. Token states and attention are unaffected.",
+            stacklevel=3,
+        )
+        state.update({k: expected[k] for k in missing_pooler})
     is_head = lambda k: hasattr(model, "bert") and not k.startswith("bert.")  # noqa: E731
     # a head the directory lacks, or whose shape changed (e.g. num_labels), starts from random values
     new = sorted(
