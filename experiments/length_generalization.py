@@ -5,7 +5,8 @@ Three models of the same width (d_model 64, 4 heads, d_ff 256, pre-norm, no drop
 depth budget: the vanilla encoder-decoder with 4 + 4 layers, the Universal Transformer applying one
 shared layer 4 times, and the Universal Transformer with ACT (at most 8 steps, graves mode). Each
 trains on the task's training lengths and is scored by greedy exact match on held-out inputs of the
-training lengths ("in") and of the test lengths, about twice as long ("2L").
+training lengths ("in") and of lengths up to twice the training maximum ("2L": copy and reverse
+train on 1-10 characters and test on 11-20; addition trains on operands of 1-5 digits, tests on 6-10).
 
     python experiments/length_generalization.py [--tasks copy reverse addition] [--steps 1000]
 
@@ -24,6 +25,8 @@ from einformer.recipes.seq2seq import train_seq2seq
 from einformer.training import TrainingArguments
 
 WIDTH = dict(d_model=64, n_heads=4, d_ff=256, dropout=0.0, norm_first=True)
+# test lengths up to twice the training maximum (the built-in addition task tests 6-8 digits)
+TEST_LENGTHS = {"copy": (11, 20), "reverse": (11, 20), "addition": (6, 10)}
 MODELS = {
     "Transformer (4+4 layers)": ("encoder-decoder", "small", dict(WIDTH, n_encoder_layers=4, n_decoder_layers=4)),
     "UT (4 steps)": ("universal-transformer", "small", dict(WIDTH, act=False, max_steps=4)),
@@ -64,8 +67,9 @@ def main() -> None:
                     n_train=a.n_train,
                     n_val=a.n_test,
                     n_test=a.n_test,
+                    test_lengths=TEST_LENGTHS.get(task),
                 )
-                _, val, _, _ = _splits(task, a)
+                _, val, _, _ = _splits(task, a, TEST_LENGTHS.get(task))
                 inside = run.evaluate(val)["exact_match"]
                 longer = run.evaluate(test)["exact_match"]
             seconds = time.perf_counter() - start
@@ -77,10 +81,10 @@ def main() -> None:
     Path(a.out).write_text(json.dumps({"steps": a.steps, "rows": rows, "table": table}, indent=1), encoding="utf-8")
 
 
-def _splits(task: str, a):
+def _splits(task: str, a, test_lengths):
     from einformer.recipes.seq2seq import load_data
 
-    return load_data(task=task, data=None, n_train=0, n_val=a.n_test, n_test=a.n_test)
+    return load_data(task=task, data=None, n_train=0, n_val=a.n_test, n_test=a.n_test, test_lengths=test_lengths)
 
 
 if __name__ == "__main__":

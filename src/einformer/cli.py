@@ -7,19 +7,17 @@ import sys
 
 from . import __version__
 from .commands import (
-    cmd_attention,
     cmd_demo,
     cmd_embed,
     cmd_env,
     cmd_evaluate,
     cmd_finetune,
     cmd_generate,
-    cmd_ponder,
     cmd_predict,
-    cmd_probe,
     cmd_train,
     cmd_translate,
 )
+from .commands_explain import cmd_attention, cmd_ponder, cmd_probe
 
 
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
