@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -289,11 +288,6 @@ def task_test_pairs(info: dict) -> list[tuple[str, str]]:
     return pairs
 
 
-def _run_kind(run_dir: str, info_name: str) -> str | None:
-    path = Path(run_dir) / info_name
-    return json.loads(path.read_text(encoding="utf-8")).get("kind") if path.is_file() else None
-
-
 def _evaluate_lm(args: argparse.Namespace) -> int:
     """Bits per character of a language-model run on --data, or on its own validation split."""
     from .data.text import read_text
@@ -311,10 +305,10 @@ def _evaluate_lm(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data.pairs import read_pairs
-    from .recipes.seq2seq import RUN_INFO, load_run
+    from .recipes import run_kind
+    from .recipes.seq2seq import load_run
 
-    kind = _run_kind(args.run, RUN_INFO)
-    if kind == "language-model":
+    if run_kind(args.run) == "language-model":
         return _evaluate_lm(args)
     run = load_run(args.run)
     if args.data:

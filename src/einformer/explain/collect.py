@@ -12,7 +12,6 @@ out), and the tokens on both axes. bertviz's head_view/model_view take ``as_hf_t
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import torch
@@ -67,10 +66,11 @@ def resolve_model(path: str) -> Path:
 
 def load_for_explain(path: str):
     """(kind, model, tokenizer-or-run) for a BERT directory, a language-model run or a seq2seq run."""
+    from ..recipes import run_kind
+
     directory = resolve_model(path)
-    info_path = directory / "run.json"
-    if info_path.is_file():
-        kind = json.loads(info_path.read_text(encoding="utf-8")).get("kind", "sequence-to-sequence")
+    kind = run_kind(directory)
+    if kind is not None:
         if kind == "language-model":
             from ..recipes.language_model import load_lm_run
 
@@ -114,13 +114,7 @@ def seq2seq_attention(name, model, run, text, max_new_tokens=None) -> AttentionR
     """Encoder, decoder and cross-attention of ``text`` and its greedy translation by ``run``."""
     if not hasattr(model, "decoder_layers"):
         raise ValueError(f"{name} is a Universal Transformer run: see its ponder map (einformer ponder)")
-    batch = run.encode_sources([text])
-    max_new = max_new_tokens or run.info.get("max_target_tokens", 64) + 1
-    generated = model.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=max_new)[0, 1:].tolist()
-    eos = run.target_tokenizer.eos_id
-    if eos in generated:
-        generated = generated[: generated.index(eos) + 1]
-    decoder_input = torch.tensor([[model.config.bos_token_id] + generated[:-1]])
+    batch, generated, decoder_input = run.greedy_target(text, max_new_tokens)
     out = model(batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input, output_attentions=True)
     source = [run.source_tokenizer.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
     inputs = ["[BOS]"] + [run.target_tokenizer.backend.id_to_token(i) for i in generated[:-1]]

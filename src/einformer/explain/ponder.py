@@ -41,13 +41,7 @@ def ponder_map(run, source: str) -> PonderMap:
     """Greedy output for ``source`` and the per-position ponder counts of the source and the output."""
     model = run.model.eval()
     _require_act(model)
-    batch = run.encode_sources([source])
-    max_new = run.info.get("max_target_tokens", 64) + 1
-    out = model.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=max_new)[0]
-    ids = out[1:].tolist()
-    if run.target_tokenizer.eos_id in ids:
-        ids = ids[: ids.index(run.target_tokenizer.eos_id) + 1]
-    decoder_input = torch.tensor([[model.config.bos_token_id] + ids[:-1]])
+    batch, ids, decoder_input = run.greedy_target(source)
     result = model(batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input)
     src_tokens = run.source_tokenizer.backend.encode(source, add_special_tokens=False).tokens + ["[EOS]"]
     return PonderMap(

@@ -79,16 +79,9 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             self.lm_head.weight = self.tgt_embed.weight
 
     def reset_parameters(self) -> None:
-        """Xavier-uniform matrices (as the reference tensor2tensor code), N(0, D^-1/2) embeddings."""
-        for name, p in self.named_parameters():
-            if p.dim() > 1 and "embed" not in name:
-                nn.init.xavier_uniform_(p)
         # a list, not a set: a fixed order makes the same seed give the same model
         shared = self.tgt_embed is self.src_embed
-        for emb in [self.src_embed] if shared else [self.src_embed, self.tgt_embed]:
-            nn.init.normal_(emb.weight, std=self.config.d_model**-0.5)
-            with torch.no_grad():
-                emb.weight[self.config.pad_token_id].zero_()
+        init_weights(self, [self.src_embed] if shared else [self.src_embed, self.tgt_embed])
 
     def encode(self, input_ids: Tensor, attention_mask: Tensor | None = None, *, need_weights: bool = False):
         """Source ids (B, S) -> memory (B, S, D) and, on request, per-layer self-attention weights."""
@@ -163,6 +156,18 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             (input_ids.shape[0], 1), self.config.bos_token_id, dtype=torch.long, device=input_ids.device
         )
         return prompt, Seq2SeqDecoder(self, memory, attention_mask, cache, max_length)
+
+
+def init_weights(model: nn.Module, embeddings: list[nn.Embedding], *, skip: tuple[str, ...] = ()) -> None:
+    """Xavier-uniform matrices (as the reference tensor2tensor code), except embeddings and parameters
+    whose names contain one of ``skip``; N(0, D^-1/2) embeddings with a zero padding row."""
+    for name, p in model.named_parameters():
+        if p.dim() > 1 and "embed" not in name and not any(part in name for part in skip):
+            nn.init.xavier_uniform_(p)
+    for emb in embeddings:
+        nn.init.normal_(emb.weight, std=model.config.d_model**-0.5)
+        with torch.no_grad():
+            emb.weight[model.config.pad_token_id].zero_()
 
 
 def layer_arguments(c) -> dict:

@@ -33,7 +33,7 @@ from ..generation.generate import GenerationMixin
 from ..nn import AdaptiveComputationTime, TokenEmbedding, TransformerLayer
 from ..nn.embeddings import sinusoidal_table
 from .base import PreTrainedModel
-from .encoder_decoder import DecoderLayer, layer_arguments, shift_right
+from .encoder_decoder import DecoderLayer, init_weights, layer_arguments, shift_right
 
 
 @dataclasses.dataclass
@@ -91,14 +91,8 @@ class UniversalTransformer(GenerationMixin, PreTrainedModel):
             self.lm_head.weight = self.tgt_embed.weight
 
     def reset_parameters(self) -> None:
-        """Xavier-uniform matrices, N(0, D^-1/2) embeddings; the halting units keep their own init."""
-        for name, p in self.named_parameters():
-            if p.dim() > 1 and "embed" not in name and "act." not in name:
-                nn.init.xavier_uniform_(p)
-        for emb in (self.src_embed, self.tgt_embed):
-            nn.init.normal_(emb.weight, std=self.config.d_model**-0.5)
-            with torch.no_grad():
-                emb.weight[self.config.pad_token_id].zero_()
+        """The encoder-decoder's init; the halting units keep their own (zero weights, positive bias)."""
+        init_weights(self, [self.src_embed, self.tgt_embed], skip=("act.",))
 
     # ---------------------------------------------------------------- the recurrence
     def timing_signal(self, length: int, step: int) -> Tensor:

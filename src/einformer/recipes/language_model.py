@@ -22,12 +22,13 @@ from ..checkpoint import write_json
 from ..config import GPTConfig, TransformerXLConfig
 from ..data.text import LMBatches, StreamBatches, read_text
 from ..data.tokenizer import Tokenizer
+from ..models.base import saved_model_type
 from ..models.gpt import GPT
 from ..models.transformer_xl import TransformerXL
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo, barrier
+from . import RUN_INFO
 
-RUN_INFO = "run.json"
 LANGUAGE_MODELS = {"gpt": (GPTConfig, GPT), "transformer-xl": (TransformerXLConfig, TransformerXL)}
 
 
@@ -254,7 +255,7 @@ def load_lm_run(run_dir: str | Path) -> LMRun:
     info = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
     if info.get("kind") != "language-model":
         raise ValueError(f"{run_dir} holds a {info.get('kind', 'sequence-to-sequence')} run, not a language model")
-    kind = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("model_type", "gpt")
+    kind = saved_model_type(run_dir, "gpt")
     if kind not in LANGUAGE_MODELS:
         raise ValueError(f"{run_dir} holds a {kind!r} model, not a language model")
     return LMRun(LANGUAGE_MODELS[kind][1].from_pretrained(run_dir), Tokenizer.load(run_dir / "tokenizer.json"), info)

@@ -23,12 +23,13 @@ from ..data.batches import Seq2SeqBatches, collate
 from ..data.pairs import read_pairs
 from ..data.tasks import get_task
 from ..data.tokenizer import Tokenizer
+from ..models.base import saved_model_type
 from ..models.encoder_decoder import EncoderDecoderTransformer
 from ..models.universal import UniversalTransformer
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo, barrier
+from . import RUN_INFO
 
-RUN_INFO = "run.json"
 # the sequence-to-sequence architectures, by config.json's model_type
 ARCHITECTURES = {
     "encoder-decoder": (EncoderDecoderConfig, EncoderDecoderTransformer),
@@ -50,6 +51,22 @@ class Seq2SeqRun:
         rows = [self.source_tokenizer.encode(t)[:limit] for t in texts]
         batch = collate([(r, []) for r in rows])
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    @torch.no_grad()
+    def greedy_target(self, source: str, max_new_tokens: int | None = None):
+        """Translate one ``source`` greedily, for reading the model's internals on its own output.
+
+        Returns (the source batch, the output ids up to and including EOS, the decoder inputs (1, T):
+        BOS then the output shifted right), ready for a teacher-forced pass.
+        """
+        batch = self.encode_sources([source])
+        max_new = max_new_tokens or self.info.get("max_target_tokens", 64) + 1
+        out = self.model.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=max_new)
+        ids = out[0, 1:].tolist()
+        eos = self.target_tokenizer.eos_id
+        if eos in ids:
+            ids = ids[: ids.index(eos) + 1]
+        return batch, ids, torch.tensor([[self.model.config.bos_token_id] + ids[:-1]])
 
     def translate(
         self,
@@ -333,7 +350,7 @@ def load_run(run_dir: str | Path) -> Seq2SeqRun:
     info = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
     if info.get("kind", "sequence-to-sequence") != "sequence-to-sequence":
         raise ValueError(f"{run_dir} holds a {info['kind']} run; use `einformer generate` for language models")
-    kind = json.loads((run_dir / "config.json").read_text(encoding="utf-8")).get("model_type", "encoder-decoder")
+    kind = saved_model_type(run_dir, "encoder-decoder")
     if kind not in ARCHITECTURES:
         raise ValueError(f"{run_dir} holds a {kind!r} model, not a sequence-to-sequence one")
     model = ARCHITECTURES[kind][1].from_pretrained(run_dir)
