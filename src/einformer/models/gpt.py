@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from ..config import GPTConfig
 from ..generation.generate import GenerationMixin
 from ..nn import DynamicCache, LearnedPositionalEmbedding, MultiHeadAttention, StaticCache, TransformerLayer
+from ..nn.packed import PackedLinear
 from .base import PreTrainedModel
 
 
@@ -171,8 +172,9 @@ class CausalLMDecoder:
 
     The prompt goes through the regular forward. Each later single-token step takes a lean path,
     ``fast_step``: the same computation on functional ops, with each layer's query, key and value
-    weights fused into one matrix once per generation (one matrix-vector product instead of three),
-    and logits for the last position only. Tests hold it to the regular forward's tokens.
+    weights fused into one matrix (one matrix product instead of three), every weight packed once
+    per generation for oneDNN (``nn/packed.py``: few-row products run near the memory-bandwidth
+    floor), and logits for the last position only. Tests hold it to the regular forward's tokens.
     """
 
     def __init__(self, model: GPT, attention_mask: Tensor | None, cache: str, max_length: int) -> None:
@@ -181,8 +183,8 @@ class CausalLMDecoder:
         self.cache = None if cache == "none" else StaticCache(n, max_length) if cache == "static" else DynamicCache(n)
         self.tokens: Tensor | None = None
         self.started = False
-        lean = self.cache is not None and model.config.norm_first and not model.blocks[0].ffn.gated
-        self.fused = [_fuse_qkv(b.attn) for b in model.blocks] if lean else None
+        self.lean = self.cache is not None and model.config.norm_first and not model.blocks[0].ffn.gated
+        self.weights: DecodeWeights | None = None  # packed at the first lean step, for its number of rows
 
     def step(self, tokens: Tensor) -> Tensor:
         """New tokens (N, T_new) -> logits (N, V) of the last one."""
@@ -192,8 +194,10 @@ class CausalLMDecoder:
         if self.cache is None:  # no cache: re-run everything so far
             self.tokens = tokens if self.tokens is None else torch.cat([self.tokens, tokens], dim=1)
             tokens = self.tokens
-        if self.fused is not None and not first and tokens.shape[1] == 1:
-            return fast_step(self.model, self.fused, tokens, self.cache, self.mask)
+        if self.lean and not first and tokens.shape[1] == 1:
+            if self.weights is None:
+                self.weights = DecodeWeights(self.model, rows=tokens.shape[0])
+            return fast_step(self.model, self.weights, tokens, self.cache, self.mask)
         return self.model(tokens, self.mask, kv_cache=self.cache).logits[:, -1]
 
     def reorder(self, index: Tensor) -> None:
@@ -205,6 +209,20 @@ class CausalLMDecoder:
             self.cache.reorder(index)
 
 
+class DecodeWeights:
+    """Per layer: fused query/key/value, output, and feed-forward projections as ``PackedLinear``s."""
+
+    def __init__(self, model: GPT, rows: int, *, pack: bool = True) -> None:
+        self.qkv, self.out, self.fc1, self.fc2 = [], [], [], []
+        for block in model.blocks:
+            attn, ffn = block.attn, block.ffn
+            self.qkv.append(PackedLinear(*_fuse_qkv(attn), rows, pack=pack))
+            self.out.append(PackedLinear(attn.out_proj.weight, attn.out_proj.bias, rows, pack=pack))
+            self.fc1.append(PackedLinear(ffn.fc1.weight, ffn.fc1.bias, rows, pack=pack))
+            self.fc2.append(PackedLinear(ffn.fc2.weight, ffn.fc2.bias, rows, pack=pack))
+        self.lm_head = PackedLinear(model.lm_head.weight, model.lm_head.bias, rows, pack=pack)
+
+
 def _fuse_qkv(attn: MultiHeadAttention) -> tuple[Tensor, Tensor | None]:
     """One (Dq + Dk + Dv, D) weight (and bias) for the three projections."""
     weight = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
@@ -212,26 +230,33 @@ def _fuse_qkv(attn: MultiHeadAttention) -> tuple[Tensor, Tensor | None]:
     return weight, bias
 
 
-def fast_step(model: GPT, fused, token: Tensor, cache, mask: Tensor | None) -> Tensor:
+def fast_step(model: GPT, w: DecodeWeights, token: Tensor, cache, mask: Tensor | None) -> Tensor:
     """One new token (B, 1) through a pre-norm GPT with a cache -> logits (B, V); eval mode only."""
     b, past = token.shape[0], cache.length
     position = positions_from_mask(mask, past, 1, token.device)
     x = model.embed(token) + model.pos.weight[position]  # (B, 1, D)
     keep = None if mask is None or bool(mask.all()) else (mask != 0)[:, None, None, :]  # (B, 1, 1, S)
-    for block, layer_cache, (w_qkv, b_qkv) in zip(model.blocks, cache.layers, fused, strict=True):
+    for i, (block, layer_cache) in enumerate(zip(model.blocks, cache.layers, strict=True)):
         attn, norm1, norm2 = block.attn, block.attn_block.norm, block.ffn_block.norm
         h = F.layer_norm(x, norm1.normalized_shape, norm1.weight, norm1.bias, norm1.eps)
-        q, k, v = F.linear(h, w_qkv, b_qkv).split(
-            [attn.n_heads * attn.d_qk, attn.n_kv_heads * attn.d_qk, attn.n_kv_heads * attn.d_v], dim=-1
-        )
-        q = q.view(b, 1, attn.n_heads, attn.d_qk).transpose(1, 2)  # (B, H, 1, Dqk)
-        k, v = layer_cache.update(
-            k.view(b, 1, attn.n_kv_heads, attn.d_qk).transpose(1, 2),
-            v.view(b, 1, attn.n_kv_heads, attn.d_v).transpose(1, 2),
-        )  # (B, Hkv, S, Dh)
+        q, k, v = _split_heads(w.qkv[i](h), attn)  # each (B, H or Hkv, 1, Dh)
+        k, v = layer_cache.update(k, v)  # (B, Hkv, S, Dh)
         # the newest query is the last position: it may see every cached key (no causal mask)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=attn.n_kv_heads != attn.n_heads)
-        x = x + attn.out_proj(out.transpose(1, 2).reshape(b, 1, attn.n_heads * attn.d_v))
+        # (B, H, 1, Dv) -> (B, 1, H * Dv): with one query, heads-first is already position-major
+        x = x + w.out[i](out.reshape(b, 1, attn.n_heads * attn.d_v))
         h = F.layer_norm(x, norm2.normalized_shape, norm2.weight, norm2.bias, norm2.eps)
-        x = x + block.ffn.fc2(block.ffn.act(block.ffn.fc1(h)))
-    return model.lm_head(model.final_norm(x[:, -1]))
+        x = x + w.fc2[i](block.ffn.act(w.fc1[i](h)))
+    return w.lm_head(model.final_norm(x[:, -1]))
+
+
+def _split_heads(qkv: Tensor, attn: MultiHeadAttention) -> tuple[Tensor, Tensor, Tensor]:
+    """(B, 1, Dq + Dk + Dv) -> q (B, H, 1, Dqk), k (B, Hkv, 1, Dqk), v (B, Hkv, 1, Dv), as views.
+
+    With a single position, (B, 1, H, Dh) and (B, H, 1, Dh) share one memory layout, so no transpose
+    is needed; equal head counts and widths take one view and one unbind instead of seven ops."""
+    b, h, hkv = qkv.shape[0], attn.n_heads, attn.n_kv_heads
+    if h == hkv and attn.d_qk == attn.d_v:
+        return qkv.view(b, 3, h, 1, attn.d_qk).unbind(1)
+    q, k, v = qkv.split([h * attn.d_qk, hkv * attn.d_qk, hkv * attn.d_v], dim=-1)
+    return q.view(b, h, 1, attn.d_qk), k.view(b, hkv, 1, attn.d_qk), v.view(b, hkv, 1, attn.d_v)
