@@ -231,32 +231,23 @@ def _fuse_qkv(attn: MultiHeadAttention) -> tuple[Tensor, Tensor | None]:
 
 
 def fast_step(model: GPT, w: DecodeWeights, token: Tensor, cache, mask: Tensor | None) -> Tensor:
-    """One new token (B, 1) through a pre-norm GPT with a cache -> logits (B, V); eval mode only."""
+    """One new token (B, 1) through a pre-norm GPT with a cache -> logits (B, V); eval mode only.
+
+    Activations stay (B, D): with one position per row there is no time axis to carry."""
     b, past = token.shape[0], cache.length
-    position = positions_from_mask(mask, past, 1, token.device)
-    x = model.embed(token) + model.pos.weight[position]  # (B, 1, D)
+    position = positions_from_mask(mask, past, 1, token.device)[:, 0]  # (B,) or (1,)
+    x = model.embed(token[:, 0]) + model.pos.weight[position]  # (B, D)
     keep = None if mask is None or bool(mask.all()) else (mask != 0)[:, None, None, :]  # (B, 1, 1, S)
     for i, (block, layer_cache) in enumerate(zip(model.blocks, cache.layers, strict=True)):
         attn, norm1, norm2 = block.attn, block.attn_block.norm, block.ffn_block.norm
         h = F.layer_norm(x, norm1.normalized_shape, norm1.weight, norm1.bias, norm1.eps)
-        q, k, v = _split_heads(w.qkv[i](h), attn)  # each (B, H or Hkv, 1, Dh)
-        k, v = layer_cache.update(k, v)  # (B, Hkv, S, Dh)
+        # (B, 3 * H * Dh) -> q, k, v (B, H, 1, Dh); with one position, (B, 1, H, Dh) and (B, H, 1, Dh)
+        # share a memory layout, so a view replaces the transpose (a GPT has as many key as query heads)
+        q, k, v = w.qkv[i](h).view(b, 3, attn.n_heads, 1, attn.d_qk).unbind(1)
+        k, v = layer_cache.update(k, v)  # (B, H, S, Dh)
         # the newest query is the last position: it may see every cached key (no causal mask)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=attn.n_kv_heads != attn.n_heads)
-        # (B, H, 1, Dv) -> (B, 1, H * Dv): with one query, heads-first is already position-major
-        x = x + w.out[i](out.reshape(b, 1, attn.n_heads * attn.d_v))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+        x = x + w.out[i](out.reshape(b, attn.n_heads * attn.d_v))  # (B, H, 1, Dv) -> (B, H * Dv)
         h = F.layer_norm(x, norm2.normalized_shape, norm2.weight, norm2.bias, norm2.eps)
         x = x + w.fc2[i](block.ffn.act(w.fc1[i](h)))
-    return w.lm_head(model.final_norm(x[:, -1]))
-
-
-def _split_heads(qkv: Tensor, attn: MultiHeadAttention) -> tuple[Tensor, Tensor, Tensor]:
-    """(B, 1, Dq + Dk + Dv) -> q (B, H, 1, Dqk), k (B, Hkv, 1, Dqk), v (B, Hkv, 1, Dv), as views.
-
-    With a single position, (B, 1, H, Dh) and (B, H, 1, Dh) share one memory layout, so no transpose
-    is needed; equal head counts and widths take one view and one unbind instead of seven ops."""
-    b, h, hkv = qkv.shape[0], attn.n_heads, attn.n_kv_heads
-    if h == hkv and attn.d_qk == attn.d_v:
-        return qkv.view(b, 3, h, 1, attn.d_qk).unbind(1)
-    q, k, v = qkv.split([h * attn.d_qk, hkv * attn.d_qk, hkv * attn.d_v], dim=-1)
-    return q.view(b, h, 1, attn.d_qk), k.view(b, hkv, 1, attn.d_qk), v.view(b, hkv, 1, attn.d_v)
+    return w.lm_head(model.final_norm(x))
