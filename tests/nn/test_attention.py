@@ -70,6 +70,26 @@ def test_reference_equals_fast_path_forward_and_backward(case):
         assert_close(a, b, **TOL[case["dtype"]])
 
 
+@settings(max_examples=60, deadline=None)
+@given(attention_case(), st.sampled_from([0.1, 0.5]))
+def test_cpu_dropout_path_equals_reference_with_the_same_mask(case, p):
+    """With dropout on a CPU, "sdpa" computes the math itself (torch's kernel would fall back to it);
+    seeded alike, it draws the same mask as the einsum reference, so outputs and gradients agree."""
+    q, k, v, mask = make(case, requires_grad=True)
+    kw = dict(mask=mask, is_causal=case["causal"], dropout_p=p)
+    torch.manual_seed(case["seed"])
+    ref = scaled_dot_product_attention(q, k, v, impl="einsum", **kw)
+    torch.manual_seed(case["seed"])
+    fast = scaled_dot_product_attention(q, k, v, impl="sdpa", **kw)
+    assert_close(ref, fast, **TOL[case["dtype"]])
+    grad = torch.randn_like(ref)
+    g_ref = torch.autograd.grad(ref, (q, k, v), grad)
+    g_fast = torch.autograd.grad(fast, (q, k, v), grad)
+    for a, b in zip(g_ref, g_fast, strict=True):
+        assert not a.isnan().any()
+        assert_close(a, b, **TOL[case["dtype"]])
+
+
 def loop_attention(q, k, v, keep, scale):
     """Oracle: one query row at a time, softmax written out with exp and sum."""
     b, h, t, _ = q.shape

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import BertConfig
-from ..nn import TransformerLayer
+from ..nn import Dropout, TransformerLayer
 from .base import PreTrainedModel
 
 
@@ -189,7 +189,7 @@ class Embeddings(nn.Module):
         self.position = nn.Embedding(max_position, d_model)
         self.token_type = nn.Embedding(type_vocab_size, d_model)
         self.norm = nn.LayerNorm(d_model, eps=eps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor | None, position_ids: Tensor | None) -> Tensor:
         """(B, T) -> (B, T, D)."""

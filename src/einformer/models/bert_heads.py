@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import BertConfig
+from ..nn import Dropout
 from ..nn.feedforward import get_activation
 from .bert import BertModel, BertPreTrainedModel
 
@@ -111,7 +112,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config)
-        self.dropout = nn.Dropout(config.dropout if config.classifier_dropout is None else config.classifier_dropout)
+        self.dropout = Dropout(config.dropout if config.classifier_dropout is None else config.classifier_dropout)
         self.classifier = nn.Linear(config.d_model, config.num_labels)
         self.init_weights()
 
@@ -149,7 +150,7 @@ class BertForTokenClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.dropout = nn.Dropout(config.dropout if config.classifier_dropout is None else config.classifier_dropout)
+        self.dropout = Dropout(config.dropout if config.classifier_dropout is None else config.classifier_dropout)
         self.classifier = nn.Linear(config.d_model, config.num_labels)
         self.init_weights()
 
@@ -201,7 +202,7 @@ class BertForMultipleChoice(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config)
-        self.dropout = nn.Dropout(config.dropout if config.classifier_dropout is None else config.classifier_dropout)
+        self.dropout = Dropout(config.dropout if config.classifier_dropout is None else config.classifier_dropout)
         self.classifier = nn.Linear(config.d_model, 1)
         self.init_weights()
 

@@ -20,6 +20,7 @@ from ..config import EncoderDecoderConfig
 from ..generation.generate import GenerationMixin
 from ..nn import (
     CrossAttentionCache,
+    Dropout,
     DynamicCache,
     FeedForward,
     LearnedPositionalEmbedding,
@@ -66,7 +67,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         else:
             self.src_pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
             self.tgt_pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
         layer_args = layer_arguments(c)
         self.encoder_layers = nn.ModuleList(TransformerLayer(**layer_args) for _ in range(c.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(**layer_args) for _ in range(c.n_decoder_layers))

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..config import GPTConfig
 from ..generation.generate import GenerationMixin
-from ..nn import DynamicCache, LearnedPositionalEmbedding, MultiHeadAttention, StaticCache, TransformerLayer
+from ..nn import Dropout, DynamicCache, LearnedPositionalEmbedding, MultiHeadAttention, StaticCache, TransformerLayer
 from ..nn.packed import PackedLinear
 from .base import PreTrainedModel
 
@@ -44,7 +44,7 @@ class GPT(GenerationMixin, PreTrainedModel):
         c = config
         self.embed = nn.Embedding(c.vocab_size, c.d_model)
         self.pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
-        self.dropout = nn.Dropout(c.embedding_dropout)
+        self.dropout = Dropout(c.embedding_dropout)
         self.blocks = nn.ModuleList(
             TransformerLayer(
                 c.d_model,

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ..config import TransformerXLConfig
 from ..generation.generate import GenerationMixin
-from ..nn import FeedForward, Residual
+from ..nn import Dropout, FeedForward, Residual
 from ..nn.adaptive import AdaptiveEmbedding, AdaptiveLogSoftmax
 from ..nn.relative import RelativeMultiHeadAttention, memory_causal_mask, relative_encoding, relative_positions
 from .base import PreTrainedModel
@@ -53,7 +53,7 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
         super().__init__(config)
         c = config
         self.embed = AdaptiveEmbedding(c.vocab_size, c.embed_dim, c.d_model, cutoffs=c.cutoffs, div_val=c.div_val)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
         self.layers = nn.ModuleList(
             TransformerXLLayer(
                 c.d_model,

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from ..config import UniversalTransformerConfig
 from ..generation.generate import GenerationMixin
-from ..nn import AdaptiveComputationTime, TokenEmbedding, TransformerLayer
+from ..nn import AdaptiveComputationTime, Dropout, TokenEmbedding, TransformerLayer
 from ..nn.embeddings import sinusoidal_table
 from .base import PreTrainedModel
 from .encoder_decoder import DecoderLayer, init_weights, layer_arguments, shift_right
@@ -76,7 +76,7 @@ class UniversalTransformer(GenerationMixin, PreTrainedModel):
         # rows 0..max_position-1 serve positions, rows 1..max_steps serve timesteps
         table = sinusoidal_table(max(c.max_position, c.max_steps + 1), c.d_model)
         self.register_buffer("signal", table, persistent=False)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
         layer_args = layer_arguments(c)
         self.encoder_layer = TransformerLayer(**layer_args)
         self.decoder_layer = DecoderLayer(**layer_args)

@@ -3,6 +3,7 @@
 from .act import AdaptiveComputationTime
 from .adaptive import AdaptiveEmbedding, AdaptiveLogSoftmax
 from .attention import MultiHeadAttention, scaled_dot_product_attention
+from .dropout import Dropout, dropout
 from .embeddings import (
     LearnedPositionalEmbedding,
     SinusoidalPositionalEmbedding,
@@ -29,6 +30,7 @@ __all__ = [
     "CrossAttentionCache",
     "DynamicCache",
     "DynamicLayerCache",
+    "Dropout",
     "FeedForward",
     "LearnedPositionalEmbedding",
     "MultiHeadAttention",
@@ -40,6 +42,7 @@ __all__ = [
     "TokenEmbedding",
     "TransformerLayer",
     "causal_mask",
+    "dropout",
     "expand_attention_mask",
     "merge_masks",
     "padding_mask",

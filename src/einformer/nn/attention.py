@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from einops import einsum, rearrange
 from torch import Tensor, nn
 
+from .dropout import dropout
 from .masks import causal_mask, expand_attention_mask, merge_masks
 
 IMPLS = ("auto", "einsum", "sdpa")
@@ -70,6 +71,8 @@ def scaled_dot_product_attention(
         is_causal = False
     if mask is not None and mask.is_floating_point():
         mask = mask.to(q.dtype)
+    if impl == "sdpa" and dropout_p > 0.0 and q.device.type == "cpu":
+        return _cpu_dropout_attention(q, k, v, mask, is_causal, dropout_p, scale)
     if impl == "sdpa":
         return F.scaled_dot_product_attention(
             q,
@@ -99,11 +102,31 @@ def _einsum_attention(
     # instead (as torch's fused kernel does), without letting a NaN into the backward pass.
     dead = torch.isneginf(scores).all(dim=-1, keepdim=True)  # (B, H, T, 1)
     weights = scores.masked_fill(dead, 0.0).softmax(dim=-1).masked_fill(dead, 0.0)
-    if dropout_p > 0.0:
-        weights = F.dropout(weights, p=dropout_p)
+    weights = dropout(weights, dropout_p)
     weights_g = rearrange(weights, "b (h g) t s -> b h g t s", g=groups)
     out = einsum(weights_g, v, "b h g t s, b h s d -> b h g t d")
     return rearrange(out, "b h g t d -> b (h g) t d"), weights
+
+
+def _cpu_dropout_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool, dropout_p: float, scale: float
+) -> Tensor:
+    """Training with attention dropout on a CPU, where torch's fused kernels have no dropout and
+    fall back to this same math with a dearer mask (``nn/dropout.py`` says why)."""
+    t, s = q.shape[-2], k.shape[-2]
+    if is_causal:
+        mask = merge_masks(mask, causal_mask(t, s, device=q.device))
+    if k.shape[1] != q.shape[1]:  # grouped heads: key/value head i serves query heads i*G .. i*G+G-1
+        k, v = (x.repeat_interleave(q.shape[1] // k.shape[1], dim=1) for x in (k, v))
+    scores = (q * scale) @ k.transpose(-2, -1)  # (B, H, T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+        # rows with every key masked get zero weights (as the fused kernel does); found on the mask, not the scores
+        dead = ~mask.any(dim=-1, keepdim=True) if mask.dtype == torch.bool else torch.isneginf(mask).all(-1, True)
+        if bool(dead.any()):
+            weights = scores.masked_fill(dead, 0.0).softmax(dim=-1).masked_fill(dead, 0.0)
+            return dropout(weights, dropout_p) @ v
+    return dropout(scores.softmax(dim=-1), dropout_p) @ v
 
 
 def _check_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> None:

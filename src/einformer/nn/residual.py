@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from .dropout import Dropout
+
 
 class Residual(nn.Module):
     """x -> x + dropout(fn(x)) with a LayerNorm after (post-norm) or before fn (pre-norm).
@@ -26,7 +28,7 @@ class Residual(nn.Module):
         super().__init__()
         self.norm_first = norm_first
         self.norm = nn.LayerNorm(d_model, eps=eps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
         """(B, T, D) -> (B, T, D); ``fn`` is the sub-layer (attention or feed-forward)."""
