@@ -39,6 +39,28 @@ def build(args):
     return ours, theirs
 
 
+def weight_floor_ms(ours, repeats: int = 200) -> float:
+    """ms per token of the bare chain of one row through every weight matrix (packed, as decoding uses
+    them): the cost of streaming the weights, below which no exact fp32 decode step can go."""
+    from einformer.models.gpt import DecodeWeights
+
+    w = DecodeWeights(ours, rows=1)
+    layers = [m for i in range(len(w.qkv)) for m in (w.qkv[i], w.out[i], w.fc1[i], w.fc2[i])] + [w.lm_head]
+    inputs = [torch.randn(1, m.weight.shape[1]) for m in layers]
+    with torch.no_grad():
+        for _ in range(10):
+            for m, x in zip(layers, inputs, strict=True):
+                m(x)
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(repeats // 5):
+                for m, x in zip(layers, inputs, strict=True):
+                    m(x)
+            times.append((time.perf_counter() - start) / (repeats // 5))
+    return statistics.median(times) * 1e3
+
+
 def run_case(name, ours, theirs, ids, kw, repeats, new):
     """Alternate ours/theirs; report median tokens/s of each and the median per-pair ratio."""
     t_ours, t_theirs = [], []
@@ -65,6 +87,7 @@ def run_case(name, ours, theirs, ids, kw, repeats, new):
         f"{name:<26} einformer {tokens / statistics.median(t_ours):8.1f} tok/s   transformers "
         f"{tokens / statistics.median(t_theirs):8.1f} tok/s   ratio={ratio:.2f}"
     )
+    return statistics.median(t_theirs) / tokens * 1e3  # transformers' ms per token
 
 
 def main():
@@ -88,7 +111,7 @@ def main():
         f"GPT {args.layers} layers, {args.d_model} wide, {args.heads} heads, vocab {args.vocab}; prompt "
         f"{args.prompt}, {args.new} new tokens; fp32 CPU, {torch.get_num_threads()} threads; outputs checked equal"
     )
-    run_case("greedy, batch 1", ours, theirs, one, greedy, args.repeats, args.new)
+    hf_batch1 = run_case("greedy, batch 1", ours, theirs, one, greedy, args.repeats, args.new)
     run_case("greedy, batch 8", ours, theirs, eight, greedy, args.repeats, args.new)
     run_case("beam 4, batch 1", ours, theirs, one, {**greedy, "num_beams": 4}, args.repeats, args.new)
     run_case(
@@ -99,6 +122,11 @@ def main():
         {**greedy, "do_sample": True, "top_p": 0.9, "top_k": 0, "seed": 0},
         args.repeats,
         args.new,
+    )
+    floor = weight_floor_ms(ours)
+    print(
+        f"weights alone, batch 1: {floor:.2f} ms/token (transformers: {hf_batch1:.2f}); so at most "
+        f"{hf_batch1 / floor:.2f}x transformers at batch 1 with fp32 weights on this machine"
     )
 
 
