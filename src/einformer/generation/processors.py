@@ -136,20 +136,26 @@ class TopP:
 
     def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
         probs, vocab = scores.softmax(dim=-1), scores.shape[-1]
-        if 2 * self.first + self.keep > vocab:
-            return scores.masked_fill(self._tail(probs, vocab)[0], NEG_INF)
-        drop, head_mass = self._head(probs, self.first)
+        drop = self._partial(probs, vocab) if 2 * self.first + self.keep <= vocab else None
         if drop is None:
-            drop, tail_mass = self._tail(probs, self.first)
-        if drop is None:  # extrapolate: k tokens of the head (tail) hold head_mass (tail_mass)
-            head_k = self.first * self.p / float(head_mass.min())  # an underestimate: density falls
-            tail_k = self.first * (1 - self.p) / max(float(tail_mass.min()), 1e-30)  # an overestimate
-            k = int(1.25 * min(head_k, tail_k)) + 1
-            if k + self.keep <= vocab // 2:
-                drop = (self._head if head_k < tail_k else self._tail)(probs, k)[0]
-        if drop is None:
-            drop = self._tail(probs, vocab)[0]
+            drop = self._tail(probs, vocab)[0]  # the full sort
         return scores.masked_fill(drop, NEG_INF)
+
+    def _partial(self, probs: Tensor, vocab: int) -> Tensor | None:
+        """The drop mask from partial top-k's (see the class docstring), or None if they do not hold the cut."""
+        drop, head_mass = self._head(probs, self.first)
+        if drop is not None:
+            return drop
+        drop, tail_mass = self._tail(probs, self.first)
+        if drop is not None:
+            return drop
+        # extrapolate: the first k tokens of the head (tail) hold head_mass (tail_mass)
+        head_k = self.first * self.p / float(head_mass.min())  # an underestimate: density falls
+        tail_k = self.first * (1 - self.p) / max(float(tail_mass.min()), 1e-30)  # an overestimate
+        k = int(1.25 * min(head_k, tail_k)) + 1
+        if k + self.keep > vocab // 2:
+            return None
+        return (self._head if head_k < tail_k else self._tail)(probs, k)[0]
 
     def _head(self, probs: Tensor, k: int) -> tuple[Tensor | None, Tensor]:
         """The drop mask if every row's nucleus lies in its k most probable tokens; their mass (N,)."""

@@ -66,13 +66,15 @@ def scaled_dot_product_attention(
     t, s = q.shape[-2], k.shape[-2]
     if is_causal and t == 1:  # one query, the last position: it sees every key, no mask needed
         is_causal = False
-    if is_causal and not (impl == "sdpa" and mask is None and t == s):
+    # torch's fused kernels have no dropout on a CPU: there the math runs here, with a cheaper mask
+    cpu_dropout = impl == "sdpa" and dropout_p > 0.0 and q.device.type == "cpu"
+    if is_causal and not (impl == "sdpa" and not cpu_dropout and mask is None and t == s):
         mask = merge_masks(mask, causal_mask(t, s, device=q.device))
         is_causal = False
     if mask is not None and mask.is_floating_point():
         mask = mask.to(q.dtype)
-    if impl == "sdpa" and dropout_p > 0.0 and q.device.type == "cpu":
-        return _cpu_dropout_attention(q, k, v, mask, is_causal, dropout_p, scale)
+    if cpu_dropout:
+        return _cpu_dropout_attention(q, k, v, mask, dropout_p, scale)
     if impl == "sdpa":
         return F.scaled_dot_product_attention(
             q,
@@ -109,24 +111,24 @@ def _einsum_attention(
 
 
 def _cpu_dropout_attention(
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool, dropout_p: float, scale: float
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float, scale: float
 ) -> Tensor:
     """Training with attention dropout on a CPU, where torch's fused kernels have no dropout and
-    fall back to this same math with a dearer mask (``nn/dropout.py`` says why)."""
-    t, s = q.shape[-2], k.shape[-2]
-    if is_causal:
-        mask = merge_masks(mask, causal_mask(t, s, device=q.device))
+    fall back to this same math with a dearer mask (``nn/dropout.py`` says why); causality is in ``mask``."""
     if k.shape[1] != q.shape[1]:  # grouped heads: key/value head i serves query heads i*G .. i*G+G-1
         k, v = (x.repeat_interleave(q.shape[1] // k.shape[1], dim=1) for x in (k, v))
     scores = (q * scale) @ k.transpose(-2, -1)  # (B, H, T, S)
+    dead = None  # rows with every key masked get zero weights (as the fused kernel does)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-        # rows with every key masked get zero weights (as the fused kernel does); found on the mask, not the scores
+        # found on the mask, which is smaller than the scores
         dead = ~mask.any(dim=-1, keepdim=True) if mask.dtype == torch.bool else torch.isneginf(mask).all(-1, True)
-        if bool(dead.any()):
-            weights = scores.masked_fill(dead, 0.0).softmax(dim=-1).masked_fill(dead, 0.0)
-            return dropout(weights, dropout_p) @ v
-    return dropout(scores.softmax(dim=-1), dropout_p) @ v
+        dead = dead if bool(dead.any()) else None
+    if dead is None:
+        weights = scores.softmax(dim=-1)
+    else:
+        weights = scores.masked_fill(dead, 0.0).softmax(dim=-1).masked_fill(dead, 0.0)
+    return dropout(weights, dropout_p) @ v
 
 
 def _check_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> None:
