@@ -63,7 +63,7 @@ def main() -> None:
         vanilla = GPT(GPTConfig(**shared, max_position=length, bos_token_id=None, eos_token_id=None)).eval()
         xl = TransformerXL(
             TransformerXLConfig(
-                **shared, d_inner=4 * a.d_model, mem_len=length, segment_length=length, same_length=True
+                **shared, d_ff=4 * a.d_model, mem_len=length, segment_length=length, same_length=True
             )
         ).eval()
         ids = torch.randint(0, a.vocab, (length * (a.segments + 2) + a.predictions,))

@@ -3,8 +3,6 @@
 Public API re-exports only; see README.md for a tour.
 """
 
-__version__ = "0.1.0"
-
 from .checkpoint import CheckpointError  # noqa: E402
 from .config import (  # noqa: E402
     BaseConfig,
@@ -30,6 +28,7 @@ from .models import (  # noqa: E402
     UniversalTransformer,
 )
 from .recipes.embeddings import embed  # noqa: E402
+from .version import __version__  # noqa: E402
 
 __all__ = [
     "BaseConfig",

@@ -8,7 +8,10 @@ config.json. Models read configs; the blocks in ``einformer.nn`` never do.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import types
+import typing
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -17,10 +20,29 @@ C = TypeVar("C", bound="BaseConfig")
 
 @dataclasses.dataclass(frozen=True)
 class BaseConfig:
-    """Shared behaviour: dict/JSON round trip with unknown-field errors, and presets."""
+    """Shared behaviour: field types checked, dict/JSON round trip with unknown-field errors, presets.
+
+    Subclasses validate their values in ``validate`` (run after the type check). ``renamed`` maps
+    field names of older config.json files to today's, so an old directory still loads.
+    """
 
     model_type: ClassVar[str] = "base"
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    renamed: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self) -> None:
+        for name, hint in _field_types(type(self)).items():
+            value = getattr(self, name)
+            if not _type_ok(value, hint):
+                raise ValueError(
+                    f"{name}: expected {_type_name(hint)}, got {value!r} ({type(value).__name__}); fix the value"
+                )
+            if isinstance(value, list):  # JSON has no tuples
+                object.__setattr__(self, name, tuple(value))
+        self.validate()
+
+    def validate(self) -> None:
+        """Range checks of the subclass; raise ValueError('field: why')."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_type": self.model_type, **dataclasses.asdict(self)}
@@ -33,6 +55,11 @@ class BaseConfig:
         kind = data.pop("model_type", cls.model_type)
         if kind != cls.model_type:
             raise ValueError(f"config is for model_type {kind!r}, but {cls.__name__} reads {cls.model_type!r}")
+        for old, new in cls.renamed.items():
+            if old in data:
+                if new in data:
+                    raise ValueError(f"{cls.__name__}: give {new!r} or its old name {old!r}, not both")
+                data[new] = data.pop(old)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -57,17 +84,84 @@ class BaseConfig:
             raise ValueError(f"{path} is not valid JSON ({e}); re-save the model or fix the file") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{path}: {e}") from None
 
     def replace(self: C, **changes: Any) -> C:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
 
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """Does ``value`` fit the annotation ``hint`` (int, float, bool, str, None, unions, tuple[X, ...])?
+    A bool is not an int here (``n_heads: true`` is an error), an int is a float."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return isinstance(value, tuple | list) and all(_type_ok(v, item) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {_type_name(typing.get_args(hint)[0])}"
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+
 def check(condition: bool, field: str, message: str) -> None:
-    """Raise ValueError('field: message') unless ``condition``; for ``__post_init__`` validation."""
+    """Raise ValueError('field: message') unless ``condition``; for ``validate``."""
     if not condition:
         raise ValueError(f"{field}: {message}")
+
+
+# ---------------------------------------------------------------- validators shared by the configs
+def check_heads(d_model: int, n_heads: int) -> None:
+    check(d_model > 0, "d_model", f"must be positive, got {d_model}")
+    check(n_heads > 0 and d_model % n_heads == 0, "n_heads", f"{n_heads} does not divide d_model={d_model}")
+
+
+def check_positive(config: BaseConfig, *names: str) -> None:
+    for name in names:
+        check(getattr(config, name) >= 1, name, f"must be >= 1, got {getattr(config, name)}")
+
+
+def check_probabilities(config: BaseConfig, *names: str) -> None:
+    """Dropout rates and smoothing: each in [0, 1)."""
+    for name in names:
+        value = getattr(config, name)
+        check(value is None or 0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
+
+
+def check_activation(name: str) -> None:
+    check(name in ACTIVATION_NAMES, "activation", f"{name!r} is not one of {ACTIVATION_NAMES}")
+
+
+def check_token_ids(config: BaseConfig, vocab_size: int, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        check(value is None or 0 <= value < vocab_size, name, f"{value} is outside the vocabulary of {vocab_size}")
 
 
 ACTIVATION_NAMES = ("relu", "gelu", "gelu_tanh", "silu", "swiglu", "geglu")
@@ -82,6 +176,7 @@ class EncoderDecoderConfig(BaseConfig):
     """
 
     model_type: ClassVar[str] = "encoder-decoder"
+    renamed: ClassVar[dict[str, str]] = {"tie_output": "tie_word_embeddings"}
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "base": dict(d_model=512, n_heads=8, n_encoder_layers=6, n_decoder_layers=6, d_ff=2048, dropout=0.1),
         "small": dict(d_model=256, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, d_ff=1024, dropout=0.1),
@@ -112,32 +207,26 @@ class EncoderDecoderConfig(BaseConfig):
     positions: str = "sinusoidal"  # or "learned"
     max_position: int = 1024
     share_embeddings: bool = False  # one embedding for source and target (needs a joint vocabulary)
-    tie_output: bool = True  # the output projection reuses the target embedding (section 3.4)
+    tie_word_embeddings: bool = True  # the output projection reuses the target embedding (section 3.4)
     label_smoothing: float = 0.1  # the paper's epsilon_ls
     layer_norm_eps: float = 1e-5
     pad_token_id: int = 0
     bos_token_id: int = 1
     eos_token_id: int = 2
 
-    def __post_init__(self) -> None:
-        check(self.d_model > 0 and self.n_heads > 0, "d_model", "d_model and n_heads must be positive")
-        check(self.d_model % self.n_heads == 0, "n_heads", f"{self.n_heads} does not divide d_model={self.d_model}")
-        check(self.n_encoder_layers >= 1 and self.n_decoder_layers >= 1, "n_encoder_layers", "need at least 1 layer")
+    def validate(self) -> None:
+        check_heads(self.d_model, self.n_heads)
+        check_positive(self, "n_encoder_layers", "n_decoder_layers", "d_ff", "max_position")
         check(self.src_vocab_size > 4 and self.tgt_vocab_size > 4, "src_vocab_size", "vocabularies need > 4 ids")
-        check(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
-        check(
-            0.0 <= self.attention_dropout < 1.0, "attention_dropout", f"must be in [0, 1), got {self.attention_dropout}"
-        )
-        check(0.0 <= self.label_smoothing < 1.0, "label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
-        check(
-            self.activation in ACTIVATION_NAMES, "activation", f"{self.activation!r} is not one of {ACTIVATION_NAMES}"
-        )
+        check_probabilities(self, "dropout", "attention_dropout", "label_smoothing")
+        check_activation(self.activation)
         check(self.positions in ("sinusoidal", "learned"), "positions", "must be 'sinusoidal' or 'learned'")
         check(
             not self.share_embeddings or self.src_vocab_size == self.tgt_vocab_size,
             "share_embeddings",
             f"needs one joint vocabulary, got src {self.src_vocab_size} and tgt {self.tgt_vocab_size}",
         )
+        check_token_ids(self, self.tgt_vocab_size, "pad_token_id", "bos_token_id", "eos_token_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,26 +267,15 @@ class GPTConfig(BaseConfig):
     eos_token_id: int | None = 50256
     pad_token_id: int | None = None
 
-    @property
-    def ffn_dim(self) -> int:
-        return 4 * self.d_model if self.d_ff is None else self.d_ff
-
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
+        if self.d_ff is None:  # GPT-2's n_inner = null: four times the width
+            object.__setattr__(self, "d_ff", 4 * self.d_model)
         check(self.vocab_size > 0, "vocab_size", f"must be positive, got {self.vocab_size}")
-        check(
-            self.n_heads > 0 and self.d_model % self.n_heads == 0,
-            "n_heads",
-            f"{self.n_heads} does not divide d_model={self.d_model}",
-        )
-        check(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
-        check(self.max_position >= 1, "max_position", f"must be >= 1, got {self.max_position}")
-        check(self.activation in ACTIVATION_NAMES, "activation", f"{self.activation!r} is not in {ACTIVATION_NAMES}")
-        for name in ("dropout", "embedding_dropout", "attention_dropout"):
-            value = getattr(self, name)
-            check(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
-        for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
-            value = getattr(self, name)
-            check(value is None or 0 <= value < self.vocab_size, name, f"{value} is outside the vocabulary")
+        check_heads(self.d_model, self.n_heads)
+        check_positive(self, "n_layers", "max_position", "d_ff")
+        check_activation(self.activation)
+        check_probabilities(self, "dropout", "embedding_dropout", "attention_dropout")
+        check_token_ids(self, self.vocab_size, "bos_token_id", "eos_token_id", "pad_token_id")
 
 
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
@@ -233,20 +311,14 @@ class BertConfig(BaseConfig):
     problem_type: str | None = None  # as Hugging Face: chosen from num_labels and the labels' dtype when None
     classifier_dropout: float | None = None  # default: dropout
 
-    def __post_init__(self) -> None:
-        check(
-            self.d_model > 0 and self.n_heads > 0 and self.d_model % self.n_heads == 0,
-            "n_heads",
-            f"{self.n_heads} does not divide d_model={self.d_model}",
-        )
-        check(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
-        check(self.activation in ACTIVATION_NAMES, "activation", f"{self.activation!r} is not in {ACTIVATION_NAMES}")
-        check(self.type_vocab_size >= 1, "type_vocab_size", "must be >= 1")
-        check(self.num_labels >= 1, "num_labels", f"must be >= 1, got {self.num_labels}")
+    def validate(self) -> None:
+        check(self.vocab_size > 0, "vocab_size", f"must be positive, got {self.vocab_size}")
+        check_heads(self.d_model, self.n_heads)
+        check_positive(self, "n_layers", "d_ff", "max_position", "type_vocab_size", "num_labels")
+        check_activation(self.activation)
         check(self.problem_type in PROBLEM_TYPES, "problem_type", f"{self.problem_type!r} is not in {PROBLEM_TYPES}")
-        for name in ("dropout", "attention_dropout"):
-            value = getattr(self, name)
-            check(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
+        check_probabilities(self, "dropout", "attention_dropout", "classifier_dropout")
+        check_token_ids(self, self.vocab_size, "pad_token_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +334,7 @@ class UniversalTransformerConfig(BaseConfig):
     """
 
     model_type: ClassVar[str] = "universal-transformer"
+    renamed: ClassVar[dict[str, str]] = {"tie_output": "tie_word_embeddings"}
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "small": dict(d_model=128, n_heads=4, d_ff=512, max_steps=6, dropout=0.1),
         "tiny": dict(d_model=32, n_heads=4, d_ff=64, max_steps=4, dropout=0.0),
@@ -283,30 +356,24 @@ class UniversalTransformerConfig(BaseConfig):
     activation: str = "relu"
     norm_first: bool = False  # the UT paper is post-norm
     max_position: int = 1024
-    tie_output: bool = True
+    tie_word_embeddings: bool = True  # the output projection reuses the target embedding
     label_smoothing: float = 0.0
     layer_norm_eps: float = 1e-5
     pad_token_id: int = 0
     bos_token_id: int = 1
     eos_token_id: int = 2
 
-    def __post_init__(self) -> None:
-        check(
-            self.d_model > 0 and self.n_heads > 0 and self.d_model % self.n_heads == 0,
-            "n_heads",
-            f"{self.n_heads} does not divide d_model={self.d_model}",
-        )
+    def validate(self) -> None:
+        check_heads(self.d_model, self.n_heads)
         check(self.d_model % 2 == 0, "d_model", f"must be even for the sinusoidal signals, got {self.d_model}")
-        check(self.max_steps >= 1, "max_steps", f"must be >= 1, got {self.max_steps}")
+        check_positive(self, "max_steps", "d_ff", "max_position")
         check(self.src_vocab_size > 4 and self.tgt_vocab_size > 4, "src_vocab_size", "vocabularies need > 4 ids")
         check(self.act_mode in ("graves", "ut"), "act_mode", f"must be 'graves' or 'ut', got {self.act_mode!r}")
         check(0.0 < self.act_epsilon < 1.0, "act_epsilon", f"must be in (0, 1), got {self.act_epsilon}")
         check(self.ponder_weight >= 0.0, "ponder_weight", f"must be >= 0, got {self.ponder_weight}")
-        check(self.activation in ACTIVATION_NAMES, "activation", f"{self.activation!r} is not in {ACTIVATION_NAMES}")
-        check(0.0 <= self.label_smoothing < 1.0, "label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
-        for name in ("dropout", "attention_dropout"):
-            value = getattr(self, name)
-            check(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
+        check_activation(self.activation)
+        check_probabilities(self, "dropout", "attention_dropout", "label_smoothing")
+        check_token_ids(self, self.tgt_vocab_size, "pad_token_id", "bos_token_id", "eos_token_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,6 +391,7 @@ class TransformerXLConfig(BaseConfig):
     """
 
     model_type: ClassVar[str] = "transformer-xl"
+    renamed: ClassVar[dict[str, str]] = {"d_inner": "d_ff", "tie_weight": "tie_word_embeddings"}
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         # the paper's WikiText-103 base model
         "wt103-base": dict(
@@ -332,14 +400,14 @@ class TransformerXLConfig(BaseConfig):
             n_layers=16,
             n_heads=10,
             d_head=41,
-            d_inner=2100,
+            d_ff=2100,
             mem_len=150,
             segment_length=150,
             cutoffs=(20000, 40000, 200000),
             div_val=1,
         ),
-        "small": dict(vocab_size=256, d_model=256, n_layers=4, n_heads=4, d_inner=1024, mem_len=64, segment_length=64),
-        "tiny": dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, d_inner=64, mem_len=16, segment_length=16),
+        "small": dict(vocab_size=256, d_model=256, n_layers=4, n_heads=4, d_ff=1024, mem_len=64, segment_length=64),
+        "tiny": dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, d_ff=64, mem_len=16, segment_length=16),
     }
 
     vocab_size: int = 267735
@@ -348,7 +416,7 @@ class TransformerXLConfig(BaseConfig):
     n_layers: int = 16
     n_heads: int = 10
     d_head: int | None = None  # default d_model // n_heads
-    d_inner: int = 2100
+    d_ff: int = 2100  # the reference code's d_inner
     dropout: float = 0.1
     attention_dropout: float = 0.0
     mem_len: int = 150
@@ -360,7 +428,7 @@ class TransformerXLConfig(BaseConfig):
     norm_first: bool = False
     cutoffs: tuple[int, ...] = ()
     div_val: int = 1
-    tie_weight: bool = True
+    tie_word_embeddings: bool = True  # the reference code's tie_weight
     tie_projs: bool = True
     layer_norm_eps: float = 1e-5
     init_std: float = 0.02
@@ -376,25 +444,17 @@ class TransformerXLConfig(BaseConfig):
     def head_dim(self) -> int:
         return self.d_model // self.n_heads if self.d_head is None else self.d_head
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "cutoffs", tuple(self.cutoffs))  # JSON gives a list
+    def validate(self) -> None:
         check(self.vocab_size > 0, "vocab_size", f"must be positive, got {self.vocab_size}")
-        check(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
-        check(self.n_heads >= 1 and self.head_dim >= 1, "n_heads", f"{self.n_heads} heads leave no width per head")
+        check_positive(self, "n_layers", "n_heads", "head_dim", "d_ff", "segment_length", "div_val")
         check(self.d_model % 2 == 0, "d_model", f"must be even for the sinusoidal encodings, got {self.d_model}")
         check(self.mem_len >= 0, "mem_len", f"must be >= 0, got {self.mem_len}")
-        check(self.segment_length >= 1, "segment_length", f"must be >= 1, got {self.segment_length}")
         check(self.clamp_len is None or self.clamp_len >= 1, "clamp_len", "must be >= 1 or None")
         check(self.mem_init in ("empty", "zeros"), "mem_init", f"must be 'empty' or 'zeros', got {self.mem_init!r}")
-        check(self.div_val >= 1, "div_val", f"must be >= 1, got {self.div_val}")
         check(
             list(self.cutoffs) == sorted(set(self.cutoffs)) and all(0 < c < self.vocab_size for c in self.cutoffs),
             "cutoffs",
             f"{list(self.cutoffs)} must increase strictly and lie inside (0, vocab_size={self.vocab_size})",
         )
-        for name in ("dropout", "attention_dropout"):
-            value = getattr(self, name)
-            check(0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
-        for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
-            value = getattr(self, name)
-            check(value is None or 0 <= value < self.vocab_size, name, f"{value} is outside the vocabulary")
+        check_probabilities(self, "dropout", "attention_dropout")
+        check_token_ids(self, self.vocab_size, "bos_token_id", "eos_token_id", "pad_token_id")

@@ -8,7 +8,7 @@ import platform
 import torch
 import torch.distributed as dist
 
-from . import __version__
+from .version import __version__
 
 
 def _version(package: str) -> str | None:

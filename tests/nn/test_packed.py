@@ -29,9 +29,8 @@ def test_packing_is_used_on_cpu_fp32_and_skipped_otherwise():
 
 
 def test_decode_step_with_packed_weights_equals_the_plain_one():
-    """The GPT's lean decode step: packed and unpacked weights give the same logits (1e-5)."""
+    """The GPT's single-token step: packed and unpacked weights give the same logits (1e-5)."""
     from einformer import GPT, GPTConfig
-    from einformer.models.gpt import DecodeWeights, fast_step
     from einformer.nn import DynamicCache
 
     torch.manual_seed(0)
@@ -43,8 +42,8 @@ def test_decode_step_with_packed_weights_equals_the_plain_one():
         for pack in (True, False):
             cache = DynamicCache(2)
             model(ids, kv_cache=cache)
-            weights = DecodeWeights(model, rows=3, pack=pack)
-            logits.append(fast_step(model, weights, ids[:, -1:], cache, None))
+            weights = model.step_weights(rows=3, pack=pack)
+            logits.append(model.step(ids[:, -1], cache, None, weights))
         full = model(torch.cat([ids, ids[:, -1:]], dim=1)).logits[:, -1]
     torch.testing.assert_close(logits[0], logits[1], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(logits[1], full, rtol=1e-5, atol=1e-5)

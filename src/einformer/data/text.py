@@ -85,12 +85,12 @@ class StreamBatches:
     (rows), read segment after segment, so row r of batch i + 1 continues row r of batch i and the
     model's memory carries over. Labels are the next tokens, aligned with the inputs.
 
-    Batch i is segment i mod n_segments; ``starts_epoch(i)`` says when the streams start over, where
-    the trainer resets the memory. Under DDP rank k reads rows [k B/W, (k + 1) B/W) of the same
-    global batch, so W processes see exactly what one process sees.
+    Batch i is segment i mod n_segments. The memory is carried through the trainer's protocol:
+    ``carry_in`` feeds the previous step's memory, empty where the streams start over
+    (``starts_epoch``), and ``carry_out`` takes the new one from the model's output. Under DDP
+    rank k reads rows [k B/W, (k + 1) B/W) of the same global batch, so W processes see exactly
+    what one process sees.
     """
-
-    stateful = True
 
     def __init__(
         self, ids: torch.Tensor, batch_size: int, segment_length: int, *, rank: int = 0, world_size: int = 1
@@ -114,6 +114,14 @@ class StreamBatches:
 
     def starts_epoch(self, index: int) -> bool:
         return index % self.n_segments == 0
+
+    def carry_in(self, index: int, batch: dict, mems) -> dict:
+        """Batch ``index`` with the memory of the step before, or none at the start of an epoch."""
+        return {**batch, "mems": None if self.starts_epoch(index) else mems}
+
+    @staticmethod
+    def carry_out(output):
+        return output.mems
 
     def get(self, index: int) -> dict[str, torch.Tensor]:
         start = (index % self.n_segments) * self.segment

@@ -1,9 +1,8 @@
 """``model.generate(...)``: Hugging Face's option names and semantics on the shared loops.
 
-A generating model provides ``prompt_length(input_ids)`` and ``generation_inputs(input_ids,
-attention_mask, cache, max_length)``, which returns the prompt the loops extend (the decoder-start
-token for an encoder-decoder, the prompt itself for a decoder-only model) and a decoder (see
-``search.py``).
+A generating model names its decoder state in ``decoding`` ("causal", "seq2seq" or "memory") and
+provides what that state calls (see ``decoders.py``); the state, the loops (``search.py``) and the
+processors live here in generation/, so no model file holds decoding logic.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+from . import decoders
 from . import processors as P
 from .search import beam_search, decode_steps
 from .stopping import MaxTime, StopStrings
@@ -44,7 +44,7 @@ class _Plan:
 
 
 class GenerationMixin:
-    """Adds ``generate`` and ``stream`` to a model with ``generation_inputs`` and ``config`` token ids."""
+    """Adds ``generate`` and ``stream`` to a model with a ``decoding`` state and ``config`` token ids."""
 
     @torch.no_grad()
     def generate(
@@ -182,7 +182,7 @@ class GenerationMixin:
         num_beams, n_return = o.get("num_beams", 1), o.get("num_return_sequences", 1)
         do_sample = o.get("do_sample", False)
         _validate(o, num_beams, n_return, do_sample)
-        prompt_len = self.prompt_length(input_ids)
+        prompt_len = decoders.prompt_length(self, input_ids)
         max_new = o.get("max_new_tokens")
         if max_new is None:
             max_new = o.get("max_length", 20) - prompt_len
@@ -192,13 +192,13 @@ class GenerationMixin:
                     f"{prompt_len} tokens; use max_new_tokens"
                 )
         cache = o.get("cache_implementation", "dynamic") if o.get("use_cache", True) else "none"
-        prompt, decoder = self.generation_inputs(input_ids, attention_mask, cache, prompt_len + max_new)
+        prompt, decoder = decoders.start(self, input_ids, attention_mask, cache, prompt_len + max_new)
         if num_beams == 1 and n_return > 1:  # sampling several continuations per prompt
             index = torch.arange(prompt.shape[0], device=prompt.device).repeat_interleave(n_return)
             prompt = prompt.index_select(0, index)
             decoder.reorder(index)
         padding = None  # left padding of a decoder-only prompt is not "seen" by the repetition penalty
-        if attention_mask is not None and not getattr(self, "is_encoder_decoder", False):
+        if attention_mask is not None and self.decoding != "seq2seq":
             padding = (attention_mask != 0).int().argmax(dim=1)
         processors = _processors(o, eos, prompt.shape[1], do_sample, num_beams, padding)
         stopping = list(o.get("stopping_criteria") or [])

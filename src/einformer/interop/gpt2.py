@@ -81,7 +81,7 @@ def config_to_hf(c: GPTConfig) -> dict:
         "n_embd": c.d_model,
         "n_layer": c.n_layers,
         "n_head": c.n_heads,
-        "n_inner": c.d_ff,
+        "n_inner": None if c.d_ff == 4 * c.d_model else c.d_ff,  # GPT-2 writes null for the default
         "activation_function": act,
         "resid_pdrop": c.dropout,
         "embd_pdrop": c.embedding_dropout,

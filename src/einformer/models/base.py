@@ -14,9 +14,9 @@ from typing import ClassVar, TypeVar
 import torch
 from torch import nn
 
-from .. import __version__
 from ..checkpoint import CheckpointError, load_state_strict, load_weights, save_weights, write_json
 from ..config import BaseConfig
+from ..version import __version__
 
 M = TypeVar("M", bound="PreTrainedModel")
 

@@ -1,10 +1,11 @@
 """The encoder-decoder Transformer of "Attention Is All You Need" (Vaswani et al. 2017).
 
 Read top-down: EncoderDecoderTransformer -> encoder layers (``einformer.nn.TransformerLayer``) and
-decoder layers (below) -> attention and feed-forward blocks from ``einformer.nn``. The encoder reads
-the whole source at once (self-attention with a padding mask); the decoder reads the target shifted
-right, attending causally to itself and, in every layer, to the final encoder output
-(cross-attention). Shapes: B batch, S source length, T target length, D model width, V target vocabulary.
+decoder layers (``einformer.nn.DecoderLayer``) -> attention and feed-forward blocks from
+``einformer.nn``. The encoder reads the whole source at once (self-attention with a padding
+mask); the decoder reads the target shifted right, attending causally to itself and, in every
+layer, to the final encoder output (cross-attention). Shapes: B batch, S source length, T target
+length, D model width, V target vocabulary.
 """
 
 from __future__ import annotations
@@ -19,19 +20,16 @@ from torch import Tensor, nn
 from ..config import EncoderDecoderConfig
 from ..generation.generate import GenerationMixin
 from ..nn import (
-    CrossAttentionCache,
+    DecoderLayer,
     Dropout,
-    DynamicCache,
-    FeedForward,
     LearnedPositionalEmbedding,
-    MultiHeadAttention,
-    Residual,
     SinusoidalPositionalEmbedding,
-    StaticCache,
     TokenEmbedding,
     TransformerLayer,
 )
+from ..nn.packed import PackedLinear
 from .base import PreTrainedModel
+from .seq2seq import init_weights, layer_arguments, shift_right
 
 
 @dataclasses.dataclass
@@ -50,7 +48,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
     """Source ids (B, S) and target ids (B, T) -> next-token logits (B, T, V)."""
 
     config_class = EncoderDecoderConfig
-    is_encoder_decoder = True
+    decoding = "seq2seq"
 
     def __init__(self, config: EncoderDecoderConfig) -> None:
         super().__init__(config)
@@ -76,7 +74,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         self.decoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
         self.lm_head = nn.Linear(c.d_model, c.tgt_vocab_size, bias=False)
         self.reset_parameters()
-        if c.tie_output:
+        if c.tie_word_embeddings:
             self.lm_head.weight = self.tgt_embed.weight
 
     def reset_parameters(self) -> None:
@@ -94,18 +92,18 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             weights.append(w)
         return self.encoder_norm(x), tuple(weights) if need_weights else None
 
-    def decode(self, decoder_input_ids, memory, memory_mask=None, *, caches=None, need_weights=False):
+    def decode(self, decoder_input_ids, memory, memory_mask=None, *, cache=None, need_weights=False):
         """Target ids (B, T) attending to memory (B, S, D) -> logits (B, T, V).
 
-        ``caches`` = (self-attention cache, list of cross-attention caches); the new tokens sit
-        after the ones already cached, and their positions continue from there.
+        ``cache``: an ``EncoderDecoderCache``; the new tokens sit after the ones already cached, and
+        their positions continue from there (its cross-attention caches are filled on first use).
         """
-        start = 0 if caches is None else caches[0].length
+        start = 0 if cache is None else cache.length
         positions = torch.arange(start, start + decoder_input_ids.shape[1], device=decoder_input_ids.device)
         x = self.dropout(self.tgt_embed(decoder_input_ids) + self.tgt_pos(positions))
         self_w, cross_w = [], []
         for i, layer in enumerate(self.decoder_layers):
-            self_cache, cross_cache = (None, None) if caches is None else (caches[0][i], caches[1][i])
+            self_cache, cross_cache = (None, None) if cache is None else cache.layer(i)
             x, sw, cw = layer(
                 x, memory, memory_mask, self_cache=self_cache, cross_cache=cross_cache, need_weights=need_weights
             )
@@ -146,112 +144,33 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
     def shift_right(self, labels: Tensor) -> Tensor:
         return shift_right(labels, self.config.pad_token_id, self.config.bos_token_id)
 
-    def prompt_length(self, input_ids: Tensor) -> int:
-        """Generation lengths count target tokens: the decoder prompt is the BOS token alone."""
-        return 1
+    # ---------------------------------------------------------------- generation (generation/decoders.py)
+    supports_cache = True
 
-    def generation_inputs(self, input_ids, attention_mask, cache: str, max_length: int):
-        """Encode the source once; the decoder starts from BOS."""
-        memory, _ = self.encode(input_ids, attention_mask)
-        prompt = torch.full(
-            (input_ids.shape[0], 1), self.config.bos_token_id, dtype=torch.long, device=input_ids.device
-        )
-        return prompt, Seq2SeqDecoder(self, memory, attention_mask, cache, max_length)
+    @property
+    def n_cached_layers(self) -> int:
+        return len(self.decoder_layers)
 
+    def encoder_states(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Source ids (B, S) -> memory (B, S, D): what the decoder attends to."""
+        return self.encode(input_ids, attention_mask)[0]
 
-def init_weights(model: nn.Module, embeddings: list[nn.Embedding], *, skip: tuple[str, ...] = ()) -> None:
-    """Xavier-uniform matrices (as the reference tensor2tensor code), except embeddings and parameters
-    whose names contain one of ``skip``; N(0, D^-1/2) embeddings with a zero padding row."""
-    for name, p in model.named_parameters():
-        if p.dim() > 1 and "embed" not in name and not any(part in name for part in skip):
-            nn.init.xavier_uniform_(p)
-    for emb in embeddings:
-        nn.init.normal_(emb.weight, std=model.config.d_model**-0.5)
-        with torch.no_grad():
-            emb.weight[model.config.pad_token_id].zero_()
+    def step(self, tokens: Tensor, cache, memory_keep: Tensor | None, weights: dict) -> Tensor:
+        """One new target token per row after the cached ones: tokens (B,) -> logits (B, V); eval mode.
 
+        ``decode(tokens[:, None], memory, mask, cache=cache)`` on (B, D) activations through
+        ``DecoderLayer.step``; the cross-attention caches must be filled (a ``decode`` did it).
+        ``memory_keep``: (B, 1, 1, S) over the memory, or None; ``weights``: from ``step_weights``.
+        """
+        position = torch.tensor([cache.length], device=tokens.device)
+        x = self.tgt_embed(tokens) + self.tgt_pos(position)  # (B, D) + (1, D)
+        for i, (layer, w) in enumerate(zip(self.decoder_layers, weights["layers"], strict=True)):
+            x = layer.step(x, *cache.layer(i), memory_keep, w)
+        return weights["lm_head"](self.decoder_norm(x))
 
-def layer_arguments(c) -> dict:
-    """The keyword arguments of an encoder or decoder layer, read from a config with these fields."""
-    return dict(
-        d_model=c.d_model,
-        n_heads=c.n_heads,
-        d_ff=c.d_ff,
-        dropout=c.dropout,
-        attention_dropout=c.attention_dropout,
-        activation=c.activation,
-        norm_first=c.norm_first,
-        eps=c.layer_norm_eps,
-    )
-
-
-def shift_right(labels: Tensor, pad_token_id: int, bos_token_id: int) -> Tensor:
-    """(B, T) labels -> decoder inputs [BOS, y_1, ..., y_{T-1}], -100 read as padding."""
-    shifted = labels.new_full(labels.shape, pad_token_id)
-    shifted[:, 0] = bos_token_id
-    shifted[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, pad_token_id)
-    return shifted
-
-
-class Seq2SeqDecoder:
-    """Generation state: encoder memory, its mask, and the decoder's caches (or none)."""
-
-    def __init__(self, model, memory, memory_mask, cache, max_length):
-        n = len(model.decoder_layers)
-        self.model, self.memory, self.memory_mask = model, memory, memory_mask
-        self.use_cache = cache != "none"
-        self.tokens = None  # without a cache, the whole target so far is re-run every step
-        self_cache = StaticCache(n, max_length) if cache == "static" else DynamicCache(n)
-        self.caches = (self_cache, [CrossAttentionCache() for _ in range(n)]) if self.use_cache else None
-
-    def step(self, tokens: Tensor) -> Tensor:
-        """New target tokens (N, T_new) -> logits (N, V) for the last one."""
-        if not self.use_cache:
-            self.tokens = tokens if self.tokens is None else torch.cat([self.tokens, tokens], dim=1)
-            tokens = self.tokens
-        logits, _ = self.model.decode(tokens, self.memory, self.memory_mask, caches=self.caches)
-        return logits[:, -1]
-
-    def reorder(self, index: Tensor) -> None:
-        self.memory = self.memory.index_select(0, index)
-        if self.memory_mask is not None:
-            self.memory_mask = self.memory_mask.index_select(0, index)
-        if self.tokens is not None:
-            self.tokens = self.tokens.index_select(0, index)
-        if self.caches is not None:
-            self.caches[0].reorder(index)
-            for cross in self.caches[1]:
-                cross.reorder(index)
-
-
-class DecoderLayer(nn.Module):
-    """Causal self-attention, cross-attention to the encoder output, feed-forward."""
-
-    def __init__(self, *, d_model, n_heads, d_ff, dropout, attention_dropout, activation, norm_first, eps):
-        super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout=attention_dropout)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout=attention_dropout)
-        self.ffn = FeedForward(d_model, d_ff, activation=activation)
-        self.self_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-        self.cross_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-        self.ffn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-
-    def forward(self, x, memory, memory_mask, *, self_cache=None, cross_cache=None, need_weights=False):
-        """(B, T, D) and memory (B, S, D) -> (B, T, D), self weights (B, H, T, T'), cross (B, H, T, S)."""
-        self_w = cross_w = None
-
-        def self_attend(h):
-            nonlocal self_w
-            out, self_w = self.self_attn(h, is_causal=True, kv_cache=self_cache, need_weights=need_weights)
-            return out
-
-        def cross_attend(h):
-            nonlocal cross_w
-            out, cross_w = self.cross_attn(
-                h, memory, attention_mask=memory_mask, kv_cache=cross_cache, need_weights=need_weights
-            )
-            return out
-
-        x = self.self_block(x, self_attend)
-        x = self.cross_block(x, cross_attend)
-        return self.ffn_block(x, self.ffn), self_w, cross_w
+    def step_weights(self, rows: int, *, pack: bool = True) -> dict:
+        """Every weight ``step`` multiplies by, prepared once per generation for about ``rows`` rows."""
+        return {
+            "layers": [layer.step_weights(rows, pack=pack) for layer in self.decoder_layers],
+            "lm_head": PackedLinear(self.lm_head.weight, self.lm_head.bias, rows, pack=pack),
+        }

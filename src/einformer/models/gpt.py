@@ -1,7 +1,7 @@
 """A GPT-style decoder-only language model (GPT-2's architecture by default).
 
 Read top-down: GPT -> its layers (``einformer.nn.TransformerLayer`` with causal attention) -> the
-lean decode step used while generating. Each position
+single-token step used while generating (``GPT.step``, through ``TransformerLayer.step``). Each position
 sees itself and the positions before it (causal self-attention); the model is trained to predict
 token t + 1 from tokens 0..t. Shapes: B batch, T new tokens, S all tokens (cached ones included),
 D model width, V vocabulary.
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..config import GPTConfig
 from ..generation.generate import GenerationMixin
-from ..nn import Dropout, DynamicCache, LearnedPositionalEmbedding, MultiHeadAttention, StaticCache, TransformerLayer
+from ..nn import Dropout, LearnedPositionalEmbedding, TransformerLayer
 from ..nn.packed import PackedLinear
 from .base import PreTrainedModel
 
@@ -37,6 +37,7 @@ class GPT(GenerationMixin, PreTrainedModel):
     """Token ids (B, T) -> next-token logits (B, T, V)."""
 
     config_class = GPTConfig
+    decoding = "causal"
     shifts_labels = True  # labels = input_ids; position t is scored on token t + 1
 
     def __init__(self, config: GPTConfig) -> None:
@@ -49,7 +50,7 @@ class GPT(GenerationMixin, PreTrainedModel):
             TransformerLayer(
                 c.d_model,
                 c.n_heads,
-                c.ffn_dim,
+                c.d_ff,
                 activation=c.activation,
                 dropout=c.dropout,
                 attention_dropout=c.attention_dropout,
@@ -129,17 +130,32 @@ class GPT(GenerationMixin, PreTrainedModel):
             logits, loss, tuple(weights) if output_attentions else None, tuple(hidden) if output_hidden_states else None
         )
 
-    # -- generation ---------------------------------------------------------------------------
-    def prompt_length(self, input_ids: Tensor) -> int:
-        return input_ids.shape[1]
+    # -- generation (the state lives in generation/decoders.py: CausalState) -----------------
+    @property
+    def n_cached_layers(self) -> int:
+        return len(self.blocks)
 
-    def generation_inputs(self, input_ids, attention_mask, cache: str, max_length: int):
-        if max_length > self.config.max_position:
-            raise ValueError(
-                f"prompt + new tokens = {max_length} exceed the context of max_position="
-                f"{self.config.max_position}; lower max_new_tokens or shorten the prompt"
-            )
-        return input_ids, CausalLMDecoder(self, attention_mask, cache, max_length)
+    def step(self, tokens: Tensor, kv_cache, attention_mask: Tensor | None, weights: dict) -> Tensor:
+        """One new token per row after the cached ones: tokens (B,) -> logits (B, V); eval mode.
+
+        The same computation as ``forward(tokens[:, None], attention_mask, kv_cache=kv_cache)`` on
+        (B, D) activations through ``TransformerLayer.step``, with the logits of that one position.
+        ``weights``: from ``step_weights``; ``attention_mask`` (B, S) covers the new token too.
+        """
+        position = positions_from_mask(attention_mask, kv_cache.length, 1, tokens.device)[:, 0]  # (B,) or (1,)
+        x = self.embed(tokens) + self.pos.weight[position]  # (B, D)
+        padded = attention_mask is not None and not bool(attention_mask.all())
+        keep = (attention_mask != 0)[:, None, None, :] if padded else None  # (B, 1, 1, S)
+        for block, layer_cache, w in zip(self.blocks, kv_cache.layers, weights["layers"], strict=True):
+            x = block.step(x, layer_cache, keep, w)
+        return weights["lm_head"](self.final_norm(x))
+
+    def step_weights(self, rows: int, *, pack: bool = True) -> dict:
+        """Every weight ``step`` multiplies by, prepared once per generation for about ``rows`` rows."""
+        return {
+            "layers": [block.step_weights(rows, pack=pack) for block in self.blocks],
+            "lm_head": PackedLinear(self.lm_head.weight, self.lm_head.bias, rows, pack=pack),
+        }
 
     # -- Hugging Face interop ----------------------------------------------------------------
     @classmethod
@@ -165,89 +181,3 @@ def positions_from_mask(attention_mask: Tensor | None, past: int, t: int, device
     positions = attention_mask.long().cumsum(-1) - 1
     positions = positions.masked_fill(attention_mask == 0, 1)  # padding: any valid id, never attended to
     return positions[:, -t:]
-
-
-class CausalLMDecoder:
-    """Generation state for a decoder-only model: cache, growing attention mask.
-
-    The prompt goes through the regular forward. Each later single-token step takes a lean path,
-    ``fast_step``: the same computation on functional ops, with each layer's query, key and value
-    weights fused into one matrix (one matrix product instead of three), every weight packed once
-    per generation for oneDNN (``nn/packed.py``: few-row products run near the memory-bandwidth
-    floor), and logits for the last position only. Tests hold it to the regular forward's tokens.
-    """
-
-    def __init__(self, model: GPT, attention_mask: Tensor | None, cache: str, max_length: int) -> None:
-        n = len(model.blocks)
-        self.model, self.mask = model, attention_mask
-        self.cache = None if cache == "none" else StaticCache(n, max_length) if cache == "static" else DynamicCache(n)
-        self.tokens: Tensor | None = None
-        self.started = False
-        self.lean = self.cache is not None and model.config.norm_first and not model.blocks[0].ffn.gated
-        self.weights: DecodeWeights | None = None  # packed at the first lean step, for its number of rows
-
-    def step(self, tokens: Tensor) -> Tensor:
-        """New tokens (N, T_new) -> logits (N, V) of the last one."""
-        if self.started and self.mask is not None:
-            self.mask = torch.cat([self.mask, self.mask.new_ones(tokens.shape)], dim=1)
-        first, self.started = not self.started, True
-        if self.cache is None:  # no cache: re-run everything so far
-            self.tokens = tokens if self.tokens is None else torch.cat([self.tokens, tokens], dim=1)
-            tokens = self.tokens
-        if self.lean and not first and tokens.shape[1] == 1:
-            if self.weights is None:
-                self.weights = DecodeWeights(self.model, rows=tokens.shape[0])
-            return fast_step(self.model, self.weights, tokens, self.cache, self.mask)
-        return self.model(tokens, self.mask, kv_cache=self.cache).logits[:, -1]
-
-    def reorder(self, index: Tensor) -> None:
-        if self.mask is not None:
-            self.mask = self.mask.index_select(0, index)
-        if self.tokens is not None:
-            self.tokens = self.tokens.index_select(0, index)
-        if self.cache is not None:
-            self.cache.reorder(index)
-
-
-class DecodeWeights:
-    """Per layer: fused query/key/value, output, and feed-forward projections as ``PackedLinear``s."""
-
-    def __init__(self, model: GPT, rows: int, *, pack: bool = True) -> None:
-        self.qkv, self.out, self.fc1, self.fc2 = [], [], [], []
-        for block in model.blocks:
-            attn, ffn = block.attn, block.ffn
-            self.qkv.append(PackedLinear(*_fuse_qkv(attn), rows, pack=pack))
-            self.out.append(PackedLinear(attn.out_proj.weight, attn.out_proj.bias, rows, pack=pack))
-            self.fc1.append(PackedLinear(ffn.fc1.weight, ffn.fc1.bias, rows, pack=pack))
-            self.fc2.append(PackedLinear(ffn.fc2.weight, ffn.fc2.bias, rows, pack=pack))
-        self.lm_head = PackedLinear(model.lm_head.weight, model.lm_head.bias, rows, pack=pack)
-
-
-def _fuse_qkv(attn: MultiHeadAttention) -> tuple[Tensor, Tensor | None]:
-    """One (Dq + Dk + Dv, D) weight (and bias) for the three projections."""
-    weight = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
-    bias = None if attn.q_proj.bias is None else torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
-    return weight, bias
-
-
-def fast_step(model: GPT, w: DecodeWeights, token: Tensor, cache, mask: Tensor | None) -> Tensor:
-    """One new token (B, 1) through a pre-norm GPT with a cache -> logits (B, V); eval mode only.
-
-    Activations stay (B, D): with one position per row there is no time axis to carry."""
-    b, past = token.shape[0], cache.length
-    position = positions_from_mask(mask, past, 1, token.device)[:, 0]  # (B,) or (1,)
-    x = model.embed(token[:, 0]) + model.pos.weight[position]  # (B, D)
-    keep = None if mask is None or bool(mask.all()) else (mask != 0)[:, None, None, :]  # (B, 1, 1, S)
-    for i, (block, layer_cache) in enumerate(zip(model.blocks, cache.layers, strict=True)):
-        attn, norm1, norm2 = block.attn, block.attn_block.norm, block.ffn_block.norm
-        h = F.layer_norm(x, norm1.normalized_shape, norm1.weight, norm1.bias, norm1.eps)
-        # (B, 3 * H * Dh) -> q, k, v (B, H, 1, Dh); with one position, (B, 1, H, Dh) and (B, H, 1, Dh)
-        # share a memory layout, so a view replaces the transpose (a GPT has as many key as query heads)
-        q, k, v = w.qkv[i](h).view(b, 3, attn.n_heads, 1, attn.d_qk).unbind(1)
-        k, v = layer_cache.update(k, v)  # (B, H, S, Dh)
-        # the newest query is the last position: it may see every cached key (no causal mask)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
-        x = x + w.out[i](out.reshape(b, attn.n_heads * attn.d_v))  # (B, H, 1, Dv) -> (B, H * Dv)
-        h = F.layer_norm(x, norm2.normalized_shape, norm2.weight, norm2.bias, norm2.eps)
-        x = x + w.fc2[i](block.ffn.act(w.fc1[i](h)))
-    return w.lm_head(model.final_norm(x))

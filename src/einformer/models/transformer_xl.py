@@ -47,6 +47,7 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
     """(B, T) ids and the memory of earlier segments -> next-token log-probabilities and new memory."""
 
     config_class = TransformerXLConfig
+    decoding = "memory"  # generation/decoders.py: MemoryState
     shifts_labels = False  # labels are the next tokens, aligned with input_ids
 
     def __init__(self, config: TransformerXLConfig) -> None:
@@ -59,7 +60,7 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
                 c.d_model,
                 c.n_heads,
                 c.head_dim,
-                c.d_inner,
+                c.d_ff,
                 dropout=c.dropout,
                 attention_dropout=c.attention_dropout,
                 norm_first=c.norm_first,
@@ -78,7 +79,7 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
             c.d_model,
             cutoffs=c.cutoffs,
             div_val=c.div_val,
-            tie_embedding=self.embed if c.tie_weight else None,
+            tie_embedding=self.embed if c.tie_word_embeddings else None,
             tie_projections=c.tie_projs,
         )
         self.reset_parameters()
@@ -151,21 +152,6 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
             tuple(weights) if output_attentions else None,
         )
 
-    # ---------------------------------------------------------------- generation
-    def prompt_length(self, input_ids: Tensor) -> int:
-        return input_ids.shape[1]
-
-    def generation_inputs(self, input_ids, attention_mask, cache: str, max_length: int):
-        """The prompt is read in segments of ``segment_length``; each new token is a segment of one."""
-        if attention_mask is not None and not bool(attention_mask.all()):
-            raise ValueError(
-                "Transformer-XL generates unpadded batches (its memory has no padding mask); generate "
-                "prompts of different lengths separately"
-            )
-        if self.config.mem_len < 1:
-            raise ValueError("generation needs memory: this model has mem_len=0; set a positive mem_len")
-        return input_ids, MemoryDecoder(self)
-
 
 def update_memory(mems: tuple[Tensor, ...], hidden: list[Tensor], mem_len: int) -> tuple[Tensor, ...]:
     """Each layer's new memory: the last ``mem_len`` of (old memory, this segment's input), detached."""
@@ -174,25 +160,6 @@ def update_memory(mems: tuple[Tensor, ...], hidden: list[Tensor], mem_len: int) 
             torch.cat([m, h], dim=1)[:, max(0, m.shape[1] + h.shape[1] - mem_len) :].detach()
             for m, h in zip(mems, hidden, strict=True)
         )
-
-
-class MemoryDecoder:
-    """Generation state: the memory. ``step`` reads new tokens (the prompt in segments) and returns
-    the log-probabilities after the last one."""
-
-    def __init__(self, model: TransformerXL) -> None:
-        self.model, self.mems = model, None
-
-    def step(self, tokens: Tensor) -> Tensor:
-        seg = self.model.config.segment_length
-        for start in range(0, tokens.shape[1], seg):
-            out = self.model(tokens[:, start : start + seg], mems=self.mems)
-            self.mems = out.mems
-        return out.logits[:, -1]
-
-    def reorder(self, index: Tensor) -> None:
-        if self.mems is not None:
-            self.mems = tuple(m.index_select(0, index) for m in self.mems)
 
 
 class RelativeBiases(nn.Module):
@@ -213,7 +180,7 @@ class TransformerXLLayer(nn.Module):
         d_model: int,
         n_heads: int,
         d_head: int,
-        d_inner: int,
+        d_ff: int,
         *,
         dropout: float,
         attention_dropout: float,
@@ -223,7 +190,7 @@ class TransformerXLLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.attn = RelativeMultiHeadAttention(d_model, n_heads, d_head, attention_dropout=attention_dropout)
-        self.ffn = FeedForward(d_model, d_inner, activation="relu", dropout=dropout)
+        self.ffn = FeedForward(d_model, d_ff, activation="relu", dropout=dropout)
         self.attn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
         self.ffn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
         self.biases = RelativeBiases(n_heads, d_head) if own_biases else None
@@ -233,12 +200,7 @@ class TransformerXLLayer(nn.Module):
         """(B, T, D), memory (B, M, D) -> (B, T, D) and weights (B, H, T, M + T) or None."""
         if self.norm_first and memory.shape[1]:
             memory = self.attn_block.norm(memory)
-        weights = None
-
-        def attend(h):
-            nonlocal weights
-            out, weights = self.attn(h, memory, r, u, v, mask, need_weights=need_weights)
-            return out
-
-        x = self.attn_block(x, attend)
-        return self.ffn_block(x, self.ffn), weights
+        h, weights = self.attn(self.attn_block.input(x), memory, r, u, v, mask, need_weights=need_weights)
+        x = self.attn_block.add(x, h)
+        x = self.ffn_block.add(x, self.ffn(self.ffn_block.input(x)))
+        return x, weights

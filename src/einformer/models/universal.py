@@ -2,7 +2,7 @@
 
 Read top-down: UniversalTransformer -> ``recur`` (one shared layer applied step after step, with
 ACT or a fixed number of steps) -> the encoder layer (``einformer.nn.TransformerLayer``) and the
-decoder layer (``einformer.models.encoder_decoder.DecoderLayer``) -> attention and feed-forward.
+decoder layer (``einformer.nn.DecoderLayer``) -> attention and feed-forward.
 
 Where the vanilla Transformer stacks L different layers, the UT applies one layer again and again,
 like an RNN in depth. Before every step t it adds a coordinate embedding (eq. 4 of the paper):
@@ -30,10 +30,10 @@ from torch import Tensor, nn
 
 from ..config import UniversalTransformerConfig
 from ..generation.generate import GenerationMixin
-from ..nn import AdaptiveComputationTime, Dropout, TokenEmbedding, TransformerLayer
+from ..nn import AdaptiveComputationTime, DecoderLayer, Dropout, TokenEmbedding, TransformerLayer
 from ..nn.embeddings import sinusoidal_table
 from .base import PreTrainedModel
-from .encoder_decoder import DecoderLayer, init_weights, layer_arguments, shift_right
+from .seq2seq import init_weights, layer_arguments, shift_right
 
 
 @dataclasses.dataclass
@@ -65,7 +65,9 @@ class UniversalTransformer(GenerationMixin, PreTrainedModel):
     """Source ids (B, S) and target ids (B, T) -> next-token logits (B, T, V), and ponder maps."""
 
     config_class = UniversalTransformerConfig
-    is_encoder_decoder = True
+    decoding = "seq2seq"
+    supports_cache = False  # the recurrence in depth, with per-position halting, has no key/value cache
+    n_cached_layers = 0
 
     def __init__(self, config: UniversalTransformerConfig) -> None:
         super().__init__(config)
@@ -87,7 +89,7 @@ class UniversalTransformer(GenerationMixin, PreTrainedModel):
         self.decoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
         self.lm_head = nn.Linear(c.d_model, c.tgt_vocab_size, bias=False)
         self.reset_parameters()
-        if c.tie_output:
+        if c.tie_word_embeddings:
             self.lm_head.weight = self.tgt_embed.weight
 
     def reset_parameters(self) -> None:
@@ -159,36 +161,7 @@ class UniversalTransformer(GenerationMixin, PreTrainedModel):
     def shift_right(self, labels: Tensor) -> Tensor:
         return shift_right(labels, self.config.pad_token_id, self.config.bos_token_id)
 
-    # ---------------------------------------------------------------- generation
-    def prompt_length(self, input_ids: Tensor) -> int:
-        """Generation lengths count target tokens: the decoder prompt is the BOS token alone."""
-        return 1
-
-    def generation_inputs(self, input_ids, attention_mask, cache: str, max_length: int):
-        """Encode the source once; the decoder starts from BOS and re-runs its prefix every step."""
-        memory = self.encode(input_ids, attention_mask).states
-        prompt = torch.full(
-            (input_ids.shape[0], 1), self.config.bos_token_id, dtype=torch.long, device=input_ids.device
-        )
-        return prompt, PrefixDecoder(self, memory, attention_mask)
-
-
-class PrefixDecoder:
-    """Generation state without a cache: the memory, its mask, and the target prefix so far."""
-
-    def __init__(self, model: UniversalTransformer, memory: Tensor, memory_mask: Tensor | None) -> None:
-        self.model, self.memory, self.memory_mask = model, memory, memory_mask
-        self.tokens: Tensor | None = None
-
-    def step(self, tokens: Tensor) -> Tensor:
-        """New target tokens (N, T_new) -> logits (N, V) for the last one."""
-        self.tokens = tokens if self.tokens is None else torch.cat([self.tokens, tokens], dim=1)
-        logits, _ = self.model.decode(self.tokens, self.memory, self.memory_mask)
-        return logits[:, -1]
-
-    def reorder(self, index: Tensor) -> None:
-        self.memory = self.memory.index_select(0, index)
-        if self.memory_mask is not None:
-            self.memory_mask = self.memory_mask.index_select(0, index)
-        if self.tokens is not None:
-            self.tokens = self.tokens.index_select(0, index)
+    # ---------------------------------------------------------------- generation (generation/decoders.py)
+    def encoder_states(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Source ids (B, S) -> memory (B, S, D); the decoder re-reads its whole prefix every step."""
+        return self.encode(input_ids, attention_mask).states

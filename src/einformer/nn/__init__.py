@@ -15,10 +15,11 @@ from .kv_cache import (
     CrossAttentionCache,
     DynamicCache,
     DynamicLayerCache,
+    EncoderDecoderCache,
     StaticCache,
     StaticLayerCache,
 )
-from .layer import TransformerLayer
+from .layer import DecoderLayer, TransformerLayer
 from .masks import causal_mask, expand_attention_mask, merge_masks, padding_mask
 from .relative import RelativeMultiHeadAttention, rel_shift
 from .residual import Residual
@@ -28,9 +29,11 @@ __all__ = [
     "AdaptiveEmbedding",
     "AdaptiveLogSoftmax",
     "CrossAttentionCache",
+    "DecoderLayer",
     "DynamicCache",
     "DynamicLayerCache",
     "Dropout",
+    "EncoderDecoderCache",
     "FeedForward",
     "LearnedPositionalEmbedding",
     "MultiHeadAttention",

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from .dropout import dropout
 from .masks import causal_mask, expand_attention_mask, merge_masks
+from .packed import PackedLinear
 
 IMPLS = ("auto", "einsum", "sdpa")
 
@@ -270,6 +271,38 @@ class MultiHeadAttention(nn.Module):
         out, weights = result if need_weights else (result, None)
         out = out.transpose(1, 2).reshape(batch, t, self.n_heads * self.d_v)  # (B, H, T, Dv) -> (B, T, H * Dv)
         return self.out_proj(out), weights
+
+    def step(self, h: Tensor, kv_cache, keep: Tensor | None, w: dict) -> Tensor:
+        """One new query per row, eval mode: h (B, d_model) -> (B, d_model); ``forward`` on (B, 1, d_model).
+
+        Self-attention appends the new key and value to ``kv_cache``; a frozen cache (cross-attention)
+        supplies the encoder's. The newest query is the last position, so it may see every key: no
+        causal mask, only ``keep`` (B, 1, 1, S) for padding. ``w``: from ``step_weights``.
+        """
+        b = h.shape[0]
+        if kv_cache.frozen:
+            q, k, v = w["q"](h), kv_cache.keys, kv_cache.values
+        else:
+            q, k, v = w["qkv"](h).split(
+                [self.n_heads * self.d_qk, self.n_kv_heads * self.d_qk, self.n_kv_heads * self.d_v], dim=-1
+            )
+            # (B, Hkv * Dh) -> (B, Hkv, 1, Dh): with one position per row this view is the transpose
+            k = k.view(b, self.n_kv_heads, 1, self.d_qk)
+            k, v = kv_cache.update(k, v.view(b, self.n_kv_heads, 1, self.d_v))  # (B, Hkv, S, Dh)
+        q = q.view(b, self.n_heads, 1, self.d_qk)  # (B, H * Dqk) -> (B, H, 1, Dqk)
+        out = scaled_dot_product_attention(q, k, v, mask=keep, impl="sdpa")  # (B, H, 1, Dv)
+        return w["out"](out.reshape(b, self.n_heads * self.d_v))  # -> (B, H * Dv) -> (B, d_model)
+
+    def step_weights(self, rows: int, *, cross: bool = False, pack: bool = True) -> dict:
+        """``step``'s projections for about ``rows`` rows: query, key and value as one (Dq + Dk + Dv, D)
+        product, or the query alone for cross-attention (its keys and values are cached)."""
+        out = PackedLinear(self.out_proj.weight, self.out_proj.bias, rows, pack=pack)
+        if cross:
+            return {"q": PackedLinear(self.q_proj.weight, self.q_proj.bias, rows, pack=pack), "out": out}
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        weight = torch.cat([p.weight for p in projections])
+        bias = None if self.q_proj.bias is None else torch.cat([p.bias for p in projections])
+        return {"qkv": PackedLinear(weight, bias, rows, pack=pack), "out": out}
 
     def _check_widths(self, query: Tensor, key: Tensor | None, value: Tensor | None) -> None:
         """Name the offending input when a width does not match the projections."""

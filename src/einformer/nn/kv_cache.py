@@ -169,3 +169,29 @@ class StaticCache(_ModelCache):
         if max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
         super().__init__([StaticLayerCache(max_length) for _ in range(n_layers)])
+
+
+class EncoderDecoderCache:
+    """A decoder's two caches: its self-attention (``DynamicCache`` or ``StaticCache``, growing with
+    the target) and one ``CrossAttentionCache`` per layer (the encoder's keys and values, fixed).
+    ``length`` counts target positions."""
+
+    def __init__(self, self_attention: _ModelCache) -> None:
+        self.self_attention = self_attention
+        self.cross_attention = [CrossAttentionCache() for _ in range(len(self_attention))]
+
+    @property
+    def length(self) -> int:
+        return self.self_attention.length
+
+    def layer(self, i: int) -> tuple:
+        """(self-attention cache, cross-attention cache) of decoder layer ``i``."""
+        return self.self_attention[i], self.cross_attention[i]
+
+    def reorder(self, index: Tensor) -> None:
+        self.self_attention.reorder(index)
+        for cache in self.cross_attention:
+            cache.reorder(index)
+
+    def crop(self, length: int) -> None:
+        self.self_attention.crop(length)

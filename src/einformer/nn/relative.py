@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from einops import einsum, rearrange
 from torch import Tensor, nn
+
+from .attention import scaled_dot_product_attention
 
 
 def relative_positions(klen: int, clamp_len: int | None = None, *, device=None) -> Tensor:
@@ -113,13 +114,17 @@ class RelativeMultiHeadAttention(nn.Module):
         r_k = rearrange(self.r_net(r), "k (h d) -> h k d", h=self.n_heads)  # (H, K, Dh)
         position = einsum(q + v[:, None], r_k, "b h t d, h k d -> b h t k")  # (b) + (d), by distance
         position = rel_shift(position) * self.scale  # (B, H, T, K), by key
-        dropout = self.attention_dropout if self.training else 0.0
-        if need_weights:
-            scores = einsum(q + u[:, None], k, "b h t d, b h k d -> b h t k") * self.scale + position
-            weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
-            out = einsum(F.dropout(weights, dropout, self.training), val, "b h t k, b h k d -> b h t d")
-        else:  # fused kernel: the content term inside, the position term and the mask as an additive mask
-            bias = position.masked_fill(~mask, float("-inf"))
-            out = F.scaled_dot_product_attention(q + u[:, None], k, val, attn_mask=bias, dropout_p=dropout)
-            weights = None
+        # the shared attention core, with the position term and the mask as one additive bias: it
+        # computes softmax((q + u) . k * scale + bias) v, terms (a) + (c) plus (b) + (d)
+        bias = position.masked_fill(~mask, float("-inf"))
+        result = scaled_dot_product_attention(
+            q + u[:, None],
+            k,
+            val,
+            mask=bias,
+            dropout_p=self.attention_dropout if self.training else 0.0,
+            scale=self.scale,
+            return_weights=need_weights,
+        )
+        out, weights = result if need_weights else (result, None)
         return self.out(rearrange(out, "b h t d -> b t (h d)")), weights

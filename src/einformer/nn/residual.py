@@ -32,11 +32,14 @@ class Residual(nn.Module):
 
     def forward(self, x: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
         """(B, T, D) -> (B, T, D); ``fn`` is the sub-layer (attention or feed-forward)."""
-        drop = self.dropout if self.training and self.dropout.p > 0 else _identity  # no call when inactive
-        if self.norm_first:
-            return x + drop(fn(self.norm(x)))
-        return self.norm(x + drop(fn(x)))
+        return self.add(x, fn(self.input(x)))
 
+    def input(self, x: Tensor) -> Tensor:
+        """What the sub-layer reads: LayerNorm(x) with pre-norm, x itself with post-norm. Any shape (..., D)."""
+        return self.norm(x) if self.norm_first else x
 
-def _identity(x: Tensor) -> Tensor:
-    return x
+    def add(self, x: Tensor, y: Tensor) -> Tensor:
+        """The residual: x + dropout(y), then LayerNorm with post-norm. Any shape (..., D)."""
+        if self.training and self.dropout.p > 0:  # no call when inactive
+            y = self.dropout(y)
+        return x + y if self.norm_first else self.norm(x + y)

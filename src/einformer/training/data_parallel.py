@@ -19,6 +19,8 @@ import warnings
 import torch
 from torch import Tensor, nn
 
+from .tokens import loss_token_count
+
 
 class ReplicaLoss(nn.Module):
     """Runs on each replica: (loss x loss tokens, loss tokens) of its slice of the batch."""
@@ -28,8 +30,6 @@ class ReplicaLoss(nn.Module):
         self.model = model
 
     def forward(self, **batch) -> tuple[Tensor, Tensor]:
-        from .trainer import loss_token_count
-
         loss = self.model(**batch).loss
         n = loss.new_tensor(float(loss_token_count(self.model, batch)))
         return loss * n, n

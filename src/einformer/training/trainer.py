@@ -29,10 +29,12 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import atomic_write, load_state_strict, load_weights, save_tensors, write_json
 from ..models.base import CONFIG_NAME, WEIGHTS_NAME, PreTrainedModel
+from ..version import __version__
 from .arguments import TrainingArguments
 from .data_parallel import wrap_data_parallel
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
 from .schedules import lr_multiplier
+from .tokens import count_tokens, loss_token_count
 
 STATE_NAME = "training_state.pt"
 
@@ -69,8 +71,10 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 class Trainer:
     """Train ``model`` on step-indexed ``batches`` (``batches.get(i) -> dict`` of model inputs).
 
-    Batches with ``stateful = True`` (``StreamBatches``) have the trainer pass each output's
-    ``.mems`` into the next forward, and reset it where ``batches.starts_epoch(i)``.
+    Batches may carry state from one step to the next (Transformer-XL's memory, ``StreamBatches``):
+    such batches define ``carry_in(index, batch, state) -> batch`` (what the forward reads; the state
+    is None at first) and ``carry_out(output) -> state``. The trainer holds the state and knows
+    nothing of what it is.
 
     Args:
         model: a ``PreTrainedModel`` whose forward takes the batch's keys and returns ``.loss``.
@@ -104,11 +108,12 @@ class Trainer:
         if fsdp and not self.dist.enabled:
             raise ValueError("fsdp needs a distributed run (torchrun or --nproc-per-node)")
         self.model, self.args, self.batches, self.evaluate = model, args, batches, evaluate
-        # stateful batches (Transformer-XL's streams) carry the model's memory from step to step;
-        # it lives here, never on the model, and starts empty (also on resume)
-        self.stateful, self.mems = getattr(batches, "stateful", False), None
-        if self.stateful and args.data_parallel:
-            raise ValueError("nn.DataParallel cannot carry Transformer-XL's memory; use --nproc-per-node (DDP)")
+        # state carried between steps lives here, never on the model, and starts empty (also on resume)
+        self.carries, self.carried = hasattr(batches, "carry_in"), None
+        if self.carries and args.data_parallel:
+            raise ValueError(
+                "nn.DataParallel cannot carry state between steps (Transformer-XL's memory); use --nproc-per-node (DDP)"
+            )
         self.run_dir, self.device, self.fsdp = Path(run_dir), torch.device(device), fsdp
 
     # ---------------------------------------------------------------- the loop
@@ -223,14 +228,13 @@ class Trainer:
         weighted = torch.zeros((), device=self.device)
         for i, (batch, n) in enumerate(zip(batches, counts, strict=True)):
             sync = i == micro - 1 or not self.dist.enabled or self.fsdp
+            if self.carries:
+                batch = self.batches.carry_in(step * micro + i, batch, self.carried)
             with contextlib.nullcontext() if sync else model.no_sync(), self._autocast():
-                if self.stateful:  # Transformer-XL: the memory of the previous segment, reset per epoch
-                    if self.batches.starts_epoch(step * micro + i):
-                        self.mems = None
-                    out = model(**batch, mems=self.mems)
-                    self.mems, loss = out.mems, out.loss
-                else:
-                    loss = model(**batch).loss
+                out = model(**batch)
+            if self.carries:
+                self.carried = self.batches.carry_out(out)
+            loss = out.loss
             # DDP averages gradients over ranks: scale by world_size so the average is the token mean
             scale(loss * (n * self.dist.world_size / loss_tokens)).backward()
             weighted += loss.detach().float() * n
@@ -300,8 +304,6 @@ class Trainer:
 
         state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if self.dist.is_main:
-            from .. import __version__
-
             # tied weights come back as one gathered tensor under two names: store it once
             seen, tensors = set(), {}
             for key, tensor in state.items():
@@ -384,27 +386,9 @@ class Trainer:
                     writer.add_scalar(key, value, record["step"])
 
 
-def loss_token_count(model, batch: dict) -> int:
-    """Tokens the loss averages over: labels that are not -100 (after the model's own shift, if any)."""
-    labels = batch.get("labels")
-    if labels is None:
-        return batch["input_ids"].numel()
-    if getattr(model, "shifts_labels", False):
-        labels = labels[:, 1:]
-    return int((labels != -100).sum())
-
-
 def _repeated_blocks(model: nn.Module) -> list[nn.Module]:
     """The members of the model's ModuleLists (its layers): FSDP2's units of sharding."""
     return [m for lst in model.modules() if isinstance(lst, nn.ModuleList) for m in lst]
-
-
-def count_tokens(batch: dict) -> int:
-    """Real (non-padding) tokens in a batch: source tokens plus target tokens."""
-    n = int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
-    if "labels" in batch and "attention_mask" in batch:
-        n += int((batch["labels"] != -100).sum())
-    return n
 
 
 def _tensorboard(run_dir: Path):

@@ -1,0 +1,175 @@
+"""Decoder state: what a model carries from one generated token to the next, owned here.
+
+The loops in ``search.py`` see a decoder as ``step(tokens) -> logits`` and ``reorder(index)``.
+Three states serve every einformer model; a model names the one it needs in ``decoding``:
+
+* ``"causal"``, ``CausalState`` (GPT): the prompt goes through ``model(ids, mask, kv_cache=...)``;
+  each later token through ``model.step`` (one position per row, the lean path of ``nn/layer.py``),
+  with the weights prepared once per generation by ``model.step_weights``.
+* ``"seq2seq"``, ``Seq2SeqState`` (the encoder-decoder, the Universal Transformer): the source is
+  encoded once (``model.encoder_states``); the decoder starts from BOS with an
+  ``EncoderDecoderCache`` (the first call fills the cross-attention caches) and steps with
+  ``model.step``. A model without a cache (``supports_cache = False``: the Universal Transformer)
+  re-reads its prefix every step.
+* ``"memory"``, ``MemoryState`` (Transformer-XL): the prompt is read in segments into the memory,
+  then each token is a segment of one. Its attention keys are recomputed from the memory states
+  (relative positions shift with every new token), so it has no key/value cache and no ``step``.
+
+Without a cache (``use_cache=False``) every state re-runs the whole prefix: ``DecoderState.inputs``
+is the one place that does it, and ``DecoderState.reorder`` the one place that follows beams.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..nn.kv_cache import DynamicCache, EncoderDecoderCache, StaticCache
+
+
+def prompt_length(model, input_ids: Tensor) -> int:
+    """Tokens that count as already generated: the prompt (decoder-only), or BOS alone (seq2seq)."""
+    return 1 if model.decoding == "seq2seq" else input_ids.shape[1]
+
+
+def start(model, input_ids: Tensor, attention_mask: Tensor | None, cache: str, max_length: int, *, fast=True):
+    """(the prompt the loops extend (B, P), the decoder state) for ``model``.
+
+    Args:
+        cache: "dynamic", "static" or "none" (re-run the prefix every step).
+        max_length: prompt + new tokens (the static cache's size).
+        fast: take ``model.step`` for single new tokens when the model has one (False: the regular
+            forward every step, the path ``step`` is tested and benchmarked against).
+    """
+    kind = getattr(model, "decoding", None)
+    if kind == "causal":
+        return input_ids, CausalState(model, attention_mask, cache, max_length, fast=fast)
+    if kind == "seq2seq":
+        memory = model.encoder_states(input_ids, attention_mask)
+        bos = torch.full((input_ids.shape[0], 1), model.config.bos_token_id, dtype=torch.long, device=input_ids.device)
+        return bos, Seq2SeqState(model, memory, attention_mask, cache, max_length, fast=fast)
+    if kind == "memory":
+        return input_ids, MemoryState(model, attention_mask)
+    raise ValueError(f"{type(model).__name__} does not generate (it names no decoding state)")
+
+
+def new_cache(kind: str, n_layers: int, max_length: int) -> DynamicCache | StaticCache | None:
+    if kind == "none":
+        return None
+    return StaticCache(n_layers, max_length) if kind == "static" else DynamicCache(n_layers)
+
+
+class DecoderState:
+    """What every state shares: the prefix (without a cache) and following the beams.
+
+    Subclasses list in ``batched`` the attributes whose rows are batch rows (tensors or tuples of
+    tensors), which ``reorder`` selects along with the cache.
+    """
+
+    batched: tuple[str, ...] = ()
+
+    def __init__(self, cache) -> None:
+        self.cache = cache
+        self.prefix: Tensor | None = None  # every token so far, kept only without a cache
+        self.started = False
+        self.weights = None  # ``model.step_weights``, prepared at the first single-token step
+        self.fast = False  # subclasses that can call ``model.step`` say so
+
+    def inputs(self, tokens: Tensor) -> Tensor:
+        """The tokens the model must read now: the new ones, or everything so far without a cache."""
+        if self.cache is not None:
+            return tokens
+        self.prefix = tokens if self.prefix is None else torch.cat([self.prefix, tokens], dim=1)
+        return self.prefix
+
+    def use_step(self, tokens: Tensor, first: bool) -> bool:
+        """A single new token after the first call, with a cache and a model that has ``step``."""
+        return self.fast and not first and tokens.shape[1] == 1
+
+    def reorder(self, index: Tensor) -> None:
+        for name in (*self.batched, "prefix"):
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                setattr(self, name, tuple(v.index_select(0, index) for v in value))
+            elif value is not None:
+                setattr(self, name, value.index_select(0, index))
+        if self.cache is not None:
+            self.cache.reorder(index)
+
+
+class CausalState(DecoderState):
+    """A decoder-only model: the key/value cache and the attention mask, which grows by one column
+    per token (left padding stays masked)."""
+
+    batched = ("mask",)
+
+    def __init__(self, model, attention_mask: Tensor | None, cache: str, max_length: int, *, fast: bool = True):
+        if max_length > model.config.max_position:
+            raise ValueError(
+                f"prompt + new tokens = {max_length} exceed the context of max_position="
+                f"{model.config.max_position}; lower max_new_tokens or shorten the prompt"
+            )
+        super().__init__(new_cache(cache, model.n_cached_layers, max_length))
+        self.model, self.mask = model, attention_mask
+        self.fast = fast and self.cache is not None and hasattr(model, "step")
+
+    def step(self, tokens: Tensor) -> Tensor:
+        """New tokens (N, T_new) -> logits (N, V) of the last one."""
+        if self.started and self.mask is not None:
+            self.mask = torch.cat([self.mask, self.mask.new_ones(tokens.shape)], dim=1)
+        first, self.started = not self.started, True
+        if self.use_step(tokens, first):
+            if self.weights is None:
+                self.weights = self.model.step_weights(rows=tokens.shape[0])
+            return self.model.step(tokens[:, 0], self.cache, self.mask, self.weights)
+        return self.model(self.inputs(tokens), self.mask, kv_cache=self.cache).logits[:, -1]
+
+
+class Seq2SeqState(DecoderState):
+    """An encoder-decoder: the encoder's memory and its mask, and the decoder's caches (or none)."""
+
+    batched = ("memory", "memory_mask", "keep")
+
+    def __init__(self, model, memory: Tensor, memory_mask: Tensor | None, cache: str, max_length: int, *, fast=True):
+        n_layers = model.n_cached_layers
+        caches = model.supports_cache and cache != "none"
+        super().__init__(EncoderDecoderCache(new_cache(cache, n_layers, max_length)) if caches else None)
+        self.model, self.memory, self.memory_mask = model, memory, memory_mask
+        padded = memory_mask is not None and not bool(memory_mask.all())
+        self.keep = (memory_mask != 0)[:, None, None, :] if padded else None  # (B, 1, 1, S) for model.step
+        self.fast = fast and self.cache is not None and hasattr(model, "step")
+
+    def step(self, tokens: Tensor) -> Tensor:
+        """New target tokens (N, T_new) -> logits (N, V) of the last one."""
+        first, self.started = not self.started, True
+        if self.use_step(tokens, first):
+            if self.weights is None:
+                self.weights = self.model.step_weights(rows=tokens.shape[0])
+            return self.model.step(tokens[:, 0], self.cache, self.keep, self.weights)
+        cache = {} if self.cache is None else {"cache": self.cache}
+        return self.model.decode(self.inputs(tokens), self.memory, self.memory_mask, **cache)[0][:, -1]
+
+
+class MemoryState(DecoderState):
+    """Transformer-XL: the memory. The prompt is read in segments of ``segment_length``."""
+
+    batched = ("mems",)
+
+    def __init__(self, model, attention_mask: Tensor | None) -> None:
+        if attention_mask is not None and not bool(attention_mask.all()):
+            raise ValueError(
+                "Transformer-XL generates unpadded batches (its memory has no padding mask); generate "
+                "prompts of different lengths separately"
+            )
+        if model.config.mem_len < 1:
+            raise ValueError("generation needs memory: this model has mem_len=0; set a positive mem_len")
+        super().__init__(None)
+        self.model, self.mems = model, None
+
+    def step(self, tokens: Tensor) -> Tensor:
+        """New tokens (N, T_new) -> log-probabilities (N, V) after the last one."""
+        seg = self.model.config.segment_length
+        for begin in range(0, tokens.shape[1], seg):
+            out = self.model(tokens[:, begin : begin + seg], mems=self.mems)
+            self.mems = out.mems
+        return out.logits[:, -1]
