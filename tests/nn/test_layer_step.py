@@ -9,7 +9,7 @@ import torch
 
 from einformer import GPT, EncoderDecoderConfig, EncoderDecoderTransformer, GPTConfig
 from einformer.generation import decoders
-from einformer.generation.search import beam_search, decode_steps
+from einformer.generation.search import beam_search, greedy_search
 from einformer.nn import CrossAttentionCache, DecoderLayer, DynamicCache, StaticCache, TransformerLayer
 
 D, H, B = 32, 4, 3
@@ -93,10 +93,7 @@ def _run(model, ids, mask, cache, *, fast, num_beams=1):
     loop = dict(max_new_tokens=12, eos_token_id=[model.config.eos_token_id], pad_token_id=0)
     if num_beams > 1:
         return beam_search(state, prompt, num_beams=num_beams, **loop)[0]
-    sequences = prompt
-    for _, _, sequences in decode_steps(state, prompt, **loop):
-        pass
-    return sequences
+    return greedy_search(state, prompt, **loop)
 
 
 @pytest.mark.parametrize("norm_first", [True, False])
