@@ -62,9 +62,7 @@ def main() -> None:
         shared = dict(d_model=a.d_model, n_layers=a.layers, n_heads=a.heads, vocab_size=a.vocab)
         vanilla = GPT(GPTConfig(**shared, max_position=length, bos_token_id=None, eos_token_id=None)).eval()
         xl = TransformerXL(
-            TransformerXLConfig(
-                **shared, d_ff=4 * a.d_model, mem_len=length, segment_length=length, same_length=True
-            )
+            TransformerXLConfig(**shared, d_ff=4 * a.d_model, mem_len=length, segment_length=length, same_length=True)
         ).eval()
         ids = torch.randint(0, a.vocab, (length * (a.segments + 2) + a.predictions,))
         vanilla_ms_per_token(vanilla, ids, length, a.batch, a.batch)  # warm-up

@@ -3,6 +3,7 @@
 Public API re-exports only; see README.md for a tour.
 """
 
+from .auto import AutoModel, Loaded, load  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
 from .config import (  # noqa: E402
     BaseConfig,
@@ -31,6 +32,9 @@ from .recipes.embeddings import embed  # noqa: E402
 from .version import __version__  # noqa: E402
 
 __all__ = [
+    "AutoModel",
+    "Loaded",
+    "load",
     "BaseConfig",
     "BertConfig",
     "BertForMaskedLM",

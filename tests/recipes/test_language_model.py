@@ -48,7 +48,7 @@ def test_train_generate_and_bits_per_char(tmp_path, text_file, capsys):
     assert evals[-1]["loss"] < evals[0]["loss"] < math.log(40)
     assert evals[-1]["bits_per_char"] == pytest.approx(evals[-1]["loss"] / math.log(2))  # char level: 1 token/char
     lm = load_lm_run(run)
-    assert lm.info["split_char"] == int(len(TEXT) * 0.9)
+    assert lm.info.split_char == int(len(TEXT) * 0.9)
     assert main(["generate", str(run), "--prompt", "line 3", "--max-new-tokens", "20", "--seed", "0"]) == 0
     streamed = capsys.readouterr().out
     assert streamed.startswith("line 3") and len(streamed) > 10

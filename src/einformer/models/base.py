@@ -7,7 +7,6 @@ the model type, rebuilds the model from the config, and loads the weights strict
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -22,12 +21,6 @@ M = TypeVar("M", bound="PreTrainedModel")
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-
-
-def saved_model_type(directory: str | Path, default: str) -> str:
-    """The ``model_type`` that a saved directory's config.json names (``default`` when it names none)."""
-    path = Path(directory) / CONFIG_NAME
-    return json.loads(path.read_text(encoding="utf-8")).get("model_type", default)
 
 
 class PreTrainedModel(nn.Module):

@@ -1,19 +1,19 @@
 """Fine-tune a BERT (Hugging Face's or ours) on a JSONL task; evaluate; predict.
 
-A run directory holds the trainer's files (the fine-tuned model in einformer's format), the
-tokenizer (tokenizer.json) and ``run.json`` (task, labels, max_length).
+A run directory (``einformer.training.run_dir``) holds the trainer's files (the fine-tuned model in
+einformer's format), the tokenizer (tokenizer.json) and run.json (a ``FinetuneRunInfo``: task,
+labels, max_length).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
 import torch
 
-from ..checkpoint import write_json
+from ..auto import Loaded, load
 from ..data.bert_tokenizer import BertTokenizer, load_tokenizer
 from ..data.finetune import FinetuneBatches, collate_examples, encode_records, label_list, read_records
 from ..models.bert_heads import (
@@ -23,7 +23,8 @@ from ..models.bert_heads import (
     BertForTokenClassification,
 )
 from ..training import Trainer, TrainingArguments
-from ..training.distributed import DistInfo, barrier
+from ..training.distributed import DistInfo
+from ..training.run_dir import LAST, FinetuneRunInfo, absolute, check_start, prepare, read_info
 
 HEADS = {
     "classify": BertForSequenceClassification,
@@ -39,12 +40,17 @@ METRIC = {"classify": "accuracy", "regress": "mse", "tag": "f1", "qa": "exact_ma
 class FinetuneRun:
     model: torch.nn.Module
     tokenizer: BertTokenizer
-    info: dict
+    info: FinetuneRunInfo
+
+    @classmethod
+    def from_loaded(cls, loaded: Loaded, command: str = "this command") -> FinetuneRun:
+        loaded.expect(command, "bert", run_kind=FinetuneRunInfo.kind)
+        return cls(loaded.model, loaded.require_tokenizer(command), loaded.run)
 
     @torch.no_grad()
     def predict_batch(self, examples: list[dict]) -> list:
         """Predictions for encoded examples: labels, numbers, tag lists, answer token spans, choice indices."""
-        task, labels = self.info["task"], self.info["labels"]
+        task, labels = self.info.task, self.info.labels
         batch = collate_examples(examples, task, self.tokenizer.pad_token_id)
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
         out = self.model.eval()(**inputs)
@@ -70,13 +76,38 @@ class FinetuneRun:
         return spans
 
 
+def predict(run: FinetuneRun, *, texts: list[str] | None = None, records: str | None = None, batch_size: int = 64):
+    """Predictions for raw ``texts`` (classify and regress) or for the JSONL ``records`` of the run's task."""
+    task, info = run.info.task, run.info
+    if records is not None:
+        examples = encode_records(read_records(records, task), task, run.tokenizer, info.labels, info.max_length)
+    else:
+        if task not in ("classify", "regress"):
+            raise ValueError(f"a {task} run reads JSONL records: pass --data FILE")
+        if not texts:
+            raise ValueError("nothing to predict: give TEXT arguments or lines on standard input")
+        examples = [{**run.tokenizer(t, truncation=True, max_length=info.max_length), "labels": 0} for t in texts]
+    out = []
+    for i in range(0, len(examples), batch_size):
+        out += run.predict_batch(examples[i : i + batch_size])
+    return out
+
+
+def evaluate_file(run: FinetuneRun, records: str) -> dict:
+    """The task's metrics on the JSONL ``records``."""
+    task, info = run.info.task, run.info
+    return evaluate_examples(
+        run, encode_records(read_records(records, task), task, run.tokenizer, info.labels, info.max_length)
+    )
+
+
 def evaluate_examples(run: FinetuneRun, examples: list[dict], batch_size: int = 64) -> dict:
-    task = run.info["task"]
+    task = run.info.task
     preds = []
     for i in range(0, len(examples), batch_size):
         preds += run.predict_batch(examples[i : i + batch_size])
     if task in ("classify", "choice"):
-        gold = [run.info["labels"][e["labels"]] if task == "classify" else e["labels"] for e in examples]
+        gold = [run.info.labels[e["labels"]] if task == "classify" else e["labels"] for e in examples]
         metrics = {"accuracy": sum(p == g for p, g in zip(preds, gold, strict=True)) / len(gold)}
         if task == "classify":
             metrics["macro_f1"] = _macro_f1(preds, gold)
@@ -86,7 +117,7 @@ def evaluate_examples(run: FinetuneRun, examples: list[dict], batch_size: int = 
         mse = sum((p - g) ** 2 for p, g in zip(preds, gold, strict=True)) / len(gold)
         return {"mse": mse, "pearson": _pearson(preds, gold)}
     if task == "tag":
-        labels = run.info["labels"]
+        labels = run.info.labels
         gold = [[labels[g] for g in e["labels"] if g != -100] for e in examples]
         flat = [(p, g) for ps, gs in zip(preds, gold, strict=True) for p, g in zip(ps, gs, strict=True)]
         return {"accuracy": sum(p == g for p, g in flat) / max(1, len(flat)), "f1": _entity_f1(preds, gold)}
@@ -104,34 +135,32 @@ def finetune(
     val: str,
     args: TrainingArguments | None = None,
     max_length: int = 128,
+    resume: bool = False,
     device: str = "cpu",
     dist_info: DistInfo | None = None,
 ):
-    """Fine-tune ``model_dir`` on ``data`` (JSONL), keep the best by the task's metric on ``val``."""
+    """Fine-tune ``model_dir`` on ``data`` (JSONL), keep the best by the task's metric on ``val``;
+    ``resume`` continues the run in ``run_dir`` from its last checkpoint."""
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
+    check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
     train_records, val_records = read_records(data, task), read_records(val, task)  # the data first: fast feedback
-    tokenizer = load_tokenizer(model_dir)
-    labels = label_list(train_records + val_records, task)
-    changes = {"num_labels": len(labels)} if labels else {}
-    if task == "regress":
-        changes = {"num_labels": 1, "problem_type": "regression"}
+    info = FinetuneRunInfo(task=task, labels=None, max_length=max_length, base_model=absolute(model_dir))
+    if resume:
+        info.labels = read_info(run_dir).labels  # the classes of the run being resumed
+        model_source, changes = run_dir / LAST, {}
+    else:
+        info.labels = label_list(train_records + val_records, task)
+        model_source = model_dir
+        changes = {"num_labels": len(info.labels)} if info.labels else {}
+        if task == "regress":
+            changes = {"num_labels": 1, "problem_type": "regression"}
+    tokenizer = load_tokenizer(run_dir if resume else model_dir)
     torch.manual_seed(args.seed)
-    model = HEADS[task].from_pretrained(model_dir, **changes).train()
-    info = {
-        "kind": "bert-finetune",
-        "task": task,
-        "labels": labels,
-        "max_length": max_length,
-        "base_model": str(model_dir),
-    }
-    train_ex = encode_records(train_records, task, tokenizer, labels, max_length)
-    val_ex = encode_records(val_records, task, tokenizer, labels, max_length)
+    model = HEADS[task].from_pretrained(model_source, **changes).train()
+    train_ex = encode_records(train_records, task, tokenizer, info.labels, max_length)
+    val_ex = encode_records(val_records, task, tokenizer, info.labels, max_length)
     run = FinetuneRun(model, tokenizer, info)
-    if dist_info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        tokenizer.save_pretrained(run_dir)
-        write_json(run_dir / "run.json", info)
-    barrier(dist_info)
+    prepare(run_dir, info, tokenizer.save_pretrained, resume=resume, dist_info=dist_info)
     metric = METRIC[task]
     args = dataclasses.replace(args, metric=metric, greater_is_better=metric != "mse")
     batches = FinetuneBatches(
@@ -151,18 +180,12 @@ def finetune(
         evaluate=lambda m: evaluate_examples(run, val_ex),
         device=device,
         dist_info=dist_info,
-    ).train()
+    ).train(resume=resume)
     return result, load_finetune_run(run_dir) if dist_info.is_main else None
 
 
 def load_finetune_run(run_dir: str | Path) -> FinetuneRun:
-    run_dir = Path(run_dir)
-    info_path = run_dir / "run.json"
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
-    if info.get("kind") != "bert-finetune":
-        raise ValueError(f"{run_dir} is not a run of `einformer finetune`")
-    model = HEADS[info["task"]].from_pretrained(run_dir)
-    return FinetuneRun(model, load_tokenizer(run_dir), info)
+    return FinetuneRun.from_loaded(load(run_dir))
 
 
 def _macro_f1(preds, gold) -> float:

@@ -15,14 +15,14 @@ import torch.nn.functional as F
 from tokenizers import processors
 from tokenizers.implementations import BertWordPieceTokenizer
 
-from ..checkpoint import write_json
 from ..config import BertConfig
 from ..data.bert_tokenizer import BertTokenizer, load_tokenizer
 from ..data.masking import MLMBatches
 from ..data.text import read_text
 from ..models.bert_heads import BertForMaskedLM, BertForPreTraining
 from ..training import Trainer, TrainingArguments
-from ..training.distributed import DistInfo, barrier
+from ..training.distributed import DistInfo
+from ..training.run_dir import PretrainRunInfo, absolute, check_start, prepare, resume_config
 
 
 def train_wordpiece(lines: list[str], vocab_size: int) -> BertTokenizer:
@@ -77,6 +77,7 @@ def pretrain_bert(
     dist_info: DistInfo | None = None,
 ):
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
+    check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
     lines = [line.strip() for line in read_text(data).splitlines() if line.strip()]
     split = max(1, int(len(lines) * 0.95))
     tok = (
@@ -86,7 +87,7 @@ def pretrain_bert(
     )
     ids = [e.ids for e in tok.backend.encode_batch(lines, add_special_tokens=False)]  # [CLS]/[SEP] added per example
     if resume:
-        config = BertConfig.from_json_file(run_dir / "last" / "config.json")
+        config = resume_config(run_dir, BertConfig)
     else:
         config = BertConfig.from_preset(
             preset,
@@ -97,20 +98,10 @@ def pretrain_bert(
         )
     torch.manual_seed(args.seed)
     model = (BertForPreTraining if next_sentence else BertForMaskedLM)(config)
-    if dist_info.is_main and not resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        tok.save_pretrained(run_dir)
-        write_json(
-            run_dir / "run.json",
-            {
-                "kind": "bert-pretrain",
-                "data": str(data),
-                "whole_word": whole_word,
-                "next_sentence": next_sentence,
-                "max_length": max_length,
-            },
-        )
-    barrier(dist_info)
+    info = PretrainRunInfo(
+        data=absolute(data), whole_word=whole_word, next_sentence=next_sentence, max_length=max_length
+    )
+    prepare(run_dir, info, tok.save_pretrained, resume=resume, dist_info=dist_info)
     options = dict(whole_word=whole_word, next_sentence=next_sentence)
     train = MLMBatches(
         ids[:split],

@@ -1,8 +1,9 @@
 """Language modelling: train a GPT or a Transformer-XL on a text file, evaluate bits per character,
 generate.
 
-A run directory holds the trainer's files plus ``tokenizer.json`` and ``run.json`` (the data file,
-tokenizer level, block size or segment and memory lengths, and the train/validation split point).
+A run directory (``einformer.training.run_dir``) holds the trainer's files plus ``tokenizer.json``
+and run.json (a ``LanguageModelRunInfo``: the data file, tokenizer level, block size, and the
+train/validation split point).
 A GPT reads random (or contiguous) blocks; a Transformer-XL reads the text as ``batch_size``
 contiguous streams, segment after segment, carrying its memory (``StreamBatches``), and is evaluated
 the same way, with a memory that may be longer than in training.
@@ -11,24 +12,23 @@ the same way, with a memory that may be longer than in training.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import write_json
+from ..auto import Loaded, load
 from ..config import GPTConfig, TransformerXLConfig
 from ..data.text import LMBatches, StreamBatches, read_text
 from ..data.tokenizer import Tokenizer
-from ..models.base import saved_model_type
 from ..models.gpt import GPT
 from ..models.transformer_xl import TransformerXL
 from ..training import Trainer, TrainingArguments, TrainResult
-from ..training.distributed import DistInfo, barrier
-from . import RUN_INFO
+from ..training.distributed import DistInfo
+from ..training.run_dir import LanguageModelRunInfo, absolute, check_start, prepare, resume_config
 
+TOKENIZER = "tokenizer.json"
 LANGUAGE_MODELS = {"gpt": (GPTConfig, GPT), "transformer-xl": (TransformerXLConfig, TransformerXL)}
 
 
@@ -36,7 +36,20 @@ LANGUAGE_MODELS = {"gpt": (GPTConfig, GPT), "transformer-xl": (TransformerXLConf
 class LMRun:
     model: GPT | TransformerXL
     tokenizer: Tokenizer
-    info: dict
+    info: LanguageModelRunInfo | None  # None for a model directory (no training job behind it)
+
+    @classmethod
+    def from_loaded(cls, loaded: Loaded, command: str = "this command") -> LMRun:
+        loaded.expect(command, *LANGUAGE_MODELS)
+        if loaded.run is not None and loaded.run.kind != LanguageModelRunInfo.kind:
+            raise ValueError(f"{command} needs a language model; {loaded.path} holds a {loaded.run.kind} run")
+        return cls(loaded.model, loaded.require_tokenizer(command), loaded.run)
+
+    def validation_text(self) -> str:
+        """The held-out end of the run's own text file."""
+        if self.info is None:
+            raise ValueError("this is a model directory, not a training run: pass the text with --data FILE")
+        return read_text(self.info.data)[self.info.split_char :]
 
     @property
     def is_xl(self) -> bool:
@@ -67,9 +80,8 @@ class LMRun:
                 chars=len(text),
                 max_segments=max_blocks,
             )
-        return evaluate_lm(
-            self.model, ids, block_size or self.info["block_size"], chars=len(text), max_blocks=max_blocks
-        )
+        block_size = block_size or (self.info.block_size if self.info else self.model.config.max_position)
+        return evaluate_lm(self.model, ids, block_size, chars=len(text), max_blocks=max_blocks)
 
 
 @torch.no_grad()
@@ -165,13 +177,14 @@ def train_lm(
         raise ValueError(f"architecture must be one of {sorted(LANGUAGE_MODELS)}, got {architecture!r}")
     config_class, model_class = LANGUAGE_MODELS[architecture]
     xl = architecture == "transformer-xl"
-    run_dir, args = Path(run_dir), args or TrainingArguments()
+    run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
+    check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
     text = read_text(data)
     split = int(len(text) * (1 - val_fraction))
     train_text, val_text = text[:split], text[split:]
     if resume:
-        tok = Tokenizer.load(run_dir / "tokenizer.json")
-        config = config_class.from_json_file(run_dir / "last" / "config.json")
+        tok = Tokenizer.load(run_dir / TOKENIZER)
+        config = resume_config(run_dir, config_class)
     else:
         level = {"bpe": "bytebpe"}.get(tokenizer, tokenizer)
         tok = Tokenizer.train([train_text], level, vocab_size=vocab_size)
@@ -187,22 +200,16 @@ def train_lm(
         )
     train_ids = torch.tensor(tok.encode(train_text), dtype=torch.long)
     val_ids = torch.tensor(tok.encode(val_text), dtype=torch.long)
-    info = {
-        "kind": "language-model",
-        "model": architecture,
-        "data": str(data),
-        "tokenizer": tokenizer,
-        "block_size": config.segment_length if xl else block_size,
-        "split_char": split,
-        "val_fraction": val_fraction,
-        "sampling": sampling,
-    }
-    dist_info = dist_info or DistInfo()
-    if not resume and dist_info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        tok.save(run_dir / "tokenizer.json")
-        write_json(run_dir / RUN_INFO, info)
-    barrier(dist_info)
+    info = LanguageModelRunInfo(
+        model=architecture,
+        data=absolute(data),
+        tokenizer=tokenizer,
+        block_size=config.segment_length if xl else block_size,
+        split_char=split,
+        val_fraction=val_fraction,
+        sampling=sampling,
+    )
+    prepare(run_dir, info, lambda d: tok.save(d / TOKENIZER), resume=resume, dist_info=dist_info)
     torch.manual_seed(args.seed)  # the same initial weights for the same seed, on every rank
     model = model_class(config)
     # bits per character of the evaluated part: scale by its own token/char ratio
@@ -248,17 +255,9 @@ def train_lm(
     return result, load_lm_run(run_dir) if dist_info.is_main else None
 
 
-def load_lm_run(run_dir: str | Path) -> LMRun:
-    run_dir = Path(run_dir)
-    if not (run_dir / RUN_INFO).is_file():
-        raise FileNotFoundError(f"{run_dir} is not an einformer run (no {RUN_INFO})")
-    info = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
-    if info.get("kind") != "language-model":
-        raise ValueError(f"{run_dir} holds a {info.get('kind', 'sequence-to-sequence')} run, not a language model")
-    kind = saved_model_type(run_dir, "gpt")
-    if kind not in LANGUAGE_MODELS:
-        raise ValueError(f"{run_dir} holds a {kind!r} model, not a language model")
-    return LMRun(LANGUAGE_MODELS[kind][1].from_pretrained(run_dir), Tokenizer.load(run_dir / "tokenizer.json"), info)
+def load_lm_run(path: str | Path) -> LMRun:
+    """A language model (a run, an einformer model directory, a Hugging Face GPT-2) with its tokenizer."""
+    return LMRun.from_loaded(load(path))
 
 
 def generate_text(run: LMRun, prompts: list[str], *, stream: bool = False, **options):

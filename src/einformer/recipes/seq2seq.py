@@ -1,15 +1,14 @@
 """Sequence-to-sequence jobs: train an encoder-decoder on a built-in task or the user's pairs,
 then translate and evaluate with the saved run.
 
-A run directory holds the trainer's files (see ``einformer.training.trainer``) plus
-``source_tokenizer.json``, ``target_tokenizer.json`` and ``run.json`` (the task or data files,
-tokenizer levels, and the metric), which is everything ``load_run`` needs.
+A run directory (``einformer.training.run_dir``) holds the trainer's files plus
+``source_tokenizer.json``, ``target_tokenizer.json`` and run.json (a ``Seq2SeqRunInfo``: the task
+or data files, tokenizer levels, and the metric), which is everything ``load_run`` needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 import warnings
 from pathlib import Path
@@ -17,19 +16,19 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import write_json
+from ..auto import Loaded, load
 from ..config import EncoderDecoderConfig, UniversalTransformerConfig
 from ..data.batches import Seq2SeqBatches, collate
 from ..data.pairs import read_pairs
 from ..data.tasks import get_task
 from ..data.tokenizer import Tokenizer
-from ..models.base import saved_model_type
 from ..models.encoder_decoder import EncoderDecoderTransformer
 from ..models.universal import UniversalTransformer
 from ..training import Trainer, TrainingArguments, TrainResult
-from ..training.distributed import DistInfo, barrier
-from . import RUN_INFO
+from ..training.distributed import DistInfo
+from ..training.run_dir import Seq2SeqRunInfo, absolute, check_start, prepare, resume_config
 
+SOURCE_TOKENIZER, TARGET_TOKENIZER = "source_tokenizer.json", "target_tokenizer.json"
 # the sequence-to-sequence architectures, by config.json's model_type
 ARCHITECTURES = {
     "encoder-decoder": (EncoderDecoderConfig, EncoderDecoderTransformer),
@@ -44,7 +43,30 @@ class Seq2SeqRun:
     model: EncoderDecoderTransformer | UniversalTransformer
     source_tokenizer: Tokenizer
     target_tokenizer: Tokenizer
-    info: dict
+    info: Seq2SeqRunInfo
+
+    @classmethod
+    def from_loaded(cls, loaded: Loaded, command: str = "this command") -> Seq2SeqRun:
+        if loaded.decoding in ("causal", "memory"):
+            raise ValueError(
+                f"{command} needs a sequence-to-sequence run; {loaded.path} holds a {loaded.model_type} language "
+                "model: use `einformer generate` for language models"
+            )
+        loaded.expect(command, *ARCHITECTURES, run_kind=Seq2SeqRunInfo.kind)
+        return cls(loaded.model, loaded.source_tokenizer, loaded.require_tokenizer(command), loaded.run)
+
+    def test_pairs(self) -> list[tuple[str, str]]:
+        """The held-out test pairs of a run on a built-in task, drawn again from its run.json."""
+        info = self.info
+        if not info.task:
+            raise ValueError("this run was trained on your own data: pass the test pairs with --data FILE")
+        lengths = {
+            k: tuple(v) if v else None
+            for k, v in (("train_lengths", info.train_lengths), ("test_lengths", info.test_lengths))
+        }
+        return load_data(
+            task=info.task, data=None, n_train=0, n_val=info.n_val, n_test=info.n_test, seed=info.seed, **lengths
+        )[2]
 
     def encode_sources(self, texts: list[str]) -> dict[str, torch.Tensor]:
         limit = self.model.config.max_position - 1
@@ -60,7 +82,7 @@ class Seq2SeqRun:
         BOS then the output shifted right), ready for a teacher-forced pass.
         """
         batch = self.encode_sources([source])
-        max_new = max_new_tokens or self.info.get("max_target_tokens", 64) + 1
+        max_new = max_new_tokens or self.info.max_target_tokens + 1
         out = self.model.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=max_new)
         ids = out[0, 1:].tolist()
         eos = self.target_tokenizer.eos_id
@@ -84,7 +106,7 @@ class Seq2SeqRun:
             # room for the longest training target, or twice the source: longer test inputs
             # (length generalisation) must not be cut off by the training lengths
             longest_source = int(batch["attention_mask"].sum(1).max())
-            max_new = max_new_tokens or max(self.info.get("max_target_tokens", 64), 2 * longest_source) + 1
+            max_new = max_new_tokens or max(self.info.max_target_tokens, 2 * longest_source) + 1
             ids = self.model.generate(
                 batch["input_ids"],
                 batch["attention_mask"],
@@ -102,7 +124,7 @@ class Seq2SeqRun:
         metrics = {"exact_match": sum(h == r for h, r in zip(hypotheses, references, strict=True)) / len(pairs)}
         ids = [(self.source_tokenizer.encode(s), self.target_tokenizer.encode(t)) for s, t in pairs]
         metrics["loss"] = validation_loss(self.model, ids, batch_size)
-        if self.info.get("metric") == "bleu" or self.info.get("task") is None:
+        if self.info.metric == "bleu" or self.info.task is None:
             metrics["bleu"] = corpus_bleu(hypotheses, references)
         return metrics
 
@@ -167,7 +189,7 @@ def exact_match_evaluator(run: Seq2SeqRun, pairs, *, batch_size: int = 256):
 
     def evaluate(model) -> dict:
         metrics = {"loss": validation_loss(model, ids, batch_size)}
-        if run.info["metric"] == "exact_match":
+        if run.info.metric == "exact_match":
             hyps = run.translate([s for s, _ in pairs], num_beams=1, batch_size=batch_size)
             metrics["exact_match"] = sum(h == t for h, (_, t) in zip(hyps, pairs, strict=True)) / len(pairs)
         return metrics
@@ -191,7 +213,8 @@ def load_data(
     train_lengths: tuple[int, int] | None = None,
     test_lengths: tuple[int, int] | None = None,
 ):
-    """(train, val, test, info) pairs from a built-in task or the user's files.
+    """(train, val, test pairs, and the ``Seq2SeqRunInfo`` fields that say where they came from)
+    from a built-in task or the user's files.
 
     ``train_lengths`` and ``test_lengths`` override an algorithmic task's length ranges.
     """
@@ -204,16 +227,15 @@ def load_data(
         train, val_pairs, test = t.splits(
             n_train, n_val, n_test, seed=seed, train_lengths=train_lengths, test_lengths=test_lengths
         )
-        info = {
-            "kind": "sequence-to-sequence",
+        fields = {
             "task": task,
-            "train_lengths": train_lengths,
-            "test_lengths": test_lengths,
+            "train_lengths": list(train_lengths) if train_lengths else None,
+            "test_lengths": list(test_lengths) if test_lengths else None,
             "source_level": t.source_level,
             "target_level": t.target_level,
             "metric": "exact_match",
         }
-        return train, val_pairs, test, info
+        return train, val_pairs, test, fields
     pairs = read_pairs(data, target_path=target_file, source_field=source_field, target_field=target_field)
     if val is not None:
         val_pairs = read_pairs(val, target_path=val_target_file, source_field=source_field, target_field=target_field)
@@ -225,15 +247,8 @@ def load_data(
             raise ValueError(f"{data}: need at least 2 pairs to hold one out for validation, or pass --val")
         val_pairs = [pairs[i] for i in order[:k]]
         pairs = [pairs[i] for i in order[k:]]
-    info = {
-        "kind": "sequence-to-sequence",
-        "task": None,
-        "data": str(data),
-        "target_file": target_file,
-        "val": val,
-        "metric": "loss",
-    }
-    return pairs, val_pairs, [], info
+    fields = {"data": absolute(data), "target_file": absolute(target_file), "val": absolute(val), "metric": "loss"}
+    return pairs, val_pairs, [], fields
 
 
 def train_seq2seq(
@@ -270,8 +285,9 @@ def train_seq2seq(
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}")
     config_class, model_class = ARCHITECTURES[architecture]
-    run_dir, args = Path(run_dir), args or TrainingArguments()
-    train, val_pairs, test, info = load_data(
+    run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
+    check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
+    train, val_pairs, test, fields = load_data(
         task=task,
         data=data,
         target_file=target_file,
@@ -286,21 +302,19 @@ def train_seq2seq(
         train_lengths=train_lengths,
         test_lengths=test_lengths,
     )
-    info.update(seed=seed, n_train=n_train, n_val=n_val, n_test=n_test)
+    levels = (fields.pop("source_level", tokenizer), fields.pop("target_level", tokenizer))
+    if share_vocab and levels[0] != levels[1]:
+        raise ValueError(f"--share-vocab needs one tokenizer level for both sides, got {levels}")
+    if share_vocab and architecture != "encoder-decoder":
+        raise ValueError("--share-vocab is for the encoder-decoder; the Universal Transformer keeps two")
     if resume:
-        src_tok = Tokenizer.load(run_dir / "source_tokenizer.json")
-        tgt_tok = Tokenizer.load(run_dir / "target_tokenizer.json")
-        config = config_class.from_json_file(run_dir / "last" / "config.json")
+        src_tok = Tokenizer.load(run_dir / SOURCE_TOKENIZER)
+        tgt_tok = Tokenizer.load(run_dir / TARGET_TOKENIZER)
+        config = resume_config(run_dir, config_class)
     else:
-        levels = (info.get("source_level", tokenizer), info.get("target_level", tokenizer))
-        info.update(source_level=levels[0], target_level=levels[1], share_vocab=share_vocab)
         overrides = dict(model_overrides or {})
         if share_vocab:  # one joint vocabulary, one embedding for both sides (the paper's setup)
-            if levels[0] != levels[1]:
-                raise ValueError(f"--share-vocab needs one tokenizer level for both sides, got {levels}")
             src_tok = tgt_tok = Tokenizer.train((x for pair in train for x in pair), levels[0], vocab_size=vocab_size)
-            if architecture != "encoder-decoder":
-                raise ValueError("--share-vocab is for the encoder-decoder; the Universal Transformer keeps two")
             overrides["share_embeddings"] = True
         else:
             src_tok = Tokenizer.train((s for s, _ in train), levels[0], vocab_size=vocab_size)
@@ -312,17 +326,26 @@ def train_seq2seq(
     model = model_class(config)
     limit = config.max_position - 1
     train_ids = encode_pairs(train, src_tok, tgt_tok, max_source=limit, max_target=limit, on_long=on_long)
-    info["max_target_tokens"] = max(len(t) for _, t in train_ids)
+    info = Seq2SeqRunInfo(
+        **fields,
+        source_level=levels[0],
+        target_level=levels[1],
+        share_vocab=share_vocab,
+        seed=seed,
+        n_train=n_train,
+        n_val=n_val,
+        n_test=n_test,
+        max_target_tokens=max(len(t) for _, t in train_ids),
+    )
     run = Seq2SeqRun(model, src_tok, tgt_tok, info)
-    dist_info = dist_info or DistInfo()
-    if not resume and dist_info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        src_tok.save(run_dir / "source_tokenizer.json")
-        tgt_tok.save(run_dir / "target_tokenizer.json")
-        write_json(run_dir / RUN_INFO, info)
-    barrier(dist_info)
-    greater = info["metric"] == "exact_match"
-    args = dataclasses.replace(args, metric=info["metric"] if greater else "loss", greater_is_better=greater)
+
+    def save_tokenizers(directory: Path) -> None:
+        src_tok.save(directory / SOURCE_TOKENIZER)
+        tgt_tok.save(directory / TARGET_TOKENIZER)
+
+    prepare(run_dir, info, save_tokenizers, resume=resume, dist_info=dist_info)
+    greater = info.metric == "exact_match"
+    args = dataclasses.replace(args, metric=info.metric if greater else "loss", greater_is_better=greater)
     trainer = Trainer(
         model,
         args,
@@ -340,23 +363,5 @@ def train_seq2seq(
 
 
 def load_run(run_dir: str | Path) -> Seq2SeqRun:
-    """The best model of a run directory with its tokenizers and run.json."""
-    run_dir = Path(run_dir)
-    if not (run_dir / RUN_INFO).is_file():
-        raise FileNotFoundError(
-            f"{run_dir} is not an einformer seq2seq run (no {RUN_INFO}); pass the directory "
-            "that `einformer train` or `einformer demo` wrote"
-        )
-    info = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
-    if info.get("kind", "sequence-to-sequence") != "sequence-to-sequence":
-        raise ValueError(f"{run_dir} holds a {info['kind']} run; use `einformer generate` for language models")
-    kind = saved_model_type(run_dir, "encoder-decoder")
-    if kind not in ARCHITECTURES:
-        raise ValueError(f"{run_dir} holds a {kind!r} model, not a sequence-to-sequence one")
-    model = ARCHITECTURES[kind][1].from_pretrained(run_dir)
-    return Seq2SeqRun(
-        model,
-        Tokenizer.load(run_dir / "source_tokenizer.json"),
-        Tokenizer.load(run_dir / "target_tokenizer.json"),
-        info,
-    )
+    """The best model of a sequence-to-sequence run directory with its tokenizers and run.json."""
+    return Seq2SeqRun.from_loaded(load(run_dir, what="seq2seq run"))

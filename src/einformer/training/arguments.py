@@ -27,7 +27,7 @@ class TrainingArguments:
     eps: float = 1e-9
     schedule: str = "inverse_sqrt"
     warmup_steps: int = 100
-    max_grad_norm: float | None = 1.0
+    max_grad_norm: float | None = 1.0  # 0 or None: no clipping
     precision: str = "fp32"  # bf16 autocast works on CPU; fp16 needs CUDA
     eval_every: int = 200
     save_every: int = 200
@@ -46,7 +46,9 @@ class TrainingArguments:
         check(self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}")
         check(self.schedule in SCHEDULES, "schedule", f"{self.schedule!r} is not one of {SCHEDULES}")
         check(self.precision in PRECISIONS, "precision", f"{self.precision!r} is not one of {PRECISIONS}")
-        check(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm", "must be > 0 or None")
+        if self.max_grad_norm == 0:
+            object.__setattr__(self, "max_grad_norm", None)
+        check(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm", "must be > 0, or 0 / None (off)")
         for name in ("eval_every", "save_every", "log_every"):
             check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
         check(self.patience is None or self.patience >= 1, "patience", "must be >= 1 or None")

@@ -120,8 +120,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def without_option(argv: list[str], flag: str) -> list[str]:
+    """argv without ``flag VALUE`` / ``flag=VALUE``."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == flag:
+            skip = True
+        elif not item.startswith(flag + "="):
+            out.append(item)
+    return out
+
+
 def relaunch_with_torchrun(nproc_per_node: int, argv: list[str]) -> int:
-    """Run ``einformer ARGV`` under torchrun with ``nproc_per_node`` processes on this machine."""
+    """Run ``einformer ARGV`` (its --nproc-per-node left out) under torchrun with ``nproc_per_node``
+    processes on this machine."""
+    argv = without_option(argv, "--nproc-per-node")
     command = [
         sys.executable,
         "-m",

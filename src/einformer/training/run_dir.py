@@ -57,11 +57,17 @@ class RunInfo:
         if type(other) is not type(self):
             return [f"kind: {other.kind} -> {self.kind}"]
         old, new = dataclasses.asdict(other), dataclasses.asdict(self)
-        return [f"{k}: {old[k]!r} -> {new[k]!r}" for k in new if _norm(old[k]) != _norm(new[k])]
+        return [f"{k}: {old[k]!r} -> {new[k]!r}" for k in new if _norm(k, old[k]) != _norm(k, new[k])]
 
 
-def _norm(value):
-    """JSON turns tuples into lists: compare them as equals."""
+PATH_FIELDS = ("data", "target_file", "val")
+
+
+def _norm(field: str, value):
+    """Compare tuples and lists (JSON has no tuples) as equals, and paths (older runs stored them
+    relative) as absolute paths."""
+    if field in PATH_FIELDS and isinstance(value, str) and value:
+        return absolute(value)
     return list(value) if isinstance(value, tuple) else value
 
 

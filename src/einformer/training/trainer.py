@@ -33,10 +33,9 @@ from ..version import __version__
 from .arguments import TrainingArguments
 from .data_parallel import wrap_data_parallel
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
+from .run_dir import LAST, METRICS, STATE_NAME
 from .schedules import lr_multiplier
 from .tokens import count_tokens, loss_token_count
-
-STATE_NAME = "training_state.pt"
 
 
 class TrainingDiverged(RuntimeError):
@@ -129,7 +128,7 @@ class Trainer:
         if resume:
             state = self._load_checkpoint(optimizer, scheduler)
         else:
-            if (self.run_dir / "last" / STATE_NAME).exists():
+            if (self.run_dir / LAST / STATE_NAME).exists():
                 raise ValueError(
                     f"{self.run_dir} already holds a run; pass --resume to continue it or choose another run directory"
                 )
@@ -155,7 +154,7 @@ class Trainer:
                 if not math.isfinite(loss):
                     raise TrainingDiverged(
                         f"the loss became {loss} at step {step + 1}; training stopped. The last good checkpoint "
-                        f"(step {saved_step}) is kept in {self.run_dir / 'last'}. Lower --lr or enable gradient "
+                        f"(step {saved_step}) is kept in {self.run_dir / LAST}. Lower --lr or enable gradient "
                         "clipping, then --resume."
                     )
                 scheduler.step()
@@ -317,7 +316,7 @@ class Trainer:
 
     def _save_checkpoint(self, model, optimizer, scheduler, state) -> None:
         """The latest model and training state, written by rank 0 with every rank's RNG state."""
-        last = self.run_dir / "last"
+        last = self.run_dir / LAST
         rng = {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -342,12 +341,12 @@ class Trainer:
         barrier(self.dist)
 
     def _load_checkpoint(self, optimizer, scheduler) -> dict:
-        last = self.run_dir / "last"
+        last = self.run_dir / LAST
         if not (last / STATE_NAME).is_file():
             raise FileNotFoundError(f"nothing to resume: {last / STATE_NAME} does not exist")
         if self.fsdp:
             raise ValueError("resuming an FSDP run is not supported yet; resume it without --fsdp (DDP or 1 process)")
-        load_state_strict(self.model, load_weights(last / "model.safetensors", self.device), source=str(last))
+        load_state_strict(self.model, load_weights(last / WEIGHTS_NAME, self.device), source=str(last))
         payload = torch.load(last / STATE_NAME, map_location="cpu", weights_only=True)
         if "optimizer" not in payload:
             raise ValueError(f"{last / STATE_NAME} has no optimizer state (an FSDP run); it cannot be resumed")
@@ -367,7 +366,7 @@ class Trainer:
 
     def _read_history(self, upto: int) -> list[dict]:
         """Metrics already logged up to step ``upto`` (later lines belong to an interrupted run)."""
-        path = self.run_dir / "metrics.jsonl"
+        path = self.run_dir / METRICS
         if not path.exists():
             return []
         history = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -378,7 +377,7 @@ class Trainer:
 
     def _log(self, record: dict, history: list, writer) -> None:
         history.append(record)
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+        with open(self.run_dir / METRICS, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if writer is not None:
             for key, value in {**record, **{f"eval/{k}": v for k, v in record.get("eval", {}).items()}}.items():

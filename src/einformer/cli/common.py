@@ -1,0 +1,80 @@
+"""What several subcommands share: the training flags, the distributed launch, reading texts."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+
+def add_training_flags(p: argparse.ArgumentParser) -> None:
+    """The trainer's flags; each ``dest`` is a ``TrainingArguments`` field (``training_arguments``)."""
+    g = p.add_argument_group("training")
+    g.add_argument("--steps", dest="max_steps", type=int, default=2000, help="optimizer steps (default 2000)")
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument(
+        "--grad-accum", dest="gradient_accumulation_steps", type=int, default=1, help="micro-batches per optimizer step"
+    )
+    g.add_argument("--lr", dest="learning_rate", type=float, default=1e-3, help="peak learning rate")
+    g.add_argument("--warmup", dest="warmup_steps", type=int, default=400, help="warm-up steps")
+    g.add_argument("--schedule", default="inverse_sqrt", choices=["inverse_sqrt", "linear", "cosine", "constant"])
+    g.add_argument("--weight-decay", type=float, default=0.01)
+    g.add_argument("--clip", dest="max_grad_norm", type=float, default=1.0, help="gradient norm clip (0 = off)")
+    g.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    g.add_argument("--eval-every", type=int, default=500)
+    g.add_argument("--log-every", type=int, default=10, help="steps between loss lines in metrics.jsonl")
+    g.add_argument("--save-every", type=int, default=500)
+    g.add_argument("--patience", type=int, default=None, help="stop after N evaluations without improvement")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    g.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    d = p.add_argument_group("distributed (see docs/distributed.md)")
+    d.add_argument("--nproc-per-node", type=int, default=1, help="processes on this machine, started with torchrun")
+    d.add_argument("--backend", default="auto", choices=["auto", "gloo", "nccl"], help="auto: nccl on CUDA, else gloo")
+    d.add_argument("--init-method", default=None, help="e.g. tcp://HOST:PORT (default: torchrun's env://)")
+    d.add_argument("--dist-timeout", type=float, default=300.0, help="seconds before a stuck collective fails")
+    d.add_argument("--fsdp", action="store_true", help="shard parameters with FSDP2 instead of replicating them")
+    d.add_argument(
+        "--data-parallel",
+        action="store_true",
+        help="fallback: nn.DataParallel over this process's GPUs (prefer --nproc-per-node)",
+    )
+
+
+def from_args(cls, args: argparse.Namespace, **extra):
+    """A dataclass from the parsed flags of the same names."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in vars(args).items() if k in names}, **extra)
+
+
+def training_arguments(args: argparse.Namespace):
+    from ..training import TrainingArguments
+
+    return from_args(TrainingArguments, args)
+
+
+def run_distributed(args: argparse.Namespace, job) -> int:
+    """``job(args, dist_info)``: relaunched under torchrun for --nproc-per-node N, else in this process."""
+    from ..training import distributed
+
+    if args.nproc_per_node < 1:
+        raise ValueError(f"--nproc-per-node must be >= 1, got {args.nproc_per_node}")
+    if args.nproc_per_node > 1 and "LOCAL_RANK" not in os.environ:  # start the workers under torchrun
+        return distributed.relaunch_with_torchrun(args.nproc_per_node, args.argv)
+    info = distributed.setup(
+        backend=args.backend, init_method=args.init_method, device=args.device, timeout_s=args.dist_timeout
+    )
+    try:
+        return job(args, info)
+    finally:
+        distributed.teardown()
+
+
+def texts_or_stdin(texts: list[str], what: str) -> list[str]:
+    """The TEXT arguments, else the non-empty lines of standard input; an error when there are none."""
+    texts = texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise ValueError(f"nothing to {what}: give TEXT arguments or lines on standard input")
+    return texts

@@ -1,0 +1,161 @@
+"""``einformer demo``, ``train`` and ``finetune``: parse, build the job's spec, call the recipe."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_training_flags, from_args, run_distributed, training_arguments
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="train a Transformer on a built-in task in ~2 minutes, translate, draw attention")
+    p.add_argument(
+        "--task", default="numbers-en", help="numbers-en (default), numbers-zh, dates, copy, reverse, sort, addition"
+    )
+    p.add_argument("--run-dir", default=None, help="where to write the run (default runs/demo-TASK, never reused)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 1500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a tiny run that checks the pipeline in seconds")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=cmd_demo)
+    _register_train(sub)
+    _register_finetune(sub)
+
+
+def _register_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model on a built-in task or your own data")
+    p.add_argument(
+        "--model",
+        default="encoder-decoder",
+        choices=["encoder-decoder", "universal", "gpt", "transformer-xl", "bert"],
+        help="architecture (universal: the Universal Transformer; bert: masked-LM pre-training)",
+    )
+    p.add_argument("--mem-len", type=int, default=None, help="transformer-xl: memory length (default 64)")
+    p.add_argument("--seg-len", type=int, default=None, help="transformer-xl: segment length (default 64)")
+    u = p.add_argument_group("Universal Transformer (see docs/universal.md)")
+    u.add_argument("--act", action="store_true", help="universal: halt per position with ACT (else fixed steps)")
+    u.add_argument("--ut-steps", type=int, default=None, help="universal: steps (the cap with --act)")
+    u.add_argument("--act-mode", default=None, choices=["graves", "ut"], help="universal: ACT output rule")
+    u.add_argument("--ponder-weight", type=float, default=None, help="universal: ACT time penalty tau")
+    p.add_argument("--train-lengths", default=None, help="algorithmic tasks: training lengths MIN,MAX (e.g. 1,10)")
+    p.add_argument("--test-lengths", default=None, help="algorithmic tasks: test lengths MIN,MAX (e.g. 11,20)")
+    p.add_argument("--whole-word-masking", action="store_true", help="bert: mask whole words")
+    p.add_argument("--next-sentence", action="store_true", help="bert: add next-sentence prediction")
+    p.add_argument("--tokenizer-from", default=None, help="bert: reuse this directory's tokenizer")
+    p.add_argument("--task", default=None, help="a built-in task (see `einformer demo --help`)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="pairs: FILE.tsv (source<TAB>target), FILE.jsonl, or the source "
+        "side of two parallel files with --target-file",
+    )
+    p.add_argument("--target-file", default=None, help="target side of two parallel files")
+    p.add_argument("--val", default=None, help="validation pairs (default: 5%% of --data held out)")
+    p.add_argument("--val-target-file", default=None, help="target side of parallel validation files")
+    p.add_argument("--source-field", default="source", help="JSONL field of the source text")
+    p.add_argument("--target-field", default="target", help="JSONL field of the target text")
+    p.add_argument(
+        "--tokenizer",
+        default=None,
+        choices=["bpe", "wordpiece", "char", "word"],
+        help="for --data (default: bpe for encoder-decoder, char for gpt; gpt's bpe is byte-level)",
+    )
+    p.add_argument("--share-vocab", action="store_true", help="one joint vocabulary and embedding for both sides")
+    p.add_argument("--vocab-size", type=int, default=8000, help="BPE vocabulary size per side")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="model size: encoder-decoder tiny/demo/small/base, gpt tiny/small/gpt2 (default small)",
+    )
+    p.add_argument("--layers", type=int, default=None, help="override the preset's layers (per stack)")
+    p.add_argument("--d-model", type=int, default=None, help="override the preset's width")
+    p.add_argument("--heads", type=int, default=None, help="override the preset's heads")
+    p.add_argument("--d-ff", type=int, default=None, help="override the preset's feed-forward width")
+    p.add_argument("--block-size", type=int, default=256, help="gpt: context length in tokens")
+    p.add_argument("--sampling", default="random", choices=["random", "contiguous"], help="gpt: block sampling")
+    p.add_argument("--dropout", type=float, default=None)
+    p.add_argument("--label-smoothing", type=float, default=None)
+    p.add_argument("--norm-first", action="store_const", const=True, default=None, help="pre-norm (default post)")
+    p.add_argument("--n-train", type=int, default=50000, help="examples drawn from a built-in task")
+    p.add_argument("--on-long", default="truncate", choices=["truncate", "error"], help="over-long examples")
+    p.add_argument("--run-dir", required=True, help="where to write the run")
+    add_training_flags(p)
+    p.set_defaults(func=cmd_train)
+
+
+def _register_finetune(sub) -> None:
+    p = sub.add_parser("finetune", help="fine-tune a BERT (Hugging Face's or ours) on a JSONL task")
+    p.add_argument("--model", required=True, help="a BERT directory, e.g. all-MiniLM-L6-v2")
+    p.add_argument("--task", required=True, choices=["classify", "regress", "tag", "qa", "choice"])
+    p.add_argument("--data", required=True, help="training records (JSONL; see docs/bert.md for the fields)")
+    p.add_argument("--val", required=True, help="validation records (JSONL)")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--run-dir", required=True)
+    add_training_flags(p)
+    p.set_defaults(
+        func=cmd_finetune,
+        max_steps=300,
+        learning_rate=5e-5,
+        warmup_steps=30,
+        eval_every=100,
+        save_every=100,
+        batch_size=32,
+        schedule="linear",
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..recipes.demo import run_demo
+
+    run_demo(
+        task=args.task, run_dir=args.run_dir, quick=args.quick, steps=args.steps, seed=args.seed, progress=args.progress
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    return run_distributed(args, _train)
+
+
+def _train(args: argparse.Namespace, info) -> int:
+    from ..recipes.train import TrainSpec, train
+
+    spec = from_args(TrainSpec, args)  # checks the job's options before any work
+    result = train(spec, training_arguments(args), info)
+    if not info.is_main:
+        return 0
+    summary = f"trained to step {result.step} in {result.seconds:.0f} s"
+    if result.best_metric is not None:
+        summary += f"; best {spec.metric} {result.best_metric:.4f} at step {result.best_step}"
+    print(summary)
+    print(f"model, tokenizer(s) and metrics in {args.run_dir}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    return run_distributed(args, _finetune)
+
+
+def _finetune(args: argparse.Namespace, info) -> int:
+    from ..recipes.bert_finetune import finetune
+
+    result, _ = finetune(
+        args.run_dir,
+        model_dir=args.model,
+        task=args.task,
+        data=args.data,
+        val=args.val,
+        args=training_arguments(args),
+        max_length=args.max_length,
+        resume=args.resume,
+        device=args.device,
+        dist_info=info,
+    )
+    if not info.is_main:
+        return 0
+    print(
+        f"fine-tuned {result.step} steps in {result.seconds:.0f} s; best validation score "
+        f"{result.best_metric:.4f} at step {result.best_step}"
+    )
+    print(f"model and tokenizer in {args.run_dir}; try: einformer predict {args.run_dir} --data {args.val}")
+    return 0
