@@ -42,10 +42,9 @@ def build(args):
 def weight_floor_ms(ours, repeats: int = 200) -> float:
     """ms per token of the bare chain of one row through every weight matrix (packed, as decoding uses
     them): the cost of streaming the weights, below which no exact fp32 decode step can go."""
-    from einformer.models.gpt import DecodeWeights
-
-    w = DecodeWeights(ours, rows=1)
-    layers = [m for i in range(len(w.qkv)) for m in (w.qkv[i], w.out[i], w.fc1[i], w.fc2[i])] + [w.lm_head]
+    w = ours.step_weights(rows=1)
+    layers = [m for lw in w["layers"] for m in (lw["attn"]["qkv"], lw["attn"]["out"], *lw["ffn"].values())]
+    layers.append(w["lm_head"])
     inputs = [torch.randn(1, m.weight.shape[1]) for m in layers]
     with torch.no_grad():
         for _ in range(10):
@@ -90,6 +89,36 @@ def run_case(name, ours, theirs, ids, kw, repeats, new):
     return statistics.median(t_theirs) / tokens * 1e3  # transformers' ms per token
 
 
+def seq2seq_case(name, model, src, mask, num_beams, repeats):
+    """The encoder-decoder (the demo preset): the single-token step against the regular per-token
+    forward, in the same loops (greedy or beam search) with the same weights; tokens checked equal."""
+    from einformer.generation import decoders
+    from einformer.generation.search import beam_search, greedy_search
+
+    def decode(fast):
+        prompt, state = decoders.start(model, src, mask, "dynamic", 1 + 64, fast=fast)
+        loop = dict(max_new_tokens=64, eos_token_id=[-1], pad_token_id=0)  # no EOS: 64 tokens every time
+        if num_beams > 1:
+            return beam_search(state, prompt, num_beams=num_beams, **loop)[0]
+        return greedy_search(state, prompt, **loop)
+
+    with torch.no_grad():
+        assert torch.equal(decode(True), decode(False)), "the step must give the forward's tokens"
+        times = {True: [], False: []}
+        for i in range(repeats + 1):
+            for fast in (True, False):
+                start = time.perf_counter()
+                decode(fast)
+                if i:
+                    times[fast].append(time.perf_counter() - start)
+    ratio = statistics.median(b / a for a, b in zip(times[True], times[False], strict=True))
+    tokens = src.shape[0] * 64
+    print(
+        f"{name:<26} step {tokens / statistics.median(times[True]):8.1f} tok/s   per-token forward "
+        f"{tokens / statistics.median(times[False]):8.1f} tok/s   ratio={ratio:.2f}"
+    )
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--layers", type=int, default=6)
@@ -123,6 +152,17 @@ def main():
         args.repeats,
         args.new,
     )
+    from einformer import EncoderDecoderConfig, EncoderDecoderTransformer
+
+    torch.manual_seed(0)
+    seq2seq = EncoderDecoderTransformer(
+        EncoderDecoderConfig.from_preset("demo", src_vocab_size=64, tgt_vocab_size=64)
+    ).eval()
+    src = torch.randint(4, 64, (1, 12), generator=g)
+    mask = torch.ones_like(src)
+    print("encoder-decoder, demo preset (2 + 2 layers, 128 wide), 64 new tokens: step vs the per-token forward")
+    seq2seq_case("seq2seq greedy, batch 1", seq2seq, src, mask, 1, args.repeats)
+    seq2seq_case("seq2seq beam 4, batch 1", seq2seq, src, mask, 4, args.repeats)
     floor = weight_floor_ms(ours)
     print(
         f"weights alone, batch 1: {floor:.2f} ms/token (transformers: {hf_batch1:.2f}); so at most "

@@ -10,7 +10,7 @@ import torch
 from einformer import GPT, EncoderDecoderConfig, EncoderDecoderTransformer, GPTConfig
 from einformer.generation import decoders
 from einformer.generation.search import beam_search, greedy_search
-from einformer.nn import CrossAttentionCache, DecoderLayer, DynamicCache, StaticCache, TransformerLayer
+from einformer.nn import CrossAttentionCache, DecoderLayer, DynamicCache, StaticCache, TransformerLayer, packed
 
 D, H, B = 32, 4, 3
 
@@ -31,7 +31,8 @@ def _left_padding(b: int, s: int) -> torch.Tensor:
 @pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("cache_kind", ["dynamic", "static"])
 @pytest.mark.parametrize("pack", [True, False])
-def test_transformer_layer_step_equals_forward(norm_first, activation, padded, cache_kind, pack):
+def test_transformer_layer_step_equals_forward(norm_first, activation, padded, cache_kind, pack, monkeypatch):
+    monkeypatch.setattr(packed, "PACK_MIN_WORK", 0)  # pack even these small matrices
     layer = TransformerLayer(D, H, 48, activation=activation, norm_first=norm_first, causal=True).eval()
     prompt, new = torch.randn(B, 5, D), torch.randn(B, 1, D)
     mask = _left_padding(B, 6) if padded else None
@@ -51,7 +52,8 @@ def test_transformer_layer_step_equals_forward(norm_first, activation, padded, c
 @pytest.mark.parametrize("activation", ["relu", "geglu"])
 @pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("pack", [True, False])
-def test_decoder_layer_step_equals_forward(norm_first, activation, padded, pack):
+def test_decoder_layer_step_equals_forward(norm_first, activation, padded, pack, monkeypatch):
+    monkeypatch.setattr(packed, "PACK_MIN_WORK", 0)
     layer = DecoderLayer(
         d_model=D,
         n_heads=H,

@@ -13,7 +13,7 @@ def test_packed_linear_equals_f_linear_for_any_number_of_rows(rows_hint, bias):
     g = torch.Generator().manual_seed(rows_hint)
     weight = torch.randn(96, 40, generator=g) * 0.1
     b = torch.randn(96, generator=g) if bias else None
-    layer = PackedLinear(weight, b, rows_hint)
+    layer = PackedLinear(weight, b, rows_hint, min_work=0)
     for shape in [(1, 40), (3, 40), (8, 40), (5, 1, 40)]:  # rows other than the hint, and (B, 1, D)
         x = torch.randn(*shape, generator=g)
         torch.testing.assert_close(layer(x), F.linear(x, weight, b), rtol=1e-5, atol=1e-5)
@@ -21,16 +21,20 @@ def test_packed_linear_equals_f_linear_for_any_number_of_rows(rows_hint, bias):
 
 def test_packing_is_used_on_cpu_fp32_and_skipped_otherwise():
     weight = torch.randn(8, 4)
-    assert (PackedLinear(weight, None, 1).packed is not None) == onednn_packing_available(weight)
+    assert (PackedLinear(weight, None, 1, min_work=0).packed is not None) == onednn_packing_available(weight)
+    assert PackedLinear(weight, None, 1).packed is None  # too little work to pay for oneDNN's call
     assert PackedLinear(weight, None, 1, pack=False).packed is None
     double = PackedLinear(weight.double(), None, 1)  # fp64: plain F.linear, exact
     x = torch.randn(2, 4, dtype=torch.float64)
     assert double.packed is None and torch.equal(double(x), F.linear(x, weight.double()))
 
 
-def test_decode_step_with_packed_weights_equals_the_plain_one():
+def test_decode_step_with_packed_weights_equals_the_plain_one(monkeypatch):
     """The GPT's single-token step: packed and unpacked weights give the same logits (1e-5)."""
     from einformer import GPT, GPTConfig
+    from einformer.nn import packed
+
+    monkeypatch.setattr(packed, "PACK_MIN_WORK", 0)  # pack even this tiny model's matrices
     from einformer.nn import DynamicCache
 
     torch.manual_seed(0)

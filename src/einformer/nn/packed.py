@@ -35,6 +35,13 @@ def onednn_packing_available(weight: Tensor) -> bool:
     )
 
 
+# Packing pays only for enough work: oneDNN's call costs a fixed ~17 us here, MKL's F.linear
+# ~4 us + the product. Measured on this project's 2-core host (docs/generation.md): F.linear wins
+# below about 250,000 multiply-adds per call (rows counted up to 2, where MKL's time stops growing
+# with rows as fast): a 384 x 384 matrix for one row, any matrix of the 128-wide demo preset.
+PACK_MIN_WORK = 250_000
+
+
 class PackedLinear:
     """``F.linear(x, weight, bias)`` with ``weight`` (Dout, Din) packed once for about ``rows`` rows.
 
@@ -44,12 +51,16 @@ class PackedLinear:
         rows: the expected number of input rows per call (batch x beams); a hint for the layout:
             any number of rows gives the same result.
         pack: False keeps plain ``F.linear`` (the reference the packed path is tested against).
+        min_work: pack only when weight.numel() * min(rows, 2) reaches this (``PACK_MIN_WORK``).
     """
 
-    def __init__(self, weight: Tensor, bias: Tensor | None, rows: int, *, pack: bool = True) -> None:
+    def __init__(
+        self, weight: Tensor, bias: Tensor | None, rows: int, *, pack: bool = True, min_work: int | None = None
+    ) -> None:
         self.weight, self.bias = weight, bias
         self.packed = None
-        if pack and onednn_packing_available(weight):
+        worth = weight.numel() * min(max(1, rows), 2) >= (PACK_MIN_WORK if min_work is None else min_work)
+        if pack and worth and onednn_packing_available(weight):
             self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), max(1, rows))
 
     def __call__(self, x: Tensor) -> Tensor:
