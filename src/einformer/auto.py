@@ -15,10 +15,10 @@ its tokenizer in ``_tokenizers``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from pathlib import Path
 
+from .checkpoint import read_json
 from .models import (
     GPT,
     BertForMaskedLM,
@@ -170,13 +170,7 @@ def _read_config(directory: Path, what: str) -> dict:
             f"{directory} is not an einformer {what} (no config.json); pass the directory that `einformer train`, "
             "`einformer demo` or save_pretrained wrote, or a Hugging Face model directory"
         )
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); re-save the model or fix the file") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(config).__name__}")
-    return config
+    return read_json(path, "model config")
 
 
 def _bert_class(run: RunInfo | None, config: dict) -> type[PreTrainedModel]:

@@ -45,6 +45,18 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
         raise
 
 
+def read_json(path: str | Path, what: str = "file") -> dict:
+    """A JSON object from ``path``; invalid JSON or another type is a ValueError naming the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); the {what} is damaged: re-save it or fix the file") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
 def write_json(path: str | Path, data: dict) -> None:
     with atomic_write(path, "w") as f:
         json.dump(data, f, indent=2, sort_keys=True, ensure_ascii=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import types
 import typing
 from pathlib import Path
@@ -75,15 +74,12 @@ class BaseConfig:
 
     @classmethod
     def from_json_file(cls: type[C], path: str | Path) -> C:
+        from .checkpoint import read_json
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no config.json at {path}; is this a saved einformer model directory?") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path} is not valid JSON ({e}); re-save the model or fix the file") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+        if not path.is_file():
+            raise FileNotFoundError(f"no config.json at {path}; is this a saved einformer model directory?")
+        data = read_json(path, "model config")
         try:
             return cls.from_dict(data)
         except (ValueError, TypeError) as e:

@@ -35,11 +35,11 @@ def onednn_packing_available(weight: Tensor) -> bool:
     )
 
 
-# Packing pays only for enough work: oneDNN's call costs a fixed ~17 us here, MKL's F.linear
-# ~4 us + the product. Measured on this project's 2-core host (docs/generation.md): F.linear wins
-# below about 250,000 multiply-adds per call (rows counted up to 2, where MKL's time stops growing
-# with rows as fast): a 384 x 384 matrix for one row, any matrix of the 128-wide demo preset.
-PACK_MIN_WORK = 250_000
+# Packing pays only for large enough matrices: oneDNN's call costs a fixed ~17 us here, MKL's
+# F.linear ~4 us + the product. On this project's 2-core host (docs/generation.md) the 128-wide demo
+# encoder-decoder (no matrix above 65,536 weights) decoded 0.91 ms/token packed and 0.51 plain, while
+# the 6 x 384 GPT (147,456 weights and up) is faster packed at every batch size, 1 included.
+PACK_MIN_WORK = 100_000
 
 
 class PackedLinear:
@@ -51,7 +51,7 @@ class PackedLinear:
         rows: the expected number of input rows per call (batch x beams); a hint for the layout:
             any number of rows gives the same result.
         pack: False keeps plain ``F.linear`` (the reference the packed path is tested against).
-        min_work: pack only when weight.numel() * min(rows, 2) reaches this (``PACK_MIN_WORK``).
+        min_work: pack only a weight of at least this many elements (default ``PACK_MIN_WORK``).
     """
 
     def __init__(
@@ -59,7 +59,7 @@ class PackedLinear:
     ) -> None:
         self.weight, self.bias = weight, bias
         self.packed = None
-        worth = weight.numel() * min(max(1, rows), 2) >= (PACK_MIN_WORK if min_work is None else min_work)
+        worth = weight.numel() >= (PACK_MIN_WORK if min_work is None else min_work)
         if pack and worth and onednn_packing_available(weight):
             self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), max(1, rows))
 

@@ -15,12 +15,11 @@ changed. The trainer takes its file names from here; loaders read run.json throu
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..checkpoint import write_json
+from ..checkpoint import read_json, write_json
 from .distributed import DistInfo, barrier
 
 RUN_INFO = "run.json"
@@ -144,13 +143,7 @@ def read_info(directory: str | Path) -> RunInfo | None:
     path = Path(directory) / RUN_INFO
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); the run's description is damaged") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
-    return RunInfo.from_dict(data, str(path))
+    return RunInfo.from_dict(read_json(path, "run description"), str(path))
 
 
 def holds_run(directory: str | Path) -> bool:
