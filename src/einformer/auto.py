@@ -102,7 +102,7 @@ class Loaded:
         """Refuse by name a model (or run) that ``command`` cannot use."""
         if model_types and self.model_type not in model_types:
             raise ValueError(
-                f"{command} needs a {' or '.join(model_types)} model; {self.path} holds a {self.model_type} "
+                f"{command} needs {_a(' or '.join(model_types))} model; {self.path} holds {_a(self.model_type)} "
                 f"model ({type(self.model).__name__})"
             )
         if run_kind is not None and (self.run is None or self.run.kind != run_kind):
@@ -114,6 +114,10 @@ class Loaded:
         if self.tokenizer is None:
             raise ValueError(f"{command}: {self.tokenizer_problem or f'{self.path} has no tokenizer'}")
         return self.tokenizer
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
 def resolve(path: str | Path) -> Path:

@@ -80,3 +80,25 @@ def format_env(report: dict) -> str:
     for name, version in report["packages"].items():
         lines.append(f"{name:<16} {version or 'not installed'}")
     return "\n".join(lines)
+
+
+def format_facts(facts: dict) -> str:
+    """Human-readable lines for the system facts of ``einformer.diagnose.collect_facts``."""
+    toolkit, driver, cpu, rates = facts["toolkit"], facts["driver"], facts["cpu"], facts["matmul_gflops"]
+    visible = facts["cuda_visible_devices"]
+    lines = [
+        "CUDA toolkit     "
+        + (f"{toolkit['version']} ({toolkit['source']})" if toolkit else "none (no nvcc, no /usr/local/cuda)"),
+        "NVIDIA driver    "
+        + (
+            f"{driver['version']}, supports CUDA {driver['max_cuda']}, {len(driver['gpus'])} GPU(s)"
+            if driver
+            else "none (nvidia-smi not found)"
+        ),
+        f"CUDA_VISIBLE_DEVICES {'(unset)' if visible is None else visible}",
+        f"CPU              {cpu['model'] or 'unknown'}, {cpu['cores']} cores, torch kernels {cpu['torch_capability']}",
+        f"CPU features     {', '.join(cpu['features']) or 'none of AVX2 / AVX-512 / AVX512-BF16 / AMX / VNNI'}",
+    ]
+    if rates:
+        lines.append(f"matmul (512^3)   fp32 {rates['fp32']} GFLOP/s, bf16 {rates['bf16']} GFLOP/s")
+    return "\n".join(lines)
