@@ -11,6 +11,7 @@ a handler parses nothing and calls the library (no logic lives only here).
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from ..version import __version__
@@ -19,12 +20,22 @@ from . import bert, env, explain, generate, train
 JOBS = (env, train, generate, bert, explain)
 
 
+def _expected() -> tuple[type[BaseException], ...]:
+    """The errors einformer raises for a user's input: their message is the whole story."""
+    from ..data.pairs import DataError
+    from ..training.run_dir import RunInUse
+    from ..training.trainer import TrainingDiverged
+
+    return (ValueError, OSError, ImportError, RunInUse, TrainingDiverged, DataError)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="einformer",
         description="The Transformer, understood and used: train, generate, explain.",
     )
     parser.add_argument("--version", action="version", version=f"einformer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for job in JOBS:
         job.register(sub)
@@ -40,13 +51,38 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, OSError, ImportError) as e:
-        # A user mistake: one or two lines, no traceback.
-        print(f"einformer {args.command}: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"einformer {args.command}: interrupted. {_resume_hint(args)}", file=sys.stderr)
         return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"einformer {args.command}: error: {error_message(e)}", file=sys.stderr)
+        return 2
+
+
+def error_message(e: BaseException) -> str:
+    """One or two lines: the message of an error einformer raises (it names the input and the fix),
+    or the kind of an unexpected one with the way to its traceback."""
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return f"no space left on the device ({e.filename or 'while writing'}); free some, then --resume"
+    if isinstance(e, _expected()):
+        return str(e)
+    return f"unexpected {type(e).__name__}: {e} (run again with einformer --debug ... for the traceback)"
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """Where an interrupted training stands, and the command that continues it."""
+    run_dir = getattr(args, "run_dir", None)
+    if args.command not in ("train", "finetune") or not run_dir:
+        return ""
+    from ..training.run_dir import published_step
+
+    step = published_step(run_dir)
+    if step is None:
+        return "No checkpoint was saved yet."
+    again = " ".join(a for a in args.argv if a != "--resume")
+    return f"The last checkpoint is step {step} in {run_dir}; continue with: einformer {again} --resume"
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import sys
 
 
@@ -61,6 +62,13 @@ def run_distributed(args: argparse.Namespace, job) -> int:
 
     if args.nproc_per_node < 1:
         raise ValueError(f"--nproc-per-node must be >= 1, got {args.nproc_per_node}")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", args.device):
+        raise ValueError(f"--device {args.device!r}: einformer trains on cpu, cuda or cuda:N")
+    if args.nproc_per_node > 1 and args.batch_size % args.nproc_per_node:
+        raise ValueError(
+            f"--batch-size {args.batch_size} does not split evenly over --nproc-per-node {args.nproc_per_node}; "
+            "make the batch size a multiple of the process count"
+        )
     if args.nproc_per_node > 1 and "LOCAL_RANK" not in os.environ:  # start the workers under torchrun
         return distributed.relaunch_with_torchrun(args.nproc_per_node, args.argv)
     info = distributed.setup(

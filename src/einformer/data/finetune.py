@@ -38,6 +38,7 @@ def read_records(path: str | Path, task: str) -> list[dict]:
             raise DataError(f"{path}:{number}: a {task} record needs fields {list(FIELDS[task])}; missing {missing}")
         if task == "tag" and len(record["tokens"]) != len(record["tags"]):
             raise DataError(f"{path}:{number}: {len(record['tokens'])} tokens but {len(record['tags'])} tags")
+        _check_label(record, task, f"{path}:{number}")
         if task == "qa" and record["context"][record["answer_start"] :][: len(record["answer"])] != record["answer"]:
             raise DataError(f"{path}:{number}: the answer is not at answer_start in the context")
         records.append(record)
@@ -46,13 +47,41 @@ def read_records(path: str | Path, task: str) -> list[dict]:
     return records
 
 
-def label_list(records: list[dict], task: str) -> list:
-    """The sorted label vocabulary (classes or tags); empty for regression, QA and multiple choice."""
+def _check_label(record: dict, task: str, where: str) -> None:
+    """A label of the task's type: a string or an integer class (one kind per file, checked in
+    ``label_list``), a number to regress, string tags, an integer choice."""
+    label = record.get("label")
+    if task == "classify" and (isinstance(label, bool) or not isinstance(label, str | int)):
+        raise DataError(f"{where}: a classify label must be a string or an integer class, got {label!r}")
+    if task == "regress" and (isinstance(label, bool) or not isinstance(label, int | float)):
+        raise DataError(f"{where}: a regress label must be a number, got {label!r}")
+    if task == "choice" and (isinstance(label, bool) or not isinstance(label, int)):
+        raise DataError(f"{where}: a choice label must be the index of the right choice, got {label!r}")
+    if task == "tag" and not all(isinstance(t, str) for t in record["tags"]):
+        raise DataError(f"{where}: tags must be strings, got {record['tags']!r}")
+
+
+def label_list(records: list[dict], task: str, *, validation: list[dict] | None = None) -> list:
+    """The sorted label vocabulary (classes or tags) of the training ``records``; empty for
+    regression, QA and multiple choice. A label that only ``validation`` has is an error (it would
+    be a class the model never trains on)."""
     if task == "classify":
-        return sorted({r["label"] for r in records}, key=str)
-    if task == "tag":
-        return sorted({t for r in records for t in r["tags"]})
-    return []
+        kinds = {type(r["label"]) for r in records}
+        if len(kinds) > 1:
+            raise DataError("classify labels mix strings and integers; use one kind for every record")
+        labels = sorted({r["label"] for r in records}, key=str)
+        unseen = sorted({r["label"] for r in validation or ()} - set(labels), key=str)
+    elif task == "tag":
+        labels = sorted({t for r in records for t in r["tags"]})
+        unseen = sorted({t for r in validation or () for t in r["tags"]} - set(labels))
+    else:
+        return []
+    if unseen:
+        raise DataError(
+            f"the validation records have label(s) {unseen} that no training record has; add training examples of "
+            "them or remove them from the validation file"
+        )
+    return labels
 
 
 def encode_records(records: list[dict], task: str, tokenizer, labels: list, max_length: int) -> list[dict]:

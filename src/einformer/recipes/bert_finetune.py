@@ -24,7 +24,7 @@ from ..models.bert_heads import (
 )
 from ..training import Trainer, TrainingArguments
 from ..training.distributed import DistInfo
-from ..training.run_dir import LAST, FinetuneRunInfo, absolute, check_start, prepare, read_info
+from ..training.run_dir import LAST, FinetuneRunInfo, absolute, check_start, exclusive, prepare, read_info
 
 HEADS = {
     "classify": BertForSequenceClassification,
@@ -126,6 +126,7 @@ def evaluate_examples(run: FinetuneRun, examples: list[dict], batch_size: int = 
     return {"exact_match": sum(p == g for p, g in zip(preds, gold, strict=True)) / len(gold), "f1": sum(f1) / len(f1)}
 
 
+@exclusive
 def finetune(
     run_dir: str | Path,
     *,
@@ -149,7 +150,7 @@ def finetune(
         info.labels = read_info(run_dir).labels  # the classes of the run being resumed
         model_source, changes = run_dir / LAST, {}
     else:
-        info.labels = label_list(train_records + val_records, task)
+        info.labels = label_list(train_records, task, validation=val_records)
         model_source = model_dir
         changes = {"num_labels": len(info.labels)} if info.labels else {}
         if task == "regress":

@@ -22,7 +22,7 @@ from ..data.text import read_text
 from ..models.bert_heads import BertForMaskedLM, BertForPreTraining
 from ..training import Trainer, TrainingArguments
 from ..training.distributed import DistInfo
-from ..training.run_dir import PretrainRunInfo, absolute, check_start, prepare, resume_config
+from ..training.run_dir import PretrainRunInfo, absolute, check_start, exclusive, prepare, resume_config
 
 
 def train_wordpiece(lines: list[str], vocab_size: int) -> BertTokenizer:
@@ -60,6 +60,7 @@ def masked_lm_metrics(model, batches: MLMBatches, n_batches: int) -> dict:
     return {"loss": total / max(count, 1), "masked_accuracy": correct / max(count, 1)}
 
 
+@exclusive
 def pretrain_bert(
     run_dir: str | Path,
     *,

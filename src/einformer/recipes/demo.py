@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..explain import plot_attention, seq2seq_cross_attention
 from ..training import TrainingArguments
+from ..training.run_dir import holds_run
 from .seq2seq import train_seq2seq
 
 # Sized to finish within 3 minutes on 2 CPU cores at >= 95% exact match on numbers-en.
@@ -37,6 +38,8 @@ def run_demo(
     """Train, evaluate, translate examples, draw attention; return the figures it printed."""
     sizes = QUICK if quick else FULL
     run_dir = Path(run_dir) if run_dir else fresh_dir(Path("runs") / f"demo-{task}")
+    if holds_run(run_dir):  # the demo never resumes: say so before the trainer's generic refusal
+        raise ValueError(f"{run_dir} already holds a run; the demo starts fresh: give another --run-dir or none")
     steps = steps or sizes["steps"]
     args = TrainingArguments(
         max_steps=steps,

@@ -26,7 +26,7 @@ from ..models.gpt import GPT
 from ..models.transformer_xl import TransformerXL
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo
-from ..training.run_dir import LanguageModelRunInfo, absolute, check_start, prepare, resume_config
+from ..training.run_dir import LanguageModelRunInfo, absolute, check_start, exclusive, prepare, resume_config
 
 TOKENIZER = "tokenizer.json"
 LANGUAGE_MODELS = {"gpt": (GPTConfig, GPT), "transformer-xl": (TransformerXLConfig, TransformerXL)}
@@ -149,6 +149,7 @@ def _lm_metrics(loss: float, ids: torch.Tensor, chars: int | None) -> dict:
     return metrics
 
 
+@exclusive
 def train_lm(
     run_dir: str | Path,
     *,

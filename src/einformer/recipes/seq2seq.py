@@ -26,7 +26,7 @@ from ..models.encoder_decoder import EncoderDecoderTransformer
 from ..models.universal import UniversalTransformer
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo
-from ..training.run_dir import Seq2SeqRunInfo, absolute, check_start, prepare, resume_config
+from ..training.run_dir import Seq2SeqRunInfo, absolute, check_start, exclusive, prepare, resume_config
 
 SOURCE_TOKENIZER, TARGET_TOKENIZER = "source_tokenizer.json", "target_tokenizer.json"
 # the sequence-to-sequence architectures, by config.json's model_type
@@ -251,6 +251,7 @@ def load_data(
     return pairs, val_pairs, [], fields
 
 
+@exclusive
 def train_seq2seq(
     run_dir: str | Path,
     *,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -60,6 +61,8 @@ def setup(
     Returns:
         A ``DistInfo``; with a world size of 1 and no ``init_method``, no process group is made.
     """
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # a torchrun worker: stop when torchrun stops
+        die_with_parent(signal.SIGKILL)
     world = world_size if world_size is not None else int(os.environ.get("WORLD_SIZE", "1"))
     this_rank = rank if rank is not None else int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", str(this_rank)))
@@ -153,4 +156,23 @@ def relaunch_with_torchrun(nproc_per_node: int, argv: list[str]) -> int:
         "einformer",
         *argv,
     ]
-    return subprocess.call(command)
+    # the launcher's signals reach torchrun (which stops its workers); if the launcher is killed
+    # outright, torchrun gets SIGTERM from the kernel (die_with_parent), and each worker SIGKILL
+    child = subprocess.Popen(command, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
+    forwarded = {s: signal.signal(s, lambda sig, _: child.send_signal(sig)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return child.wait()
+    finally:
+        for s, handler in forwarded.items():
+            signal.signal(s, handler)
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send this process ``sig`` when its parent dies (prctl PR_SET_PDEATHSIG); a no-op
+    elsewhere. Keeps torchrun's workers from training on, orphaned, after the launcher is killed."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, int(sig))  # 1 = PR_SET_PDEATHSIG

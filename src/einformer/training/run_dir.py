@@ -2,7 +2,9 @@
 
     run.json                        the job (a ``RunInfo``): kind, data, tokenizers, lengths
     config.json, model.safetensors  the best model so far (the trainer keeps it)
-    last/                           the latest checkpoint: model + training_state.pt (--resume)
+    checkpoint-N/                   the latest checkpoint: model + training_state.pt of step N
+    last -> checkpoint-N            a symbolic link, switched atomically once step N is complete
+    .lock                           held (flock) by the process training here
     metrics.jsonl, loss_curve.png   the trainer's log and plot
     tokenizer file(s)               written by the recipe through ``prepare``
 
@@ -10,11 +12,24 @@
 written when the directory already holds one (so a refused run never damages the old one); a
 resumed run reads run.json back and refuses a job that differs from the saved one, naming what
 changed. The trainer takes its file names from here; loaders read run.json through ``read_info``.
+
+A checkpoint is one atomic unit: the trainer writes every file of step N into a new
+``checkpoint-N/`` directory, then ``publish_checkpoint`` points ``last`` at it with one rename of a
+symbolic link, so a kill at any moment leaves either the old checkpoint or the new one, never a mix
+of two steps; leftovers of a crashed write are removed on the next start (``clean_partial``). One
+process at a time may train in a directory (``exclusive``, an flock that dies with its process).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
+import functools
+import os
+import shutil
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +41,13 @@ RUN_INFO = "run.json"
 LAST = "last"  # the latest checkpoint, what --resume continues from
 STATE_NAME = "training_state.pt"
 METRICS = "metrics.jsonl"
+LOCK = ".lock"
+CHECKPOINT_PREFIX = "checkpoint-"
+PAUSE_VARIABLE = "EINFORMER_PAUSE_AT"  # tests: "NAME:SECONDS" sleeps at pause point NAME (a kill window)
+
+
+class RunInUse(RuntimeError):
+    """Another process holds the run directory."""
 
 
 @dataclasses.dataclass
@@ -155,6 +177,8 @@ def holds_run(directory: str | Path) -> bool:
 def check_start(run_dir: str | Path, *, resume: bool) -> None:
     """Before any work: a fresh job needs a directory without a run, a resumed one a run to resume."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--run-dir {run_dir} is a file; give a directory")
     if resume and not ((run_dir / RUN_INFO).is_file() and (run_dir / LAST / STATE_NAME).is_file()):
         raise FileNotFoundError(
             f"nothing to resume in {run_dir}: it has no {RUN_INFO} and {LAST}/{STATE_NAME}; start it without --resume"
@@ -202,3 +226,134 @@ def prepare(
 def resume_config(run_dir: str | Path, config_class):
     """The model config of the latest checkpoint, which a resumed job rebuilds its model from."""
     return config_class.from_json_file(Path(run_dir) / LAST / "config.json")
+
+
+# ---------------------------------------------------------------- atomic checkpoints
+def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
+    return Path(run_dir) / f"{CHECKPOINT_PREFIX}{step}"
+
+
+def new_checkpoint_dir(run_dir: str | Path, step: int) -> Path:
+    """An empty ``checkpoint-STEP/`` to write step STEP's files into (a stale one from a crash removed)."""
+    target = checkpoint_dir(run_dir, step)
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    return target
+
+
+def publish_checkpoint(run_dir: str | Path, step: int) -> None:
+    """Point ``last`` at ``checkpoint-STEP/`` in one atomic rename, then drop the checkpoint it replaces."""
+    run_dir = Path(run_dir)
+    target, last = checkpoint_dir(run_dir, step), run_dir / LAST
+    _fsync_tree(target)
+    pause("publish")
+    previous = os.readlink(last) if last.is_symlink() else None
+    if last.exists() and not last.is_symlink():  # a run directory of an older einformer: last/ was a folder
+        last.rename(run_dir / f"{CHECKPOINT_PREFIX}legacy")
+        previous = f"{CHECKPOINT_PREFIX}legacy"
+    link = run_dir / ".last.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    link.symlink_to(target.name)
+    os.replace(link, last)
+    _fsync_dir(run_dir)
+    if previous and previous != target.name:
+        shutil.rmtree(run_dir / previous, ignore_errors=True)
+
+
+def published_step(run_dir: str | Path) -> int | None:
+    """The step ``last`` points at (None for an older run's plain last/ folder, or no checkpoint)."""
+    last = Path(run_dir) / LAST
+    if not last.is_symlink():
+        return None
+    suffix = os.readlink(last)[len(CHECKPOINT_PREFIX) :]
+    return int(suffix) if suffix.isdigit() else None
+
+
+def clean_partial(run_dir: str | Path) -> list[str]:
+    """Remove what a crashed write left: checkpoints ``last`` does not point at, and ``.*.tmp`` files."""
+    run_dir, removed = Path(run_dir), []
+    if not run_dir.is_dir():
+        return removed
+    current = os.readlink(run_dir / LAST) if (run_dir / LAST).is_symlink() else None
+    for path in run_dir.iterdir():
+        if path.name.startswith(CHECKPOINT_PREFIX) and path.name != current and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+        elif path.name.startswith(".") and path.name.endswith(".tmp") and (path.is_file() or path.is_symlink()):
+            path.unlink()
+            removed.append(path.name)
+    if (run_dir / LAST).is_dir():
+        for path in (run_dir / LAST).glob(".*.tmp"):
+            path.unlink()
+            removed.append(f"{LAST}/{path.name}")
+    return removed
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in directory.iterdir():
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(directory)
+
+
+def pause(name: str) -> None:
+    """A pause point for the crash tests: with EINFORMER_PAUSE_AT=NAME:SECONDS, say so and sleep."""
+    spec = os.environ.get(PAUSE_VARIABLE, "")
+    if spec.split(":")[0] == name:
+        print(f"einformer: paused at {name}", file=sys.stderr, flush=True)
+        time.sleep(float(spec.split(":")[1]) if ":" in spec else 30.0)
+
+
+# ---------------------------------------------------------------- one process per run directory
+class RunLock:
+    """An exclusive flock on ``run_dir/.lock`` while held (the OS drops it when the process dies,
+    so a killed run never leaves the directory locked)."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self.fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            raise RunInUse(
+                f"{run_dir} is in use by another einformer process (pid {holder}); wait for it to finish, "
+                "or train into another --run-dir"
+            ) from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, str(os.getpid()).encode())
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the flock
+            self.fd = None
+
+
+def exclusive(job: Callable) -> Callable:
+    """Decorate a recipe ``job(run_dir, ..., dist_info=...)``: rank 0 holds the run directory's lock
+    for the whole job, so a second process on the same directory is refused before it writes."""
+
+    @functools.wraps(job)
+    def locked(run_dir, *args, **kwargs):
+        dist_info = kwargs.get("dist_info") or DistInfo()
+        if not dist_info.is_main:
+            return job(run_dir, *args, **kwargs)
+        lock = RunLock(run_dir)
+        try:
+            return job(run_dir, *args, **kwargs)
+        finally:
+            lock.release()
+
+    return locked

@@ -5,8 +5,9 @@ evaluation every ``eval_every`` steps keeps the best model; a full checkpoint ev
 steps allows an exact resume. A run directory holds:
 
     config.json, model.safetensors   the best model so far (the latest when nothing is evaluated)
-    last/                            the latest model and training_state.pt (optimizer, scheduler,
-                                     RNG states, step, best metric): what --resume continues from
+    checkpoint-N/, last -> it        the latest model and training_state.pt (optimizer, scheduler,
+                                     RNG states, step, best metric, training arguments): what
+                                     --resume continues from, switched atomically (run_dir.py)
     metrics.jsonl                    one JSON object per log line and per evaluation
     loss_curve.png                   training (and validation) loss against steps
     (tokenizers and anything the caller's ``save_extra`` writes)
@@ -18,6 +19,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,19 +29,52 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpoint import atomic_write, load_state_strict, load_weights, save_tensors, write_json
+from ..checkpoint import CheckpointError, atomic_write, load_state_strict, load_weights, save_tensors, write_json
 from ..models.base import CONFIG_NAME, WEIGHTS_NAME, PreTrainedModel
 from ..version import __version__
 from .arguments import TrainingArguments
 from .data_parallel import wrap_data_parallel
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
-from .run_dir import LAST, METRICS, STATE_NAME
+from .run_dir import (
+    LAST,
+    METRICS,
+    STATE_NAME,
+    clean_partial,
+    new_checkpoint_dir,
+    pause,
+    publish_checkpoint,
+    published_step,
+)
 from .schedules import lr_multiplier
 from .tokens import count_tokens, loss_token_count
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+# training arguments a resumed run must keep (the optimizer and scheduler state were built with
+# them), and those it may change; the flag that sets each, for the messages
+KEPT_ON_RESUME = {
+    "batch_size": "--batch-size",
+    "gradient_accumulation_steps": "--grad-accum",
+    "learning_rate": "--lr",
+    "weight_decay": "--weight-decay",
+    "betas": "betas",
+    "eps": "eps",
+    "schedule": "--schedule",
+    "warmup_steps": "--warmup",
+    "max_grad_norm": "--clip",
+    "precision": "--precision",
+    "seed": "--seed",
+}
+CHANGEABLE_ON_RESUME = {
+    "max_steps": "--steps",
+    "eval_every": "--eval-every",
+    "save_every": "--save-every",
+    "log_every": "--log-every",
+    "patience": "--patience",
+}
 
 
 @dataclasses.dataclass
@@ -125,6 +160,8 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(a.schedule, a.warmup_steps, a.max_steps))
         scaler = torch.amp.GradScaler(self.device.type, enabled=a.precision == "fp16")
         state = {"step": 0, "best_metric": None, "best_step": None, "bad_evals": 0}
+        if self.dist.is_main:
+            clean_partial(self.run_dir)  # what a crashed write left behind
         if resume:
             state = self._load_checkpoint(optimizer, scheduler)
         else:
@@ -152,11 +189,13 @@ class Trainer:
             while step < a.max_steps and not stopped_early:
                 loss, n_tokens = self._step(wrapped, optimizer, scaler, step)
                 if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"the loss became {loss} at step {step + 1}; training stopped. The last good checkpoint "
-                        f"(step {saved_step}) is kept in {self.run_dir / LAST}. Lower --lr or enable gradient "
-                        "clipping, then --resume."
+                    kept = (
+                        f"The last good checkpoint (step {saved_step}) is kept in {self.run_dir / LAST}; lower "
+                        "--lr or enable gradient clipping, then --resume"
+                        if (self.run_dir / LAST / STATE_NAME).is_file()
+                        else "No checkpoint was saved before it; lower --lr or enable gradient clipping and start again"
                     )
+                    raise TrainingDiverged(f"the loss became {loss} at step {step + 1}; training stopped. {kept}.")
                 scheduler.step()
                 step += 1
                 tokens += n_tokens
@@ -315,8 +354,9 @@ class Trainer:
             write_json(directory / CONFIG_NAME, {**model.config.to_dict(), "einformer_version": __version__})
 
     def _save_checkpoint(self, model, optimizer, scheduler, state) -> None:
-        """The latest model and training state, written by rank 0 with every rank's RNG state."""
-        last = self.run_dir / LAST
+        """The latest model and training state of this step, written by rank 0 with every rank's RNG
+        state into a new checkpoint directory, then published as ``last`` in one atomic switch."""
+        target = new_checkpoint_dir(self.run_dir, state["step"]) if self.dist.is_main else None
         rng = {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -325,19 +365,22 @@ class Trainer:
         if self.dist.enabled:
             ranks = [None] * self.dist.world_size
             dist.all_gather_object(ranks, rng)
-        self._save_model(model, last)
+        self._save_model(model, target)
         if self.dist.is_main:
+            pause("checkpoint")  # between the weights and the state: the window a kill must not hurt
             payload = {
                 **state,
                 "scheduler": scheduler.state_dict(),
                 "rng": ranks[0],
                 "rng_per_rank": ranks,
                 "world_size": self.dist.world_size,
+                "arguments": dataclasses.asdict(self.args),
             }
             if not self.fsdp:  # FSDP optimizer state is sharded; resuming an FSDP run is not supported yet
                 payload["optimizer"] = optimizer.state_dict()
-            with atomic_write(last / STATE_NAME) as f:
+            with atomic_write(target / STATE_NAME) as f:
                 torch.save(payload, f)
+            publish_checkpoint(self.run_dir, state["step"])
         barrier(self.dist)
 
     def _load_checkpoint(self, optimizer, scheduler) -> dict:
@@ -347,7 +390,20 @@ class Trainer:
         if self.fsdp:
             raise ValueError("resuming an FSDP run is not supported yet; resume it without --fsdp (DDP or 1 process)")
         load_state_strict(self.model, load_weights(last / WEIGHTS_NAME, self.device), source=str(last))
-        payload = torch.load(last / STATE_NAME, map_location="cpu", weights_only=True)
+        try:
+            payload = torch.load(last / STATE_NAME, map_location="cpu", weights_only=True)
+        except Exception as e:  # weights_only refuses code; a damaged file fails to unpickle
+            raise CheckpointError(
+                f"cannot read {last / STATE_NAME}: it is damaged or not einformer's ({type(e).__name__}); it was "
+                "not executed. Resume from an intact checkpoint, or start the run again"
+            ) from None
+        step = published_step(self.run_dir)
+        if step is not None and payload.get("step") != step:
+            raise CheckpointError(
+                f"{last} is the checkpoint of step {step}, but its training state is of step {payload.get('step')}; "
+                "refusing to resume from a mix of two steps"
+            )
+        self._check_resume_arguments(payload.pop("arguments", None))
         if "optimizer" not in payload:
             raise ValueError(f"{last / STATE_NAME} has no optimizer state (an FSDP run); it cannot be resumed")
         optimizer.load_state_dict(payload.pop("optimizer"))
@@ -364,12 +420,36 @@ class Trainer:
             torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
         return payload
 
+    def _check_resume_arguments(self, saved: dict | None) -> None:
+        """Refuse a resume that changes what the optimizer and schedule were built with; name the
+        settings it may change (and does)."""
+        if saved is None:  # a checkpoint of an older einformer
+            return
+        now = dataclasses.asdict(self.args)
+        differ = [k for k in now if k in saved and _plain(saved[k]) != _plain(now[k])]
+        kept = [f"{KEPT_ON_RESUME[k]} {saved[k]} (now {now[k]})" for k in differ if k in KEPT_ON_RESUME]
+        if kept:
+            raise ValueError(
+                "--resume continues with the run's own training settings, and these differ: "
+                + ", ".join(kept)
+                + ". Resume without changing them, or train into a new --run-dir"
+            )
+        changed = [f"{CHANGEABLE_ON_RESUME[k]} {saved[k]} -> {now[k]}" for k in differ if k in CHANGEABLE_ON_RESUME]
+        if changed and self.dist.is_main:
+            print("resuming with " + ", ".join(changed), file=sys.stderr)
+
     def _read_history(self, upto: int) -> list[dict]:
         """Metrics already logged up to step ``upto`` (later lines belong to an interrupted run)."""
         path = self.run_dir / METRICS
         if not path.exists():
             return []
-        history = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        history = []
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            try:
+                history.append(json.loads(line))
+            except json.JSONDecodeError:  # a line torn by a kill mid-write: it is after the checkpoint
+                if line.strip():
+                    print(f"{path}:{number}: a torn line (an interrupted write), dropped", file=sys.stderr)
         history = [h for h in history if h["step"] <= upto]
         with atomic_write(path, "w") as f:
             f.writelines(json.dumps(h) + "\n" for h in history)
@@ -383,6 +463,11 @@ class Trainer:
             for key, value in {**record, **{f"eval/{k}": v for k, v in record.get("eval", {}).items()}}.items():
                 if isinstance(value, int | float) and key != "step":
                     writer.add_scalar(key, value, record["step"])
+
+
+def _plain(value):
+    """Tuples and lists (a checkpoint stores betas either way) compare as equals."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _repeated_blocks(model: nn.Module) -> list[nn.Module]:
