@@ -33,6 +33,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _umask_mode(tmp)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
@@ -55,6 +56,14 @@ def read_json(path: str | Path, what: str = "file") -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
     return data
+
+
+def _umask_mode(path: str) -> None:
+    """Give a temporary file the mode a plain ``open`` would (0666 less the umask), not mkstemp's 0600,
+    so other users can read a run as they read any file the user writes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def write_json(path: str | Path, data: dict) -> None:
@@ -91,6 +100,7 @@ def save_tensors(tensors: dict[str, Tensor], path: str | Path, metadata: dict[st
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={"format": "pt", **(metadata or {})})
+        _umask_mode(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

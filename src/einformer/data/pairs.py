@@ -16,14 +16,22 @@ class DataError(ValueError):
     """A user's data file that cannot be read as pairs."""
 
 
-def read_lines(path: str | Path) -> list[tuple[int, str]]:
-    """(line number, text) for each line of a UTF-8 file; errors name the first bad line."""
+def read_data_file(path: str | Path) -> bytes:
+    """The bytes of a data file; a missing, empty or directory path is a ``DataError`` naming it."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; pass a data file (e.g. {path / 'train.txt'})")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"{path}: the file is empty")
+    return raw
+
+
+def read_lines(path: str | Path) -> list[tuple[int, str]]:
+    """(line number, text) for each line of a UTF-8 file; errors name the first bad line."""
+    path, raw = Path(path), read_data_file(path)
     lines = []
     for number, line in enumerate(raw.split(b"\n"), start=1):
         try:

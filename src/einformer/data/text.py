@@ -14,17 +14,12 @@ from pathlib import Path
 
 import torch
 
-from .pairs import DataError
+from .pairs import DataError, read_data_file
 
 
 def read_text(path: str | Path) -> str:
     """A UTF-8 text file; errors name the file and the first bad line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataError(f"{path}: the file is empty")
+    path, raw = Path(path), read_data_file(path)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:

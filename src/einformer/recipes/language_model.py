@@ -274,6 +274,8 @@ def generate_text(run: LMRun, prompts: list[str], *, stream: bool = False, **opt
         return
     tok, context = run.tokenizer, run.model.config.max_position
     total, window = options.pop("max_new_tokens", 200), context // 2
+    if total < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {total}")
     rows = [tok.encode(p)[-window:] or [tok.bos_id] for p in prompts]
     if stream:
         if len(rows) != 1:

@@ -43,7 +43,7 @@ STATE_NAME = "training_state.pt"
 METRICS = "metrics.jsonl"
 LOCK = ".lock"
 CHECKPOINT_PREFIX = "checkpoint-"
-PAUSE_VARIABLE = "EINFORMER_PAUSE_AT"  # tests: "NAME:SECONDS" sleeps at pause point NAME (a kill window)
+PAUSE_VARIABLE = "EINFORMER_PAUSE_AT"  # tests: "NAME:STEP:SECONDS" sleeps there (a kill window)
 
 
 class RunInUse(RuntimeError):
@@ -169,9 +169,10 @@ def read_info(directory: str | Path) -> RunInfo | None:
 
 
 def holds_run(directory: str | Path) -> bool:
-    """Has a training job already started here (its description or a checkpoint exists)?"""
+    """Does the directory hold a run worth keeping: a checkpoint, or a model? (A job killed before its
+    first checkpoint left only its description, which a new start may replace.)"""
     directory = Path(directory)
-    return (directory / RUN_INFO).is_file() or (directory / LAST / STATE_NAME).is_file()
+    return (directory / LAST / STATE_NAME).is_file() or (directory / "config.json").is_file()
 
 
 def check_start(run_dir: str | Path, *, resume: bool) -> None:
@@ -181,7 +182,8 @@ def check_start(run_dir: str | Path, *, resume: bool) -> None:
         raise ValueError(f"--run-dir {run_dir} is a file; give a directory")
     if resume and not ((run_dir / RUN_INFO).is_file() and (run_dir / LAST / STATE_NAME).is_file()):
         raise FileNotFoundError(
-            f"nothing to resume in {run_dir}: it has no {RUN_INFO} and {LAST}/{STATE_NAME}; start it without --resume"
+            f"nothing to resume in {run_dir}: it has no checkpoint ({LAST}/{STATE_NAME}) with its {RUN_INFO}; "
+            "start it again without --resume"
         )
     if not resume and holds_run(run_dir):
         raise ValueError(
@@ -246,7 +248,7 @@ def publish_checkpoint(run_dir: str | Path, step: int) -> None:
     run_dir = Path(run_dir)
     target, last = checkpoint_dir(run_dir, step), run_dir / LAST
     _fsync_tree(target)
-    pause("publish")
+    pause("publish", step)
     previous = os.readlink(last) if last.is_symlink() else None
     if last.exists() and not last.is_symlink():  # a run directory of an older einformer: last/ was a folder
         last.rename(run_dir / f"{CHECKPOINT_PREFIX}legacy")
@@ -306,12 +308,13 @@ def _fsync_tree(directory: Path) -> None:
     _fsync_dir(directory)
 
 
-def pause(name: str) -> None:
-    """A pause point for the crash tests: with EINFORMER_PAUSE_AT=NAME:SECONDS, say so and sleep."""
-    spec = os.environ.get(PAUSE_VARIABLE, "")
-    if spec.split(":")[0] == name:
-        print(f"einformer: paused at {name}", file=sys.stderr, flush=True)
-        time.sleep(float(spec.split(":")[1]) if ":" in spec else 30.0)
+def pause(name: str, step: int) -> None:
+    """A pause point for the crash tests: with EINFORMER_PAUSE_AT=NAME:STEP:SECONDS, at point NAME of
+    step STEP, say so and sleep (the moment a test kills the process)."""
+    spec = os.environ.get(PAUSE_VARIABLE, "").split(":")
+    if len(spec) == 3 and spec[0] == name and spec[1] == str(step):
+        print(f"einformer: paused at {name} of step {step}", file=sys.stderr, flush=True)
+        time.sleep(float(spec[2]))
 
 
 # ---------------------------------------------------------------- one process per run directory

@@ -21,6 +21,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -367,7 +368,7 @@ class Trainer:
             dist.all_gather_object(ranks, rng)
         self._save_model(model, target)
         if self.dist.is_main:
-            pause("checkpoint")  # between the weights and the state: the window a kill must not hurt
+            pause("checkpoint", state["step"])  # between the weights and the state: the window a kill must not hurt
             payload = {
                 **state,
                 "scheduler": scheduler.state_dict(),
@@ -391,7 +392,9 @@ class Trainer:
             raise ValueError("resuming an FSDP run is not supported yet; resume it without --fsdp (DDP or 1 process)")
         load_state_strict(self.model, load_weights(last / WEIGHTS_NAME, self.device), source=str(last))
         try:
-            payload = torch.load(last / STATE_NAME, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's remarks on a foreign pickle are not the user's business
+                warnings.simplefilter("ignore")
+                payload = torch.load(last / STATE_NAME, map_location="cpu", weights_only=True)
         except Exception as e:  # weights_only refuses code; a damaged file fails to unpickle
             raise CheckpointError(
                 f"cannot read {last / STATE_NAME}: it is damaged or not einformer's ({type(e).__name__}); it was "
