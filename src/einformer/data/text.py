@@ -71,7 +71,7 @@ class LMBatches:
             starts = self._order[i * self.batch_size : (i + 1) * self.batch_size] * self.block
         local = self.batch_size // self.world_size  # this rank's share of the global batch
         starts = starts[self.rank * local : (self.rank + 1) * local]
-        rows = torch.stack([self.ids[s : s + self.block] for s in starts.tolist()])  # (B / W, block)
+        rows = torch.stack([self.ids[s : s + self.block] for s in starts.tolist()]).long()  # (B / W, block)
         return {"input_ids": rows, "labels": rows}
 
 
@@ -121,4 +121,4 @@ class StreamBatches:
     def get(self, index: int) -> dict[str, torch.Tensor]:
         start = (index % self.n_segments) * self.segment
         end = min(start + self.segment, self.streams.shape[1] - 1)
-        return {"input_ids": self.streams[:, start:end], "labels": self.streams[:, start + 1 : end + 1]}
+        return {"input_ids": self.streams[:, start:end].long(), "labels": self.streams[:, start + 1 : end + 1].long()}

@@ -17,7 +17,9 @@ stack too:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -78,6 +80,7 @@ class Tokenizer:
             )
         else:
             raise ValueError(f"unknown tokenizer level {level!r}; choose one of {LEVELS}")
+        texts = texts if level in ("char", "word") else bounded_words(texts)
         backend.train_from_iterator(texts, trainer=trainer)
         return cls(backend)
 
@@ -88,6 +91,27 @@ class Tokenizer:
     def encode(self, text: str, *, add_bos: bool = False, add_eos: bool = False) -> list[int]:
         ids = self.backend.encode(text, add_special_tokens=False).ids
         return [BOS_ID] * add_bos + ids + [EOS_ID] * add_eos
+
+    def encode_array(self, text: str, *, chunk: int = 1 << 16) -> torch.Tensor:
+        """(N,) int32 ids of a long text, encoded ``chunk`` characters at a time.
+
+        One tokenizer call on a whole file keeps every token's string and offsets alive (about 475
+        bytes per character for 20 MB); chunks keep memory near the text and its 4-byte ids. Chunks
+        end after a newline that a non-space character follows, where the char, word, byte-level BPE
+        and WordPiece pre-tokenizers split anyway, so the ids equal ``encode(text)``. Metaspace BPE
+        (the seq2seq tokenizer, for short texts) keeps a newline inside a word: it is encoded whole.
+        """
+        pieces, start = [], 0
+        whole = type(self.backend.pre_tokenizer).__name__ == "Metaspace"
+        while start < len(text):
+            end = len(text) if whole else min(len(text), start + chunk)
+            if end < len(text):
+                cut = _safe_cut(text, start, end)
+                end = cut if cut is not None else len(text)
+            ids = self.backend.encode(text[start:end], add_special_tokens=False).ids
+            pieces.append(torch.tensor(ids, dtype=torch.int32))
+            start = end
+        return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.int32)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids -> text, stopping at the first [EOS] and skipping [PAD]/[BOS]."""
@@ -118,6 +142,49 @@ class Tokenizer:
             return cls(HFTokenizer.from_file(str(path)))
         except Exception as e:  # the Rust side raises plain Exception on malformed JSON
             raise ValueError(f"cannot read tokenizer {path}: {e}") from None
+
+
+MAX_TRAINING_WORD = 100  # characters; see ``bounded_words``
+
+
+def bounded_words(texts: Iterable[str], max_word: int = MAX_TRAINING_WORD) -> Iterator[str]:
+    """The training texts of a sub-word tokenizer, with every run of more than ``max_word``
+    characters without white space cut into ``max_word``-character pieces, each its own text.
+
+    A BPE trainer rescans a whole word for each merge it applies there, so one 200,000-character
+    "word" (a minified file, a base64 blob, a line of digits) took 24 s and 3 GB here, and an 8 MB
+    line over 300 s. Texts without such a run pass unchanged; a warning says how many were cut.
+    """
+    long_run = re.compile(rf"\S{{{max_word + 1},}}")
+    cut = 0
+    for text in texts:
+        if len(text) <= max_word or not long_run.search(text):
+            yield text
+            continue
+        start = 0
+        for match in long_run.finditer(text):
+            yield text[start : match.start()]
+            word = match.group()
+            yield from (word[i : i + max_word] for i in range(0, len(word), max_word))
+            cut += 1
+            start = match.end()
+        yield text[start:]
+    if cut:
+        warnings.warn(
+            f"{cut} run(s) of over {max_word} characters without white space were cut into {max_word}-character "
+            "pieces to train the tokenizer (unbounded, BPE training on them takes minutes and gigabytes)",
+            stacklevel=2,
+        )
+
+
+def _safe_cut(text: str, start: int, end: int) -> int | None:
+    """The last position in (start, end] just after a newline and before a non-space character."""
+    i = text.rfind("\n", start, end)
+    while i != -1:
+        if i + 1 < len(text) and not text[i + 1].isspace():
+            return i + 1
+        i = text.rfind("\n", start, i)
+    return None
 
 
 def pad_batch(rows: list[list[int]], pad_id: int = PAD_ID) -> dict[str, torch.Tensor]:

@@ -56,7 +56,8 @@ class LMRun:
         return isinstance(self.model, TransformerXL)
 
     def encode(self, text: str) -> torch.Tensor:
-        return torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
+        """(N,) int32 ids, encoded chunk by chunk (``Tokenizer.encode_array``)."""
+        return self.tokenizer.encode_array(text)
 
     def evaluate(
         self,
@@ -134,7 +135,7 @@ def evaluate_lm(
     blocks = ids[: n * block_size].view(n, block_size)
     total, count = 0.0, 0
     for i in range(0, n, batch_size):
-        rows = blocks[i : i + batch_size]
+        rows = blocks[i : i + batch_size].long()
         logits = model(rows).logits[:, :-1]
         total += float(F.cross_entropy(logits.flatten(0, 1).float(), rows[:, 1:].flatten(), reduction="sum"))
         count += rows[:, 1:].numel()
@@ -199,8 +200,7 @@ def train_lm(
             pad_token_id=tok.pad_id,
             **(model_overrides or {}),
         )
-    train_ids = torch.tensor(tok.encode(train_text), dtype=torch.long)
-    val_ids = torch.tensor(tok.encode(val_text), dtype=torch.long)
+    train_ids, val_ids = tok.encode_array(train_text), tok.encode_array(val_text)  # int32, chunk by chunk
     info = LanguageModelRunInfo(
         model=architecture,
         data=absolute(data),
