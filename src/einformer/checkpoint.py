@@ -22,8 +22,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from .errors import EinformerError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(EinformerError, ValueError):
     """A checkpoint that does not fit the model, or cannot be read."""
 
 

@@ -14,6 +14,8 @@ import typing
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from .errors import ConfigError
+
 C = TypeVar("C", bound="BaseConfig")
 
 
@@ -33,7 +35,7 @@ class BaseConfig:
         for name, hint in _field_types(type(self)).items():
             value = getattr(self, name)
             if not _type_ok(value, hint):
-                raise ValueError(
+                raise ConfigError(
                     f"{name}: expected {_type_name(hint)}, got {value!r} ({type(value).__name__}); fix the value"
                 )
             if isinstance(value, list):  # JSON has no tuples
@@ -129,7 +131,7 @@ def _type_name(hint: Any) -> str:
 def check(condition: bool, field: str, message: str) -> None:
     """Raise ValueError('field: message') unless ``condition``; for ``validate``."""
     if not condition:
-        raise ValueError(f"{field}: {message}")
+        raise ConfigError(f"{field}: {message}")
 
 
 # ---------------------------------------------------------------- validators shared by the configs

@@ -250,3 +250,31 @@ def test_finetune_resume_continues_the_run(bert, tmp_path):
     assert torch.load(tmp_path / "run" / "last" / "training_state.pt", weights_only=True)["step"] == 6
     steps = [json.loads(x)["step"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(steps) and steps[-1] == 6
+
+
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
+    """ENOSPC in the middle of a later save: one line, the previous checkpoint intact, --resume works."""
+    import errno
+
+    import einformer.checkpoint as checkpoint
+    from einformer.cli import main
+
+    data = text_file(tmp_path)
+    argv = ["train", *LM, "--data", str(data), "--run-dir", str(tmp_path / "run"), "--steps", "4", "--save-every", "2"]
+    real, calls = checkpoint.save_file, []
+
+    def full_disk(tensors, path, metadata=None):
+        calls.append(path)
+        if len(calls) >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        return real(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(checkpoint, "save_file", full_disk)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no space left on the device" in err and "--resume" in err and len(err.strip().splitlines()) == 1
+    assert os.readlink(tmp_path / "run" / "last") == "checkpoint-2"
+    assert torch.load(tmp_path / "run" / "last" / "training_state.pt", weights_only=True)["step"] == 2
+    monkeypatch.setattr(checkpoint, "save_file", real)
+    assert main([*argv, "--resume"]) == 0
+    assert [s for s, _ in losses(tmp_path / "run")] == [1, 2, 3, 4]

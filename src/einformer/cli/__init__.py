@@ -22,11 +22,9 @@ JOBS = (env, train, generate, bert, explain)
 
 def _expected() -> tuple[type[BaseException], ...]:
     """The errors einformer raises for a user's input: their message is the whole story."""
-    from ..data.pairs import DataError
-    from ..training.run_dir import RunInUse
-    from ..training.trainer import TrainingDiverged
+    from ..errors import EinformerError
 
-    return (ValueError, OSError, ImportError, RunInUse, TrainingDiverged, DataError)
+    return (EinformerError, ValueError, OSError, ImportError)
 
 
 def build_parser() -> argparse.ArgumentParser:

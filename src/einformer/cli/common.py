@@ -12,16 +12,25 @@ import sys
 def add_training_flags(p: argparse.ArgumentParser) -> None:
     """The trainer's flags; each ``dest`` is a ``TrainingArguments`` field (``training_arguments``)."""
     g = p.add_argument_group("training")
-    g.add_argument("--steps", dest="max_steps", type=int, default=2000, help="optimizer steps (default 2000)")
+    g.add_argument(
+        "--steps", dest="max_steps", metavar="N", type=int, default=2000, help="optimizer steps (default 2000)"
+    )
     g.add_argument("--batch-size", type=int, default=64)
     g.add_argument(
-        "--grad-accum", dest="gradient_accumulation_steps", type=int, default=1, help="micro-batches per optimizer step"
+        "--grad-accum",
+        dest="gradient_accumulation_steps",
+        metavar="N",
+        type=int,
+        default=1,
+        help="micro-batches per optimizer step",
     )
-    g.add_argument("--lr", dest="learning_rate", type=float, default=1e-3, help="peak learning rate")
-    g.add_argument("--warmup", dest="warmup_steps", type=int, default=400, help="warm-up steps")
+    g.add_argument("--lr", dest="learning_rate", metavar="LR", type=float, default=1e-3, help="peak learning rate")
+    g.add_argument("--warmup", dest="warmup_steps", metavar="N", type=int, default=400, help="warm-up steps")
     g.add_argument("--schedule", default="inverse_sqrt", choices=["inverse_sqrt", "linear", "cosine", "constant"])
     g.add_argument("--weight-decay", type=float, default=0.01)
-    g.add_argument("--clip", dest="max_grad_norm", type=float, default=1.0, help="gradient norm clip (0 = off)")
+    g.add_argument(
+        "--clip", dest="max_grad_norm", metavar="NORM", type=float, default=1.0, help="gradient norm clip (0 = off)"
+    )
     g.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     g.add_argument("--eval-every", type=int, default=500)
     g.add_argument("--log-every", type=int, default=10, help="steps between loss lines in metrics.jsonl")

@@ -11,8 +11,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import EinformerError
 
-class DataError(ValueError):
+
+class DataError(EinformerError, ValueError):
     """A user's data file that cannot be read as pairs."""
 
 

@@ -31,7 +31,11 @@ def read_hf_weights(directory: str | Path) -> dict[str, Tensor]:
         try:
             return torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True)
         except Exception as e:  # weights_only refuses anything but tensors and plain containers
-            raise CheckpointError(f"cannot read {directory / 'pytorch_model.bin'} safely: {e}") from None
+            raise CheckpointError(
+                f"cannot read {directory / 'pytorch_model.bin'} safely: it holds more than tensors and plain "
+                f"containers ({type(e).__name__}), so it was not loaded and nothing in it ran. Convert it to "
+                "model.safetensors with a tool you trust"
+            ) from None
     raise CheckpointError(f"no weight file in {directory}: expected model.safetensors or pytorch_model.bin")
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..checkpoint import read_json, write_json
+from ..errors import EinformerError
 from .distributed import DistInfo, barrier
 
 RUN_INFO = "run.json"
@@ -46,7 +47,7 @@ CHECKPOINT_PREFIX = "checkpoint-"
 PAUSE_VARIABLE = "EINFORMER_PAUSE_AT"  # tests: "NAME:STEP:SECONDS" sleeps there (a kill window)
 
 
-class RunInUse(RuntimeError):
+class RunInUse(EinformerError, RuntimeError):
     """Another process holds the run directory."""
 
 

@@ -31,6 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..checkpoint import CheckpointError, atomic_write, load_state_strict, load_weights, save_tensors, write_json
+from ..errors import EinformerError
 from ..models.base import CONFIG_NAME, WEIGHTS_NAME, PreTrainedModel
 from ..version import __version__
 from .arguments import TrainingArguments
@@ -50,7 +51,7 @@ from .schedules import lr_multiplier
 from .tokens import count_tokens, loss_token_count
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(EinformerError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
