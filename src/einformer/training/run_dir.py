@@ -325,6 +325,8 @@ class RunLock:
 
     def __init__(self, run_dir: str | Path) -> None:
         run_dir = Path(run_dir)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ValueError(f"--run-dir {run_dir} is a file; give a directory")
         run_dir.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
