@@ -203,12 +203,21 @@ def _tokenizers(loaded: Loaded, model_type: str) -> None:
             loaded.tokenizer = Tokenizer.load(d / "target_tokenizer.json")
         else:
             loaded.tokenizer_problem = f"{d} holds a bare model without its source_/target_tokenizer.json"
-    elif loaded.origin == "huggingface":  # GPT-2: byte-level BPE from vocab.json + merges.txt
-        loaded.tokenizer_problem = (
-            f"{d} is a Hugging Face GPT-2 directory; einformer loads its weights, but not yet its byte-level "
-            "BPE tokenizer (vocab.json + merges.txt / tokenizer.json). Pass token ids to GPT.generate in Python, "
-            "or an einformer language-model run"
-        )
+    elif loaded.origin == "huggingface":  # GPT-2: byte-level BPE from tokenizer.json or vocab.json + merges.txt
+        from .data.gpt2_tokenizer import GPT2Tokenizer, is_gpt2_tokenizer_dir
+
+        if not is_gpt2_tokenizer_dir(d):
+            loaded.tokenizer_problem = (
+                f"{d} is a Hugging Face GPT-2 directory without its tokenizer: einformer needs tokenizer.json, or "
+                "vocab.json + merges.txt, beside config.json (save them with the model)"
+            )
+            return
+        loaded.tokenizer = GPT2Tokenizer.from_pretrained(d)
+        if loaded.tokenizer.vocab_size > loaded.model.config.vocab_size:
+            raise ValueError(
+                f"{d}: the tokenizer has {loaded.tokenizer.vocab_size} tokens but the model's vocab_size is "
+                f"{loaded.model.config.vocab_size}; the tokenizer belongs to another model"
+            )
     elif (d / "tokenizer.json").is_file():
         loaded.tokenizer = Tokenizer.load(d / "tokenizer.json")
     else:

@@ -93,25 +93,8 @@ class Tokenizer:
         return [BOS_ID] * add_bos + ids + [EOS_ID] * add_eos
 
     def encode_array(self, text: str, *, chunk: int = 1 << 16) -> torch.Tensor:
-        """(N,) int32 ids of a long text, encoded ``chunk`` characters at a time.
-
-        One tokenizer call on a whole file keeps every token's string and offsets alive (about 475
-        bytes per character for 20 MB); chunks keep memory near the text and its 4-byte ids. Chunks
-        end after a newline that a non-space character follows, where the char, word, byte-level BPE
-        and WordPiece pre-tokenizers split anyway, so the ids equal ``encode(text)``. Metaspace BPE
-        (the seq2seq tokenizer, for short texts) keeps a newline inside a word: it is encoded whole.
-        """
-        pieces, start = [], 0
-        whole = type(self.backend.pre_tokenizer).__name__ == "Metaspace"
-        while start < len(text):
-            end = len(text) if whole else min(len(text), start + chunk)
-            if end < len(text):
-                cut = _safe_cut(text, start, end)
-                end = cut if cut is not None else len(text)
-            ids = self.backend.encode(text[start:end], add_special_tokens=False).ids
-            pieces.append(torch.tensor(ids, dtype=torch.int32))
-            start = end
-        return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.int32)
+        """(N,) int32 ids of a long text, ``chunk`` characters at a time (``encode_array``)."""
+        return encode_array(self.backend, text, chunk=chunk)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Ids -> text, stopping at the first [EOS] and skipping [PAD]/[BOS]."""
@@ -175,6 +158,28 @@ def bounded_words(texts: Iterable[str], max_word: int = MAX_TRAINING_WORD) -> It
             "pieces to train the tokenizer (unbounded, BPE training on them takes minutes and gigabytes)",
             stacklevel=2,
         )
+
+
+def encode_array(backend: HFTokenizer, text: str, *, chunk: int = 1 << 16) -> torch.Tensor:
+    """(N,) int32 ids of a long text, encoded ``chunk`` characters at a time.
+
+    One tokenizer call on a whole file keeps every token's string and offsets alive (about 475
+    bytes per character for 20 MB); chunks keep memory near the text and its 4-byte ids. Chunks
+    end after a newline that a non-space character follows, where the char, word, byte-level BPE
+    and WordPiece pre-tokenizers split anyway, so the ids equal one call's. Metaspace BPE (the
+    seq2seq tokenizer, for short texts) keeps a newline inside a word: it is encoded whole.
+    """
+    pieces, start = [], 0
+    whole = type(backend.pre_tokenizer).__name__ == "Metaspace"
+    while start < len(text):
+        end = len(text) if whole else min(len(text), start + chunk)
+        if end < len(text):
+            cut = _safe_cut(text, start, end)
+            end = cut if cut is not None else len(text)
+        ids = backend.encode(text[start:end], add_special_tokens=False).ids
+        pieces.append(torch.tensor(ids, dtype=torch.int32))
+        start = end
+    return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.int32)
 
 
 def _safe_cut(text: str, start: int, end: int) -> int | None:

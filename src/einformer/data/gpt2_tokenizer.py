@@ -1,0 +1,181 @@
+"""GPT-2's byte-level BPE tokenizer from a Hugging Face directory, through ``tokenizers``.
+
+Reads ``tokenizer.json`` (the fast tokenizer's own file) as is, or builds the same tokenizer from
+``vocab.json`` + ``merges.txt`` (GPT2TokenizerFast's files): byte-level pre-tokenization with GPT-2's
+regex, BPE, the byte-level decoder, and ``<|endoftext|>`` as a special token. ``tokenizer_config.json``
+sets ``bos_token`` / ``eos_token`` / ``unk_token`` / ``pad_token``, ``add_prefix_space`` and
+``padding_side``. Ids equal transformers' GPT2TokenizerFast (tests/data/test_gpt2_tokenizer.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import decoders, models, pre_tokenizers, processors
+
+from ..checkpoint import atomic_write, write_json
+from .tokenizer import encode_array
+
+ENDOFTEXT = "<|endoftext|>"
+
+
+class GPT2Tokenizer:
+    """Text <-> GPT-2 ids; ``tok(texts, padding=True)`` pads on ``padding_side`` (left for generation)."""
+
+    def __init__(
+        self,
+        backend: HFTokenizer,
+        *,
+        bos_token: str | None = ENDOFTEXT,
+        eos_token: str | None = ENDOFTEXT,
+        unk_token: str | None = ENDOFTEXT,
+        pad_token: str | None = None,
+        add_prefix_space: bool = False,
+        padding_side: str = "right",
+        model_max_length: int = 1024,
+    ) -> None:
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        self.backend, self.padding_side, self.model_max_length = backend, padding_side, model_max_length
+        self.add_prefix_space = add_prefix_space
+        self.bos_token, self.eos_token, self.unk_token, self.pad_token = bos_token, eos_token, unk_token, pad_token
+        for name in ("bos", "eos", "unk", "pad"):
+            token = getattr(self, f"{name}_token")
+            if token is not None and backend.token_to_id(token) is None:
+                raise ValueError(f"the vocabulary has no {name}_token {token!r}; fix tokenizer_config.json")
+        self.backend.no_padding()
+        self.backend.no_truncation()
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> GPT2Tokenizer:
+        directory = Path(directory)
+        config = _read_config(directory)
+        aps = bool(config.get("add_prefix_space", False))
+        if (directory / "tokenizer.json").is_file():
+            try:
+                backend = HFTokenizer.from_file(str(directory / "tokenizer.json"))
+            except Exception as e:  # the tokenizers library raises a bare Exception for a malformed file
+                raise ValueError(f"{directory / 'tokenizer.json'} is not a valid tokenizer.json ({e})") from None
+            if "add_prefix_space" in config:  # as transformers does: the config's choice wins
+                backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=aps)
+        elif (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
+            backend = from_vocab_and_merges(directory / "vocab.json", directory / "merges.txt", add_prefix_space=aps)
+        else:
+            raise FileNotFoundError(
+                f"{directory} has no GPT-2 tokenizer: expected tokenizer.json, or vocab.json and merges.txt"
+            )
+        tokens = {
+            k: _token(config.get(f"{k}_token", ENDOFTEXT if k != "pad" else None)) for k in ("bos", "eos", "unk", "pad")
+        }
+        return cls(
+            backend,
+            bos_token=tokens["bos"],
+            eos_token=tokens["eos"],
+            unk_token=tokens["unk"],
+            pad_token=tokens["pad"],
+            add_prefix_space=aps,
+            padding_side=config.get("padding_side", "right"),
+            model_max_length=int(config.get("model_max_length", 1024)),
+        )
+
+    # ids of the special tokens (pad falls back to eos for batching, as generate does)
+    def _id(self, token: str | None) -> int | None:
+        return None if token is None else self.backend.token_to_id(token)
+
+    @property
+    def bos_id(self) -> int | None:
+        return self._id(self.bos_token)
+
+    @property
+    def eos_id(self) -> int | None:
+        return self._id(self.eos_token)
+
+    @property
+    def pad_id(self) -> int | None:
+        return self._id(self.pad_token) if self.pad_token is not None else self.eos_id
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.backend.encode(text, add_special_tokens=False).ids
+
+    def encode_array(self, text: str, *, chunk: int = 1 << 16) -> torch.Tensor:
+        return encode_array(self.backend, text, chunk=chunk)
+
+    def decode(self, ids: Iterable[int], *, skip_special_tokens: bool = False) -> str:
+        return self.backend.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+
+    def __call__(self, texts: str | list[str], *, padding: bool = True, return_tensors: str = "pt") -> dict:
+        """``input_ids`` and ``attention_mask`` (B, T) tensors, padded on ``padding_side``."""
+        rows = [self.encode(t) for t in ([texts] if isinstance(texts, str) else texts)]
+        width = max(map(len, rows)) if padding else None
+        if width is None and len({len(r) for r in rows}) > 1:
+            raise ValueError("texts of different lengths need padding=True")
+        width = width or len(rows[0])
+        ids = torch.full((len(rows), width), self.pad_id if self.pad_id is not None else 0, dtype=torch.long)
+        mask = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, row in enumerate(rows):
+            span = slice(width - len(row), width) if self.padding_side == "left" else slice(0, len(row))
+            ids[i, span], mask[i, span] = torch.tensor(row, dtype=torch.long), 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """tokenizer.json, vocab.json + merges.txt, tokenizer_config.json and special_tokens_map.json:
+        transformers' AutoTokenizer reads them back to the same ids."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_write(directory / "tokenizer.json", "w") as f:
+            f.write(self.backend.to_str())
+        self.backend.model.save(str(directory))  # vocab.json, merges.txt
+        special = {f"{k}_token": getattr(self, f"{k}_token") for k in ("bos", "eos", "unk", "pad")}
+        special = {k: v for k, v in special.items() if v is not None}
+        write_json(directory / "special_tokens_map.json", special)
+        write_json(
+            directory / "tokenizer_config.json",
+            {
+                "tokenizer_class": "GPT2Tokenizer",
+                **special,
+                "add_prefix_space": self.add_prefix_space,
+                "padding_side": self.padding_side,
+                "model_max_length": self.model_max_length,
+            },
+        )
+        return directory
+
+
+def from_vocab_and_merges(vocab: Path, merges: Path, *, add_prefix_space: bool = False) -> HFTokenizer:
+    """GPT-2's fast tokenizer, built from its two files as transformers converts them."""
+    backend = HFTokenizer(models.BPE.from_file(str(vocab), str(merges)))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.ByteLevel(trim_offsets=False)
+    if backend.token_to_id(ENDOFTEXT) is not None:
+        backend.add_special_tokens([ENDOFTEXT])
+    return backend
+
+
+def _read_config(directory: Path) -> dict:
+    path = directory / "tokenizer_config.json"
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); fix or remove it") from None
+    return config if isinstance(config, dict) else {}
+
+
+def _token(value) -> str | None:
+    """A special token as tokenizer_config.json writes it: a string, or an AddedToken dict."""
+    return value.get("content") if isinstance(value, dict) else value
+
+
+def is_gpt2_tokenizer_dir(directory: str | Path) -> bool:
+    d = Path(directory)
+    return (d / "tokenizer.json").is_file() or ((d / "vocab.json").is_file() and (d / "merges.txt").is_file())
