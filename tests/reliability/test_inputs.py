@@ -278,3 +278,9 @@ def test_a_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(tmp_
     monkeypatch.setattr(checkpoint, "save_file", real)
     assert main([*argv, "--resume"]) == 0
     assert [s for s, _ in losses(tmp_path / "run")] == [1, 2, 3, 4]
+
+
+def test_resume_refuses_a_changed_model_size(lm):
+    data, run = lm
+    out = einformer("train", *LM, "--data", data, "--run-dir", run, "--resume", "--steps", 6, "--d-model", 64)
+    refused(out, "--resume rebuilds the model saved in", "d_model 32 (now 64)")

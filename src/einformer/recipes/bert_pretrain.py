@@ -88,7 +88,7 @@ def pretrain_bert(
     )
     ids = [e.ids for e in tok.backend.encode_batch(lines, add_special_tokens=False)]  # [CLS]/[SEP] added per example
     if resume:
-        config = resume_config(run_dir, BertConfig)
+        config = resume_config(run_dir, BertConfig, model_overrides)
     else:
         config = BertConfig.from_preset(
             preset,

@@ -186,7 +186,7 @@ def train_lm(
     train_text, val_text = text[:split], text[split:]
     if resume:
         tok = Tokenizer.load(run_dir / TOKENIZER)
-        config = resume_config(run_dir, config_class)
+        config = resume_config(run_dir, config_class, model_overrides)
     else:
         level = {"bpe": "bytebpe"}.get(tokenizer, tokenizer)
         tok = Tokenizer.train([train_text], level, vocab_size=vocab_size)

@@ -311,7 +311,7 @@ def train_seq2seq(
     if resume:
         src_tok = Tokenizer.load(run_dir / SOURCE_TOKENIZER)
         tgt_tok = Tokenizer.load(run_dir / TARGET_TOKENIZER)
-        config = resume_config(run_dir, config_class)
+        config = resume_config(run_dir, config_class, model_overrides)
     else:
         overrides = dict(model_overrides or {})
         if share_vocab:  # one joint vocabulary, one embedding for both sides (the paper's setup)

@@ -226,9 +226,20 @@ def prepare(
     barrier(dist_info)
 
 
-def resume_config(run_dir: str | Path, config_class):
-    """The model config of the latest checkpoint, which a resumed job rebuilds its model from."""
-    return config_class.from_json_file(Path(run_dir) / LAST / "config.json")
+def resume_config(run_dir: str | Path, config_class, overrides: dict | None = None):
+    """The model config of the latest checkpoint, which a resumed job rebuilds its model from; a size
+    or architecture option (``overrides``, as the command set them) that differs from it is refused."""
+    config = config_class.from_json_file(Path(run_dir) / LAST / "config.json")
+    changed = [
+        f"{k} {getattr(config, k)!r} (now {v!r})" for k, v in (overrides or {}).items() if getattr(config, k) != v
+    ]
+    if changed:
+        raise ValueError(
+            f"--resume rebuilds the model saved in {run_dir}, and these options differ from it: "
+            + ", ".join(changed)
+            + ". Resume without them, or train into a new --run-dir"
+        )
+    return config
 
 
 # ---------------------------------------------------------------- atomic checkpoints
