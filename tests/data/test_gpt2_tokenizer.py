@@ -110,3 +110,28 @@ def test_a_tokenizer_larger_than_the_model_is_refused(files, tmp_path):
     tok.save_pretrained(tmp_path)
     with pytest.raises(ValueError, match=f"the tokenizer has {tok.vocab_size} tokens but the model's vocab_size is 64"):
         load(tmp_path)
+
+
+def test_stdin_prompts_are_one_left_padded_batch_with_the_model_s_tokens(files, tmp_path):
+    """Two prompts of different lengths on standard input: one batch, left-padded with GPT-2's pad
+    (its EOS), each completion equal to the model's own greedy tokens for that prompt alone."""
+    import subprocess
+    import sys
+
+    tok = GPT2Tokenizer.from_pretrained(files)
+    torch.manual_seed(1)
+    config = GPTConfig.from_preset("tiny", vocab_size=tok.vocab_size, bos_token_id=tok.eos_id, eos_token_id=tok.eos_id)
+    model = GPT(config).eval()
+    model.save_pretrained(tmp_path, format="hf")
+    tok.save_pretrained(tmp_path)
+    prompts = ["Hello", "The quick brown fox jumps"]
+    out = subprocess.run(
+        [sys.executable, "-m", "einformer", "generate", str(tmp_path), "--max-new-tokens", "4", "--greedy"],
+        input="\n".join(prompts) + "\n", capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    expected = []
+    for prompt in prompts:
+        ids = torch.tensor([tok.encode(prompt)])
+        new = model.generate(ids, max_new_tokens=4)[0, ids.shape[1] :].tolist()
+        expected.append(prompt + tok.decode(new[: new.index(tok.eos_id)] if tok.eos_id in new else new))
+    assert out.stdout == "---\n".join(e + "\n" for e in expected)
