@@ -13,11 +13,11 @@ def register(sub) -> None:
     p = sub.add_parser("generate", help="continue text with a language model, streamed as it comes")
     p.add_argument("run", help="a language model: a run of `einformer train --model gpt|transformer-xl`, or its model")
     p.add_argument("--prompt", default=None, help="the prompt; none = one prompt per line of standard input")
-    p.add_argument("--max-new-tokens", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=50)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--max-new-tokens", type=int, default=None, help="default: generation_config.json's, else 200")
+    p.add_argument("--temperature", type=float, default=None, help="default: generation_config.json's, else 0.8")
+    p.add_argument("--top-k", type=int, default=None, help="default: generation_config.json's, else 50")
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--num-beams", type=int, default=None)
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     p.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
     p.set_defaults(func=cmd_generate)
@@ -52,27 +52,50 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..recipes.language_model import LMRun, generate_text
 
     run = LMRun.from_loaded(load(args.run), "generate")
-    options = dict(
-        max_new_tokens=args.max_new_tokens,
-        do_sample=not args.greedy and args.num_beams == 1,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        num_beams=args.num_beams,
-        seed=args.seed,
-    )
+    flags = {k: getattr(args, k) for k in ("max_new_tokens", "temperature", "top_k", "top_p", "num_beams", "seed")}
+    if args.greedy:
+        flags["do_sample"] = False
+    prompts = [args.prompt] if args.prompt is not None else [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not prompts:
+        raise ValueError("no prompt: pass --prompt TEXT or lines on standard input")
+    options = command_options(run, prompts, {k: v for k, v in flags.items() if v is not None})
     if args.prompt is not None:  # one prompt: stream it to the terminal
         print(args.prompt, end="", flush=True)
-        for piece in generate_text(run, [args.prompt], stream=args.num_beams == 1, **options):
+        for piece in generate_text(run, prompts, stream=options.get("num_beams", 1) == 1, **options):
             print(piece, end="", flush=True)
         print()
         return 0
-    prompts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    if not prompts:
-        raise ValueError("no prompt: pass --prompt TEXT or lines on standard input")
     for i, completion in enumerate(generate_text(run, prompts, **options)):
         print(("---\n" if i else "") + prompts[i] + completion)
     return 0
+
+
+SAMPLING_DEFAULTS = {"do_sample": True, "temperature": 0.8, "top_k": 50}
+TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+
+
+def command_options(run, prompts: list[str], flags: dict) -> dict:
+    """What ``einformer generate`` asks for: the flags given, over the model's generation_config.json.
+    A generation config that sets no decoding option (only token ids and lengths, as einformer's runs
+    and GPT-2's own file) gets the command's defaults: sampling at temperature 0.8, top-k 50; one that
+    sets any is followed as transformers follows it (greedy unless it says otherwise). Without a
+    length anywhere, 200 new tokens."""
+    configured = run.model.generation_config.to_options()
+    strategy = set(configured) - {*TOKEN_IDS, "max_new_tokens", "max_length"}
+    defaults = {} if strategy else dict(SAMPLING_DEFAULTS)
+    if "max_new_tokens" not in configured and "max_length" not in configured:
+        defaults["max_new_tokens"] = 200
+    options = {**defaults, **configured, **flags}
+    if "max_new_tokens" not in flags and "max_new_tokens" not in configured and "max_length" in configured:
+        longest = max(len(run.tokenizer.encode(p)) for p in prompts)  # max_length counts the prompt too
+        options["max_new_tokens"] = max(1, configured["max_length"] - longest)
+    options.pop("max_length", None)
+    if options.get("num_beams", 1) > 1 and "do_sample" not in configured and "do_sample" not in flags:
+        options["do_sample"] = False  # --num-beams N alone is beam search, not beam sampling
+        for key in ("temperature", "top_k"):
+            if key not in flags and key not in configured:
+                options.pop(key, None)
+    return options
 
 
 def cmd_translate(args: argparse.Namespace) -> int:

@@ -32,7 +32,9 @@ def prompt_length(model, input_ids: Tensor) -> int:
     return 1 if model.decoding == "seq2seq" else input_ids.shape[1]
 
 
-def start(model, input_ids: Tensor, attention_mask: Tensor | None, cache: str, max_length: int, *, fast=True):
+def start(
+    model, input_ids: Tensor, attention_mask: Tensor | None, cache: str, max_length: int, *, fast=True, start_token=None
+):
     """(the prompt the loops extend (B, P), the decoder state) for ``model``.
 
     Args:
@@ -40,13 +42,15 @@ def start(model, input_ids: Tensor, attention_mask: Tensor | None, cache: str, m
         max_length: prompt + new tokens (the static cache's size).
         fast: take ``model.step`` for single new tokens when the model has one (False: the regular
             forward every step, the path ``step`` is tested and benchmarked against).
+        start_token: the seq2seq decoder's first token (default: the model's BOS).
     """
     kind = getattr(model, "decoding", None)
     if kind == "causal":
         return input_ids, CausalState(model, attention_mask, cache, max_length, fast=fast)
     if kind == "seq2seq":
         memory = model.encoder_states(input_ids, attention_mask)
-        bos = torch.full((input_ids.shape[0], 1), model.config.bos_token_id, dtype=torch.long, device=input_ids.device)
+        first = model.config.bos_token_id if start_token is None else start_token
+        bos = torch.full((input_ids.shape[0], 1), first, dtype=torch.long, device=input_ids.device)
         return bos, Seq2SeqState(model, memory, attention_mask, cache, max_length, fast=fast)
     if kind == "memory":
         return input_ids, MemoryState(model, attention_mask)

@@ -15,11 +15,10 @@ from torch import Tensor
 
 from . import decoders
 from . import processors as P
+from .config import GenerationConfig, validate_options
 from .search import beam_search, decode_steps
 from .stopping import MaxTime, StopStrings
-from .streaming import TextStream
-
-CACHES = ("dynamic", "static")
+from .streaming import stream_text
 
 
 @dataclasses.dataclass
@@ -44,7 +43,20 @@ class _Plan:
 
 
 class GenerationMixin:
-    """Adds ``generate`` and ``stream`` to a model with a ``decoding`` state and ``config`` token ids."""
+    """Adds ``generate`` and ``stream`` to a model with a ``decoding`` state and ``config`` token ids.
+
+    ``generation_config`` (a ``GenerationConfig``) holds the model's defaults; every option passed to
+    ``generate`` overrides them."""
+
+    @property
+    def generation_config(self) -> GenerationConfig:
+        if getattr(self, "_generation_config", None) is None:
+            self._generation_config = GenerationConfig.from_model_config(self.config)
+        return self._generation_config
+
+    @generation_config.setter
+    def generation_config(self, value: GenerationConfig) -> None:
+        self._generation_config = value
 
     @torch.no_grad()
     def generate(
@@ -132,14 +144,11 @@ class GenerationMixin:
 
     def stream(self, input_ids: Tensor, tokenizer, attention_mask: Tensor | None = None, **options) -> Iterator[str]:
         """Generate for a single prompt and yield text pieces as soon as they are final."""
-        text = TextStream(tokenizer)
-        for token in self.stream_ids(input_ids, attention_mask, **options):
-            piece = text.push(token)
-            if piece:
-                yield piece
+        yield from stream_text(self.stream_ids(input_ids, attention_mask, **options), tokenizer)
 
     def _plan_generation(self, input_ids: Tensor, attention_mask: Tensor | None, o: dict) -> _Plan:
         """Check every option, build the processors and stopping criteria, expand for return sequences."""
+        o = self.generation_config.merged(o)
         known = {
             "max_new_tokens",
             "max_length",
@@ -161,6 +170,8 @@ class GenerationMixin:
             "early_stopping",
             "eos_token_id",
             "pad_token_id",
+            "bos_token_id",  # as in Hugging Face: used only to start an empty prompt, which einformer refuses
+            "decoder_start_token_id",
             "logits_processor",
             "stopping_criteria",
             "stop_strings",
@@ -181,7 +192,7 @@ class GenerationMixin:
         pad = (eos[0] if eos else 0) if pad is None else pad
         num_beams, n_return = o.get("num_beams", 1), o.get("num_return_sequences", 1)
         do_sample = o.get("do_sample", False)
-        _validate(o, num_beams, n_return, do_sample)
+        validate_options(o)
         prompt_len = decoders.prompt_length(self, input_ids)
         max_new = o.get("max_new_tokens")
         if max_new is None:
@@ -192,7 +203,10 @@ class GenerationMixin:
                     f"{prompt_len} tokens; use max_new_tokens"
                 )
         cache = o.get("cache_implementation", "dynamic") if o.get("use_cache", True) else "none"
-        prompt, decoder = decoders.start(self, input_ids, attention_mask, cache, prompt_len + max_new)
+        start = o.get("decoder_start_token_id")
+        prompt, decoder = decoders.start(
+            self, input_ids, attention_mask, cache, prompt_len + max_new, start_token=start
+        )
         if num_beams == 1 and n_return > 1:  # sampling several continuations per prompt
             index = torch.arange(prompt.shape[0], device=prompt.device).repeat_interleave(n_return)
             prompt = prompt.index_select(0, index)
@@ -257,41 +271,3 @@ def _processors(
         if o.get("typical_p", 1.0) < 1.0:
             out.append(P.Typical(o["typical_p"], keep))
     return out
-
-
-def _validate(o: dict, num_beams: int, n_return: int, do_sample: bool) -> None:
-    """Reject impossible options with the fix in the message."""
-    if num_beams < 1:
-        raise ValueError(f"num_beams must be >= 1, got {num_beams}")
-    if n_return < 1 or (num_beams > 1 and n_return > num_beams):
-        raise ValueError(
-            f"num_return_sequences={n_return} must be between 1 and num_beams={num_beams}; "
-            "raise num_beams or lower num_return_sequences"
-        )
-    if num_beams == 1 and n_return > 1 and not do_sample:
-        raise ValueError(
-            "greedy search returns one sequence per prompt; set do_sample=True or num_beams > 1 "
-            "for num_return_sequences > 1"
-        )
-    if o.get("early_stopping", False) not in (True, False, "never"):
-        raise ValueError(f"early_stopping must be True, False or 'never', got {o['early_stopping']!r}")
-    if o.get("cache_implementation", "dynamic") not in CACHES:
-        raise ValueError(f"cache_implementation must be one of {CACHES}, got {o['cache_implementation']!r}")
-    if o.get("max_new_tokens") is not None and o["max_new_tokens"] < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {o['max_new_tokens']}")
-    if o.get("max_new_tokens") is not None and o.get("max_length") is not None:
-        raise ValueError("give max_new_tokens or max_length, not both")
-    checks = [
-        ("temperature", lambda v: v > 0, "must be > 0 (use do_sample=False for greedy decoding)"),
-        ("top_p", lambda v: 0 < v <= 1, "must be in (0, 1]"),
-        ("top_k", lambda v: v >= 0, "must be >= 0 (0 = off)"),
-        ("min_p", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
-        ("typical_p", lambda v: 0 < v <= 1, "must be in (0, 1]"),
-        ("repetition_penalty", lambda v: v > 0, "must be > 0 (1 = off)"),
-        ("no_repeat_ngram_size", lambda v: v >= 0, "must be >= 0 (0 = off)"),
-        ("max_time", lambda v: v > 0, "must be > 0 seconds"),
-        ("min_new_tokens", lambda v: v >= 0, "must be >= 0"),
-    ]
-    for name, ok, message in checks:
-        if o.get(name) is not None and not ok(o[name]):
-            raise ValueError(f"{name}={o[name]} {message}")

@@ -25,6 +25,12 @@ class TextStream:
         piece, self.emitted = text[len(self.emitted) :], text
         return piece
 
+    def end(self) -> str:
+        """What is left when the sequence is over, an incomplete character included (as decode gives it)."""
+        text = self.tokenizer.decode(self.ids)
+        piece, self.emitted = text[len(self.emitted) :], text
+        return piece
+
 
 def stream_text(tokens: Iterable[int], tokenizer) -> Iterator[str]:
     """Text pieces for an iterable of token ids."""
@@ -33,6 +39,9 @@ def stream_text(tokens: Iterable[int], tokenizer) -> Iterator[str]:
         piece = stream.push(token)
         if piece:
             yield piece
+    tail = stream.end()
+    if tail:
+        yield tail
 
 
 class CallbackStreamer:

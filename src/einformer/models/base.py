@@ -54,6 +54,7 @@ class PreTrainedModel(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         save_weights(self, directory / WEIGHTS_NAME, metadata={"model_type": self.config.model_type})
         write_json(directory / CONFIG_NAME, {**self.config.to_dict(), "einformer_version": __version__})
+        save_generation_config(self, directory)
         return directory
 
     @classmethod
@@ -67,4 +68,20 @@ class PreTrainedModel(nn.Module):
         load_state_strict(
             model, load_weights(directory / WEIGHTS_NAME, map_location), source=str(directory / WEIGHTS_NAME)
         )
+        load_generation_config(model, directory)
         return model.to(map_location).eval()
+
+
+def save_generation_config(model, directory: Path) -> None:
+    """A generating model's directory carries its generation_config.json."""
+    if hasattr(model, "generation_config"):
+        model.generation_config.save_pretrained(directory)
+
+
+def load_generation_config(model, directory: Path) -> None:
+    """generation_config.json, when the directory has one, becomes ``model.generation_config``."""
+    from ..generation.config import CONFIG_NAME as GENERATION_CONFIG
+    from ..generation.config import GenerationConfig
+
+    if hasattr(model, "generation_config") and (Path(directory) / GENERATION_CONFIG).is_file():
+        model.generation_config = GenerationConfig.from_pretrained(directory)

@@ -20,7 +20,7 @@ from ..config import GPTConfig
 from ..generation.generate import GenerationMixin
 from ..nn import Dropout, LearnedPositionalEmbedding, TransformerLayer
 from ..nn.packed import PackedLinear
-from .base import PreTrainedModel
+from .base import PreTrainedModel, load_generation_config, save_generation_config
 
 
 @dataclasses.dataclass
@@ -164,14 +164,18 @@ class GPT(GenerationMixin, PreTrainedModel):
         from ..interop.gpt2 import is_hf_gpt2, load_hf_gpt2
 
         if is_hf_gpt2(directory):
-            return load_hf_gpt2(cls, directory).to(map_location).eval()
+            model = load_hf_gpt2(cls, directory)
+            load_generation_config(model, directory)
+            return model.to(map_location).eval()
         return super().from_pretrained(directory, map_location=map_location)
 
     def save_hf(self, directory: str | Path) -> Path:
         """Hugging Face layout: transformers' GPT2LMHeadModel loads it with identical logits."""
         from ..interop.gpt2 import save_hf_gpt2
 
-        return save_hf_gpt2(self, directory)
+        save_hf_gpt2(self, directory)
+        save_generation_config(self, directory)
+        return Path(directory)
 
 
 def positions_from_mask(attention_mask: Tensor | None, past: int, t: int, device) -> Tensor:

@@ -319,13 +319,16 @@ def _stream_windows(run: LMRun, row: list[int], total: int, window: int, options
                 yield piece
         produced += chunk
         if count < chunk:  # EOS
-            return
+            break
         row = row[-window:]
+    tail = text.end()  # a last piece held back for an incomplete character
+    if tail:
+        yield tail
 
 
 def _generate_with_memory(run: LMRun, prompts: list[str], *, stream: bool, **options):
     """Transformer-XL: each prompt read in segments into memory, then extended token by token."""
-    from ..generation.streaming import TextStream
+    from ..generation.streaming import stream_text
 
     tok = run.tokenizer
     if stream and len(prompts) != 1:
@@ -333,11 +336,7 @@ def _generate_with_memory(run: LMRun, prompts: list[str], *, stream: bool, **opt
     for prompt in prompts:
         ids = torch.tensor([tok.encode(prompt) or [tok.bos_id]])
         if stream:
-            text = TextStream(tok)
-            for token in run.model.stream_ids(ids, **options):
-                piece = text.push(token)
-                if piece:
-                    yield piece
+            yield from stream_text(run.model.stream_ids(ids, **options), tok)
             return
         new = run.model.generate(ids, **options)[0, ids.shape[1] :].tolist()
         if tok.eos_id in new:

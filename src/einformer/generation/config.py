@@ -1,0 +1,144 @@
+"""``GenerationConfig``: a model's default generation options, with Hugging Face's field names, read
+from and written to ``generation_config.json``.
+
+``model.generation_config`` holds them (built from the model's config when the directory has none);
+``model.generate(**options)`` starts from them and lets every option passed override. A file that
+sets an option einformer's generate does not implement is refused by name instead of being ignored,
+and the values are checked as ``generate`` checks its arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import read_json, write_json
+
+CONFIG_NAME = "generation_config.json"
+# keys of Hugging Face's file that carry no generation option
+METADATA = ("_from_model_config", "transformers_version", "_commit_hash", "generation_kwargs")
+# values that mean "off" for the options einformer does not implement (penalty 1.0, groups 1, ...)
+CACHES = ("dynamic", "static")
+OFF_VALUES = (None, False, 0, 0.0, 1, 1.0, [], {}, "")
+
+
+@dataclasses.dataclass
+class GenerationConfig:
+    """Defaults for ``generate``; None and the dataclass defaults mean "not set"."""
+
+    max_new_tokens: int | None = None
+    max_length: int | None = None
+    min_new_tokens: int | None = None
+    min_length: int | None = None
+    do_sample: bool = False
+    num_beams: int = 1
+    num_return_sequences: int = 1
+    temperature: float = 1.0
+    top_k: int = 50
+    top_p: float = 1.0
+    min_p: float | None = None
+    typical_p: float = 1.0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    bad_words_ids: list | None = None
+    suppress_tokens: list | None = None
+    length_penalty: float = 1.0
+    early_stopping: bool | str = False
+    bos_token_id: int | None = None
+    eos_token_id: int | list | None = None
+    pad_token_id: int | None = None
+    decoder_start_token_id: int | None = None
+    use_cache: bool = True
+    cache_implementation: str | None = None
+    max_time: float | None = None
+    stop_strings: str | list | None = None
+
+    def __post_init__(self) -> None:
+        validate_options(self.to_options())
+
+    @classmethod
+    def from_model_config(cls, config) -> GenerationConfig:
+        """The token ids a model config names (bos, eos, pad), everything else at its default."""
+        ids = {k: getattr(config, k, None) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
+        return cls(**ids)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = CONFIG_NAME) -> GenerationConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unsupported = sorted(
+            f"{k}={v!r}" for k, v in data.items() if k not in names and k not in METADATA and v not in OFF_VALUES
+        )
+        if unsupported:
+            raise ValueError(
+                f"{source} sets {', '.join(unsupported)}, which einformer's generate does not implement; remove "
+                "them or set them to their default"
+            )
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> GenerationConfig:
+        path = Path(directory) / CONFIG_NAME
+        return cls.from_dict(read_json(path, "generation config"), str(path))
+
+    def to_options(self) -> dict[str, Any]:
+        """The options this config sets: the fields that differ from the defaults."""
+        defaults = GenerationConfig.__dataclass_fields__
+        return {
+            f: getattr(self, f) for f, spec in defaults.items() if getattr(self, f) != spec.default and f != "use_cache"
+        } | ({"use_cache": False} if not self.use_cache else {})
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """generation_config.json with the options set (Hugging Face's GenerationConfig reads it)."""
+        write_json(Path(directory) / CONFIG_NAME, self.to_options())
+        return Path(directory)
+
+    def merged(self, options: dict[str, Any]) -> dict[str, Any]:
+        """These defaults under the caller's ``options``; a length given either way replaces both of ours."""
+        base = self.to_options()
+        if "max_new_tokens" in options or "max_length" in options:
+            base.pop("max_new_tokens", None)
+            base.pop("max_length", None)
+        return {**base, **options}
+
+
+def validate_options(o: dict) -> None:
+    """Reject impossible options with the fix in the message (``generate``'s and ``GenerationConfig``'s)."""
+    num_beams, n_return, do_sample = o.get("num_beams", 1), o.get("num_return_sequences", 1), o.get("do_sample", False)
+    if num_beams < 1:
+        raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+    if n_return < 1 or (num_beams > 1 and n_return > num_beams):
+        raise ValueError(
+            f"num_return_sequences={n_return} must be between 1 and num_beams={num_beams}; "
+            "raise num_beams or lower num_return_sequences"
+        )
+    if num_beams == 1 and n_return > 1 and not do_sample:
+        raise ValueError(
+            "greedy search returns one sequence per prompt; set do_sample=True or num_beams > 1 "
+            "for num_return_sequences > 1"
+        )
+    if o.get("early_stopping", False) not in (True, False, "never"):
+        raise ValueError(f"early_stopping must be True, False or 'never', got {o['early_stopping']!r}")
+    if o.get("cache_implementation", "dynamic") not in CACHES:
+        raise ValueError(f"cache_implementation must be one of {CACHES}, got {o['cache_implementation']!r}")
+    if o.get("max_new_tokens") is not None and o["max_new_tokens"] < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {o['max_new_tokens']}")
+    if o.get("max_new_tokens") is not None and o.get("max_length") is not None:
+        raise ValueError("give max_new_tokens or max_length, not both")
+    checks = [
+        ("temperature", lambda v: v > 0, "must be > 0 (use do_sample=False for greedy decoding)"),
+        ("top_p", lambda v: 0 < v <= 1, "must be in (0, 1]"),
+        ("top_k", lambda v: v >= 0, "must be >= 0 (0 = off)"),
+        ("min_p", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+        ("typical_p", lambda v: 0 < v <= 1, "must be in (0, 1]"),
+        ("repetition_penalty", lambda v: v > 0, "must be > 0 (1 = off)"),
+        ("no_repeat_ngram_size", lambda v: v >= 0, "must be >= 0 (0 = off)"),
+        ("max_time", lambda v: v > 0, "must be > 0 seconds"),
+        ("min_new_tokens", lambda v: v >= 0, "must be >= 0"),
+    ]
+    for name, ok, message in checks:
+        if o.get(name) is not None and not ok(o[name]):
+            raise ValueError(f"{name}={o[name]} {message}")
