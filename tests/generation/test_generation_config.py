@@ -3,6 +3,7 @@
 transformers reads it, and refused by name when it asks for what einformer does not implement."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -77,7 +78,8 @@ def test_our_file_reads_back_in_transformers(tmp_path):
     "content, phrase",
     [
         ({"do_sample": True, "temperature": 0.0}, "temperature=0.0 must be > 0"),
-        ({"num_beam_groups": 2, "diversity_penalty": 0.5}, "sets diversity_penalty=0.5, num_beam_groups=2, which"),
+        ({"num_beam_groups": 2, "diversity_penalty": 0.5}, "asks for group (diverse) beam search, which Hugging Face"),
+        ({"epsilon_cutoff": 0.001}, "sets epsilon_cutoff=0.001, which einformer's generate does not implement"),
         ({"num_beams": 2, "num_return_sequences": 3}, "num_return_sequences=3 must be between 1 and num_beams=2"),
     ],
 )
@@ -99,3 +101,14 @@ def test_options_passed_to_generate_override_the_file():
     assert model.generate(ids, max_length=6).shape[1] == 6  # a length given either way replaces the file's
     assert torch.equal(model.generate(ids, num_beams=1, max_new_tokens=5), model.generate(ids, max_new_tokens=5,
                                                                                             num_beams=1))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "option, method",
+    [({"penalty_alpha": 0.6, "top_k": 4}, "contrastive search"), ({"num_beam_groups": 2}, "group (diverse) beam"),
+     ({"force_words_ids": [[5]]}, "constrained beam search")],
+)  # fmt: skip
+def test_decoding_methods_hugging_face_moved_out_are_named(option, method):
+    model = GPT(GPTConfig.from_preset("tiny", bos_token_id=0, eos_token_id=0)).eval()
+    with pytest.raises(ValueError, match=f"asks for {re.escape(method)}.*moved out of transformers"):
+        model.generate(torch.randint(1, 99, (1, 3)), max_new_tokens=2, **option)

@@ -18,6 +18,15 @@ from ..checkpoint import read_json, write_json
 CONFIG_NAME = "generation_config.json"
 # keys of Hugging Face's file that carry no generation option
 METADATA = ("_from_model_config", "transformers_version", "_commit_hash", "generation_kwargs")
+# decoding methods Hugging Face moved out of transformers (to custom generation code on its Hub):
+# out of einformer's scope too, each named when asked for
+MOVED_OUT = {
+    "penalty_alpha": "contrastive search",
+    "num_beam_groups": "group (diverse) beam search",
+    "diversity_penalty": "group (diverse) beam search",
+    "constraints": "constrained beam search",
+    "force_words_ids": "constrained beam search",
+}
 # values that mean "off" for the options einformer does not implement (penalty 1.0, groups 1, ...)
 CACHES = ("dynamic", "static")
 OFF_VALUES = (None, False, 0, 0.0, 1, 1.0, [], {}, "")
@@ -66,6 +75,7 @@ class GenerationConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = CONFIG_NAME) -> GenerationConfig:
         names = {f.name for f in dataclasses.fields(cls)}
+        refuse_moved_out(data, source)
         unsupported = sorted(
             f"{k}={v!r}" for k, v in data.items() if k not in names and k not in METADATA and v not in OFF_VALUES
         )
@@ -103,6 +113,17 @@ class GenerationConfig:
             base.pop("max_new_tokens", None)
             base.pop("max_length", None)
         return {**base, **options}
+
+
+def refuse_moved_out(options: dict, source: str) -> None:
+    """An option of a decoding method Hugging Face moved out of transformers: a clear error saying so."""
+    asked = sorted(k for k, v in options.items() if k in MOVED_OUT and v not in OFF_VALUES)
+    if asked:
+        methods = sorted({MOVED_OUT[k] for k in asked})
+        raise ValueError(
+            f"{source}: {', '.join(asked)} asks for {' and '.join(methods)}, which Hugging Face moved out of "
+            "transformers (to custom generation code) and einformer does not implement; use beam search or sampling"
+        )
 
 
 def validate_options(o: dict) -> None:

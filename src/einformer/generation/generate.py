@@ -15,7 +15,7 @@ from torch import Tensor
 
 from . import decoders
 from . import processors as P
-from .config import GenerationConfig, validate_options
+from .config import GenerationConfig, refuse_moved_out, validate_options
 from .search import beam_search, decode_steps
 from .stopping import MaxTime, StopStrings
 from .streaming import stream_text
@@ -182,6 +182,7 @@ class GenerationMixin:
             "cache_implementation",
             "use_cache",
         }
+        refuse_moved_out(o, "generate")
         unknown = sorted(set(o) - known)
         if unknown:
             raise ValueError(f"unknown generation option(s) {unknown}; known: {sorted(known)}")
