@@ -37,6 +37,8 @@ from ..version import __version__
 from .arguments import TrainingArguments
 from .data_parallel import wrap_data_parallel
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
+from .plots import plot_loss_curve, tensorboard_writer
+from .resume import check_resume_arguments
 from .run_dir import (
     LAST,
     METRICS,
@@ -53,30 +55,6 @@ from .tokens import count_tokens, loss_token_count
 
 class TrainingDiverged(EinformerError, RuntimeError):
     """The loss became NaN or infinite."""
-
-
-# training arguments a resumed run must keep (the optimizer and scheduler state were built with
-# them), and those it may change; the flag that sets each, for the messages
-KEPT_ON_RESUME = {
-    "batch_size": "--batch-size",
-    "gradient_accumulation_steps": "--grad-accum",
-    "learning_rate": "--lr",
-    "weight_decay": "--weight-decay",
-    "betas": "betas",
-    "eps": "eps",
-    "schedule": "--schedule",
-    "warmup_steps": "--warmup",
-    "max_grad_norm": "--clip",
-    "precision": "--precision",
-    "seed": "--seed",
-}
-CHANGEABLE_ON_RESUME = {
-    "max_steps": "--steps",
-    "eval_every": "--eval-every",
-    "save_every": "--save-every",
-    "log_every": "--log-every",
-    "patience": "--patience",
-}
 
 
 @dataclasses.dataclass
@@ -177,7 +155,7 @@ class Trainer:
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         history = self._read_history(upto=state["step"]) if main else []
-        writer = _tensorboard(self.run_dir) if main else None
+        writer = tensorboard_writer(self.run_dir) if main else None
         bar = tqdm(
             total=a.max_steps,
             initial=state["step"],
@@ -425,20 +403,7 @@ class Trainer:
         return payload
 
     def _check_resume_arguments(self, saved: dict | None) -> None:
-        """Refuse a resume that changes what the optimizer and schedule were built with; name the
-        settings it may change (and does)."""
-        if saved is None:  # a checkpoint of an older einformer
-            return
-        now = dataclasses.asdict(self.args)
-        differ = [k for k in now if k in saved and _plain(saved[k]) != _plain(now[k])]
-        kept = [f"{KEPT_ON_RESUME[k]} {saved[k]} (now {now[k]})" for k in differ if k in KEPT_ON_RESUME]
-        if kept:
-            raise ValueError(
-                "--resume continues with the run's own training settings, and these differ: "
-                + ", ".join(kept)
-                + ". Resume without changing them, or train into a new --run-dir"
-            )
-        changed = [f"{CHANGEABLE_ON_RESUME[k]} {saved[k]} -> {now[k]}" for k in differ if k in CHANGEABLE_ON_RESUME]
+        changed = check_resume_arguments(saved, self.args)
         if changed and self.dist.is_main:
             print("resuming with " + ", ".join(changed), file=sys.stderr)
 
@@ -469,45 +434,6 @@ class Trainer:
                     writer.add_scalar(key, value, record["step"])
 
 
-def _plain(value):
-    """Tuples and lists (a checkpoint stores betas either way) compare as equals."""
-    return list(value) if isinstance(value, tuple) else value
-
-
 def _repeated_blocks(model: nn.Module) -> list[nn.Module]:
     """The members of the model's ModuleLists (its layers): FSDP2's units of sharding."""
     return [m for lst in model.modules() if isinstance(lst, nn.ModuleList) for m in lst]
-
-
-def _tensorboard(run_dir: Path):
-    """A SummaryWriter when tensorboard is installed, else None."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(str(run_dir / "tensorboard"))
-
-
-def plot_loss_curve(history: list[dict], path: Path) -> None:
-    """Training loss (and validation loss when evaluated) against steps, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    train = [(h["step"], h["loss"]) for h in history if "loss" in h]
-    val = [(h["step"], h["eval"]["loss"]) for h in history if "loss" in h.get("eval", {})]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if train:
-        ax.plot(*zip(*train, strict=True), label="train loss")
-    if val:
-        ax.plot(*zip(*val, strict=True), "o-", label="validation loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats per token)")
-    ax.set_yscale("log")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=100)
-    plt.close(fig)
