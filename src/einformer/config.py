@@ -8,13 +8,22 @@ config.json. Models read configs; the blocks in ``einformer.nn`` never do.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import types
-import typing
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from .errors import ConfigError
+from .validation import (  # noqa: F401  (check and ACTIVATION_NAMES are part of config's interface)
+    ACTIVATION_NAMES,
+    check,
+    check_activation,
+    check_heads,
+    check_positive,
+    check_probabilities,
+    check_token_ids,
+    field_types,
+    type_name,
+    type_ok,
+)
 
 C = TypeVar("C", bound="BaseConfig")
 
@@ -32,11 +41,11 @@ class BaseConfig:
     renamed: ClassVar[dict[str, str]] = {}
 
     def __post_init__(self) -> None:
-        for name, hint in _field_types(type(self)).items():
+        for name, hint in field_types(type(self)).items():
             value = getattr(self, name)
-            if not _type_ok(value, hint):
+            if not type_ok(value, hint):
                 raise ConfigError(
-                    f"{name}: expected {_type_name(hint)}, got {value!r} ({type(value).__name__}); fix the value"
+                    f"{name}: expected {type_name(hint)}, got {value!r} ({type(value).__name__}); fix the value"
                 )
             if isinstance(value, list):  # JSON has no tuples
                 object.__setattr__(self, name, tuple(value))
@@ -90,79 +99,6 @@ class BaseConfig:
     def replace(self: C, **changes: Any) -> C:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
-
-
-@functools.cache
-def _field_types(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
-def _type_ok(value: Any, hint: Any) -> bool:
-    """Does ``value`` fit the annotation ``hint`` (int, float, bool, str, None, unions, tuple[X, ...])?
-    A bool is not an int here (``n_heads: true`` is an error), an int is a float."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
-    if origin is tuple:
-        item = typing.get_args(hint)[0]
-        return isinstance(value, tuple | list) and all(_type_ok(v, item) for v in value)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    return True
-
-
-def _type_name(hint: Any) -> str:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(h) for h in typing.get_args(hint))
-    if typing.get_origin(hint) is tuple:
-        return f"a list of {_type_name(typing.get_args(hint)[0])}"
-    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
-
-
-def check(condition: bool, field: str, message: str) -> None:
-    """Raise ValueError('field: message') unless ``condition``; for ``validate``."""
-    if not condition:
-        raise ConfigError(f"{field}: {message}")
-
-
-# ---------------------------------------------------------------- validators shared by the configs
-def check_heads(d_model: int, n_heads: int) -> None:
-    check(d_model > 0, "d_model", f"must be positive, got {d_model}")
-    check(n_heads > 0 and d_model % n_heads == 0, "n_heads", f"{n_heads} does not divide d_model={d_model}")
-
-
-def check_positive(config: BaseConfig, *names: str) -> None:
-    for name in names:
-        check(getattr(config, name) >= 1, name, f"must be >= 1, got {getattr(config, name)}")
-
-
-def check_probabilities(config: BaseConfig, *names: str) -> None:
-    """Dropout rates and smoothing: each in [0, 1)."""
-    for name in names:
-        value = getattr(config, name)
-        check(value is None or 0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
-
-
-def check_activation(name: str) -> None:
-    check(name in ACTIVATION_NAMES, "activation", f"{name!r} is not one of {ACTIVATION_NAMES}")
-
-
-def check_token_ids(config: BaseConfig, vocab_size: int, *names: str) -> None:
-    for name in names:
-        value = getattr(config, name)
-        check(value is None or 0 <= value < vocab_size, name, f"{value} is outside the vocabulary of {vocab_size}")
-
-
-ACTIVATION_NAMES = ("relu", "gelu", "gelu_tanh", "silu", "swiglu", "geglu")
 
 
 @dataclasses.dataclass(frozen=True)
