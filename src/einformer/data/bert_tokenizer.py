@@ -16,6 +16,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers.implementations import BertWordPieceTokenizer
 
 from ..checkpoint import atomic_write
+from .tokenizer import read_tokenizer_file
 
 
 class BertTokenizer:
@@ -40,7 +41,7 @@ class BertTokenizer:
         max_length = int(config.get("model_max_length", 512))
         max_length = 512 if max_length > 10**6 else max_length  # "no limit" sentinels
         if (directory / "tokenizer.json").is_file():
-            return cls(_read_tokenizer_file(directory / "tokenizer.json"), max_length)
+            return cls(read_tokenizer_file(directory / "tokenizer.json"), max_length)
         if (directory / "vocab.txt").is_file():
             wordpiece = BertWordPieceTokenizer(
                 str(directory / "vocab.txt"),
@@ -102,15 +103,6 @@ class BertTokenizer:
             f.write(self.backend.to_str())
         with atomic_write(directory / "tokenizer_config.json", "w") as f:
             json.dump({"tokenizer_class": "BertTokenizer", "model_max_length": self.model_max_length}, f)
-
-
-def _read_tokenizer_file(path: Path) -> HFTokenizer:
-    try:
-        return HFTokenizer.from_file(str(path))
-    except Exception as e:  # the tokenizers library raises a bare Exception for a malformed file
-        raise ValueError(
-            f"{path} is not a valid tokenizer.json ({e}); re-save the tokenizer or remove the file"
-        ) from None
 
 
 def load_tokenizer(directory: str | Path) -> BertTokenizer:

@@ -9,7 +9,6 @@ sets ``bos_token`` / ``eos_token`` / ``unk_token`` / ``pad_token``, ``add_prefix
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import torch
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, processors
 
-from ..checkpoint import atomic_write, write_json
-from .tokenizer import encode_array
+from ..checkpoint import atomic_write, read_json, write_json
+from .tokenizer import encode_array, read_tokenizer_file
 
 ENDOFTEXT = "<|endoftext|>"
 
@@ -56,10 +55,7 @@ class GPT2Tokenizer:
         config = _read_config(directory)
         aps = bool(config.get("add_prefix_space", False))
         if (directory / "tokenizer.json").is_file():
-            try:
-                backend = HFTokenizer.from_file(str(directory / "tokenizer.json"))
-            except Exception as e:  # the tokenizers library raises a bare Exception for a malformed file
-                raise ValueError(f"{directory / 'tokenizer.json'} is not a valid tokenizer.json ({e})") from None
+            backend = read_tokenizer_file(directory / "tokenizer.json")
             if "add_prefix_space" in config:  # as transformers does: the config's choice wins
                 backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=aps)
         elif (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
@@ -114,10 +110,9 @@ class GPT2Tokenizer:
     def __call__(self, texts: str | list[str], *, padding: bool = True, return_tensors: str = "pt") -> dict:
         """``input_ids`` and ``attention_mask`` (B, T) tensors, padded on ``padding_side``."""
         rows = [self.encode(t) for t in ([texts] if isinstance(texts, str) else texts)]
-        width = max(map(len, rows)) if padding else None
-        if width is None and len({len(r) for r in rows}) > 1:
+        if not padding and len({len(r) for r in rows}) > 1:
             raise ValueError("texts of different lengths need padding=True")
-        width = width or len(rows[0])
+        width = max(map(len, rows))
         ids = torch.full((len(rows), width), self.pad_id if self.pad_id is not None else 0, dtype=torch.long)
         mask = torch.zeros(len(rows), width, dtype=torch.long)
         for i, row in enumerate(rows):
@@ -162,13 +157,7 @@ def from_vocab_and_merges(vocab: Path, merges: Path, *, add_prefix_space: bool =
 
 def _read_config(directory: Path) -> dict:
     path = directory / "tokenizer_config.json"
-    if not path.is_file():
-        return {}
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); fix or remove it") from None
-    return config if isinstance(config, dict) else {}
+    return read_json(path, "tokenizer config") if path.is_file() else {}
 
 
 def _token(value) -> str | None:

@@ -121,10 +121,7 @@ class Tokenizer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no tokenizer file at {path}")
-        try:
-            return cls(HFTokenizer.from_file(str(path)))
-        except Exception as e:  # the Rust side raises plain Exception on malformed JSON
-            raise ValueError(f"cannot read tokenizer {path}: {e}") from None
+        return cls(read_tokenizer_file(path))
 
 
 MAX_TRAINING_WORD = 100  # characters; see ``bounded_words``
@@ -158,6 +155,14 @@ def bounded_words(texts: Iterable[str], max_word: int = MAX_TRAINING_WORD) -> It
             "pieces to train the tokenizer (unbounded, BPE training on them takes minutes and gigabytes)",
             stacklevel=2,
         )
+
+
+def read_tokenizer_file(path: str | Path) -> HFTokenizer:
+    """A tokenizer.json through ``tokenizers``; a malformed file is a ValueError naming it."""
+    try:
+        return HFTokenizer.from_file(str(path))
+    except Exception as e:  # the Rust side raises a bare Exception on a malformed file
+        raise ValueError(f"cannot read tokenizer {path}: {e}; re-save the tokenizer") from None
 
 
 def encode_array(backend: HFTokenizer, text: str, *, chunk: int = 1 << 16) -> torch.Tensor:

@@ -13,26 +13,14 @@ from pathlib import Path
 
 import torch
 
-from ..auto import Loaded, load
+from ..auto import FINETUNE_HEADS, Loaded, load
 from ..data.bert_tokenizer import BertTokenizer, load_tokenizer
 from ..data.finetune import FinetuneBatches, collate_examples, encode_records, label_list, read_records
-from ..models.bert_heads import (
-    BertForMultipleChoice,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-)
 from ..training import Trainer, TrainingArguments
 from ..training.distributed import DistInfo
 from ..training.run_dir import LAST, FinetuneRunInfo, absolute, check_start, exclusive, prepare, read_info
 
-HEADS = {
-    "classify": BertForSequenceClassification,
-    "regress": BertForSequenceClassification,
-    "tag": BertForTokenClassification,
-    "qa": BertForQuestionAnswering,
-    "choice": BertForMultipleChoice,
-}
+HEADS = FINETUNE_HEADS  # task -> head class, the table the loader reads fine-tune runs with
 METRIC = {"classify": "accuracy", "regress": "mse", "tag": "f1", "qa": "exact_match", "choice": "accuracy"}
 
 
