@@ -342,3 +342,28 @@ def _generate_with_memory(run: LMRun, prompts: list[str], *, stream: bool, **opt
         if tok.eos_id in new:
             new = new[: new.index(tok.eos_id)]
         yield tok.decode(new)
+
+
+SAMPLING_DEFAULTS = {"do_sample": True, "temperature": 0.8, "top_k": 50}
+TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+
+
+def command_options(run, prompts: list[str], flags: dict) -> dict:
+    """What ``einformer generate`` asks for: the flags given, over the model's generation_config.json.
+    A generation config that sets no decoding option (only token ids and lengths, as einformer's runs
+    and GPT-2's own file) gets the command's defaults: sampling at temperature 0.8, top-k 50; one that
+    sets any is followed as transformers follows it (greedy unless it says otherwise). Without a
+    length anywhere, 200 new tokens."""
+    configured = run.model.generation_config.to_options()
+    strategy = set(configured) - {*TOKEN_IDS, "max_new_tokens", "max_length"}
+    defaults = {} if strategy else dict(SAMPLING_DEFAULTS)
+    if "max_new_tokens" not in configured and "max_length" not in configured:
+        defaults["max_new_tokens"] = 200
+    options = {**defaults, **configured, **flags}
+    if "max_new_tokens" not in flags and "max_new_tokens" not in configured and "max_length" in configured:
+        longest = max(len(run.tokenizer.encode(p)) for p in prompts)  # max_length counts the prompt too
+        options["max_new_tokens"] = max(1, configured["max_length"] - longest)
+    options.pop("max_length", None)
+    if options.get("num_beams", 1) > 1 and "do_sample" not in configured and "do_sample" not in flags:
+        options["do_sample"] = False  # --num-beams N alone is beam search, not beam sampling
+    return options
