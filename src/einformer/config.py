@@ -106,7 +106,8 @@ class EncoderDecoderConfig(BaseConfig):
     """The Transformer of "Attention Is All You Need" (Vaswani et al. 2017).
 
     Departures from the paper are named options: ``norm_first`` (pre-norm instead of the paper's
-    post-norm), ``positions="learned"`` (instead of sinusoids), ``activation`` (the paper: relu).
+    post-norm), ``positions="learned"`` (instead of sinusoids), ``activation`` (the paper: relu),
+    ``d_qk`` / ``d_v`` (per-head widths; the paper: d_k = d_v = d_model / n_heads).
     """
 
     model_type: ClassVar[str] = "encoder-decoder"
@@ -134,6 +135,8 @@ class EncoderDecoderConfig(BaseConfig):
     n_encoder_layers: int = 6
     n_decoder_layers: int = 6
     d_ff: int = 2048
+    d_qk: int | None = None  # per-head query/key width (None: d_model / n_heads)
+    d_v: int | None = None  # per-head value width (None: d_model / n_heads)
     dropout: float = 0.1  # on embeddings and every sub-layer output (the paper's P_drop)
     attention_dropout: float = 0.0  # on attention weights (not in the paper)
     activation: str = "relu"
@@ -151,6 +154,9 @@ class EncoderDecoderConfig(BaseConfig):
     def validate(self) -> None:
         check_heads(self.d_model, self.n_heads)
         check_positive(self, "n_encoder_layers", "n_decoder_layers", "d_ff", "max_position")
+        for name in ("d_qk", "d_v"):
+            width = getattr(self, name)
+            check(width is None or width >= 1, name, f"must be None (d_model / n_heads) or >= 1, got {width}")
         check(self.src_vocab_size > 4 and self.tgt_vocab_size > 4, "src_vocab_size", "vocabularies need > 4 ids")
         check_probabilities(self, "dropout", "attention_dropout", "label_smoothing")
         check_activation(self.activation)

@@ -4,7 +4,6 @@ Transformer-XL and the encoder-decoder (with cross-attention), and the HTML page
 Chromium: no console errors, the selectors change the drawing, the screenshot is not blank."""
 
 import io
-import shutil
 
 import pytest
 import torch
@@ -22,6 +21,8 @@ from einformer import (
 from einformer.cli import main
 from einformer.explain.collect import AttentionRecord
 from einformer.explain.html import write_explorer
+
+from .browser import chromium
 
 
 def models():
@@ -78,22 +79,6 @@ def test_page_is_self_contained_and_escapes_script_endings(tmp_path):
     page = write_explorer(record(), tmp_path / "a.html").read_text(encoding="utf-8")
     assert "http://" not in page and "https://" not in page and "<script src" not in page
     assert page.count("</script>") == 2  # the data's "</script>" token is escaped
-
-
-def chromium():
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (browser and driver):
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install selenium)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,900"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
 
 
 def test_explorer_in_headless_chromium(tmp_path):

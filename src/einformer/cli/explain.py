@@ -15,7 +15,10 @@ def register(sub) -> None:
     p.add_argument("--head", type=int, default=None, help="one head (default: a grid of every head)")
     p.add_argument("--kind", default=None, help="seq2seq: encoder, decoder or cross (default cross)")
     p.add_argument("-o", "--output", default=None, help="heatmap PNG (default attention.png unless --html)")
-    p.add_argument("--html", default=None, help="write the interactive explorer page here")
+    p.add_argument("--html", default=None, help="write the interactive explorer page (with the step view) here")
+    p.add_argument(
+        "--query-token", type=int, default=0, help="the query token the page's step view opens on (default 0)"
+    )
     p.set_defaults(func=cmd_attention)
 
     p = sub.add_parser("probe", help="linear probes on every layer of a BERT: what each layer encodes")
@@ -47,7 +50,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
     from ..explain.collect import collect_attention
     from ..explain.html import write_explorer
 
-    record = collect_attention(args.model, args.text)
+    record = collect_attention(args.model, args.text, steps=bool(args.html))
     kinds = list(record.maps)
     kind = args.kind or ("cross" if "cross" in kinds else kinds[0])
     if kind not in record.maps:
@@ -67,7 +70,10 @@ def cmd_attention(args: argparse.Namespace) -> int:
         j = int(weights.argmax())
         print(f"  {token:>14} -> {cols[j]:<14} {float(weights[j]):.2f}")
     if args.html:
-        print(f"explorer: {write_explorer(record, args.html)}")
+        page = write_explorer(
+            record, args.html, kind=kind, layer=layer, head=args.head or 0, query_token=args.query_token
+        )
+        print(f"explorer: {page}")
     if args.output or not args.html:
         title = f"{record.model}: {kind} attention, layer {layer}"
         out = args.output or "attention.png"

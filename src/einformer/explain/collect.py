@@ -7,6 +7,8 @@ reference path; without that flag the models keep the fused fast path. The resul
 attention kind ("self"; or "encoder", "decoder" and "cross" for sequence-to-sequence), a tuple with
 one (H, T, S) tensor per layer (Hugging Face's per-layer (B, H, T, S) with the batch of one taken
 out), and the tokens on both axes. bertviz's head_view/model_view take ``as_hf_tuple`` directly.
+With ``steps=True`` the same forward also records every intermediate of each attention layer
+(``explain/steps.py``) for the explorer's step view.
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ import torch
 from torch import Tensor
 
 from ..auto import load
+from .steps import recording, step_json, steps_by_kind
 
 
 @dataclasses.dataclass
 class AttentionRecord:
     """Attention of one input: ``maps[kind]`` is a tuple of (H, T, S) tensors, one per layer;
-    ``rows[kind]`` / ``cols[kind]`` are the tokens of the queries and the keys."""
+    ``rows[kind]`` / ``cols[kind]`` are the tokens of the queries and the keys; ``steps[kind]``, when
+    recorded, one dict of intermediates per layer (``explain/steps.py``)."""
 
     model: str
     maps: dict[str, tuple[Tensor, ...]]
     rows: dict[str, list[str]]
     cols: dict[str, list[str]]
+    steps: dict[str, list[dict]] | None = None
 
     def as_hf_tuple(self, kind: str) -> tuple[Tensor, ...]:
         """Hugging Face's shape: one (1, H, T, S) tensor per layer."""
@@ -45,6 +50,7 @@ class AttentionRecord:
                     "rows": self.rows[kind],
                     "cols": self.cols[kind],
                     "layers": [(torch.round(w.float() * scale) / scale).tolist() for w in layers],
+                    "steps": None if self.steps is None else [step_json(r, decimals + 2) for r in self.steps[kind]],
                 }
                 for kind, layers in self.maps.items()
             ],
@@ -52,37 +58,50 @@ class AttentionRecord:
 
 
 @torch.no_grad()
-def collect_attention(path: str, text: str, *, max_new_tokens: int | None = None) -> AttentionRecord:
+def collect_attention(
+    path: str, text: str, *, max_new_tokens: int | None = None, steps: bool = False
+) -> AttentionRecord:
     """Attention of every layer and head for ``text`` (for seq2seq: the source; the output is its
-    greedy translation)."""
+    greedy translation); ``steps`` also records each layer's intermediates for the step view."""
     loaded = load(path)
     name = Path(str(path)).name
     if loaded.model_type == "bert":
         tokenizer, model = loaded.tokenizer, loaded.encoder
         batch = tokenizer([text], return_tensors="pt")
-        out = model(**batch, output_attentions=True)
+        with recording(model) as recorded:
+            out = model(**batch, output_attentions=True)
         tokens = [tokenizer.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
-        return AttentionRecord(name, {"self": _unbatch(out.attentions)}, {"self": tokens}, {"self": tokens})
+        return _self_record(name, out.attentions, tokens, recorded if steps else None)
     if loaded.decoding in ("causal", "memory"):
         tokenizer = loaded.require_tokenizer("attention")
         ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
         if len(ids) == 0:
             raise ValueError("the text has no tokens; give some text")
-        out = loaded.model(ids[None], output_attentions=True)
+        with recording(loaded.model) as recorded:
+            out = loaded.model(ids[None], output_attentions=True)
         tokens = [tokenizer.backend.id_to_token(i) for i in ids.tolist()]
-        return AttentionRecord(name, {"self": _unbatch(out.attentions)}, {"self": tokens}, {"self": tokens})
+        return _self_record(name, out.attentions, tokens, recorded if steps else None)
     from ..recipes.seq2seq import Seq2SeqRun
 
-    return seq2seq_attention(name, loaded.model, Seq2SeqRun.from_loaded(loaded, "attention"), text, max_new_tokens)
+    run = Seq2SeqRun.from_loaded(loaded, "attention")
+    return seq2seq_attention(name, loaded.model, run, text, max_new_tokens, steps=steps)
+
+
+def _self_record(name, attentions, tokens, recorded) -> AttentionRecord:
+    steps = None if recorded is None else steps_by_kind(recorded, ["self"])
+    return AttentionRecord(name, {"self": _unbatch(attentions)}, {"self": tokens}, {"self": tokens}, steps)
 
 
 @torch.no_grad()
-def seq2seq_attention(name, model, run, text, max_new_tokens=None) -> AttentionRecord:
+def seq2seq_attention(name, model, run, text, max_new_tokens=None, *, steps: bool = False) -> AttentionRecord:
     """Encoder, decoder and cross-attention of ``text`` and its greedy translation by ``run``."""
     if not hasattr(model, "decoder_layers"):
         raise ValueError(f"{name} is a Universal Transformer run: see its ponder map (einformer ponder)")
     batch, generated, decoder_input = run.greedy_target(text, max_new_tokens)
-    out = model(batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input, output_attentions=True)
+    with recording(model) as recorded:
+        out = model(
+            batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input, output_attentions=True
+        )
     source = [run.source_tokenizer.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
     inputs = ["[BOS]"] + [run.target_tokenizer.backend.id_to_token(i) for i in generated[:-1]]
     outputs = [run.target_tokenizer.backend.id_to_token(i) for i in generated]
@@ -94,7 +113,7 @@ def seq2seq_attention(name, model, run, text, max_new_tokens=None) -> AttentionR
     # decoder rows are labelled by the token each step predicted; its keys are the tokens it read
     rows = {"encoder": source, "decoder": outputs, "cross": outputs}
     cols = {"encoder": source, "decoder": inputs, "cross": source}
-    return AttentionRecord(name, maps, rows, cols)
+    return AttentionRecord(name, maps, rows, cols, steps_by_kind(recorded, list(maps)) if steps else None)
 
 
 def _unbatch(weights: tuple[Tensor, ...]) -> tuple[Tensor, ...]:

@@ -66,7 +66,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             self.src_pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
             self.tgt_pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
         self.dropout = Dropout(c.dropout)
-        layer_args = layer_arguments(c)
+        layer_args = dict(layer_arguments(c), d_qk=c.d_qk, d_v=c.d_v)
         self.encoder_layers = nn.ModuleList(TransformerLayer(**layer_args) for _ in range(c.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(**layer_args) for _ in range(c.n_decoder_layers))
         # pre-norm leaves the residual stream un-normalised: close each stack with a LayerNorm

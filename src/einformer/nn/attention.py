@@ -35,6 +35,7 @@ def scaled_dot_product_attention(
     scale: float | None = None,
     impl: str = "auto",
     return_weights: bool = False,
+    record: dict | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """softmax(q k^T * scale + mask) v, for queries and keys of different lengths and widths.
 
@@ -51,6 +52,11 @@ def scaled_dot_product_attention(
         impl: "einsum" (readable reference), "sdpa" (torch's fused kernel), or "auto" (sdpa unless
             the weights are requested).
         return_weights: also return the (B, H, T, S) attention weights (einsum path only).
+        record: a dict that the einsum path fills with every intermediate of the formula: "dots"
+            q k^T (B, H, T, S), "scale", "scaled" (dots * scale), "mask" (the keep-mask or additive
+            mask applied, causal included, or None), "scores" (scaled and masked), "weights" and
+            "heads" (the output).
+            ``explain/steps.py`` shows them in the explorer's step view.
 
     Returns:
         (B, H, T, Dv) output, or (output, weights) when ``return_weights``. A query whose keys are
@@ -60,8 +66,8 @@ def scaled_dot_product_attention(
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     if impl == "auto":
-        impl = "einsum" if return_weights else "sdpa"
-    if impl == "sdpa" and return_weights:
+        impl = "einsum" if return_weights or record is not None else "sdpa"
+    if impl == "sdpa" and (return_weights or record is not None):
         raise ValueError("impl='sdpa' cannot return attention weights; use impl='einsum' or 'auto'")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     t, s = q.shape[-2], k.shape[-2]
@@ -87,7 +93,7 @@ def scaled_dot_product_attention(
             scale=scale,
             enable_gqa=k.shape[1] != q.shape[1],
         )
-    out, weights = _einsum_attention(q, k, v, mask, dropout_p, scale)
+    out, weights = _einsum_attention(q, k, v, mask, dropout_p, scale, record)
     return (out, weights) if return_weights else out
 
 
@@ -108,13 +114,13 @@ def single_query_attention(q: Tensor, k: Tensor, v: Tensor, keep: Tensor | None 
 
 
 def _einsum_attention(
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float, scale: float
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float, scale: float, record: dict | None = None
 ) -> tuple[Tensor, Tensor]:
-    """The reference: every step of the formula on its own line."""
+    """The reference: every step of the formula on its own line (``record`` keeps each one)."""
     groups = q.shape[1] // k.shape[1]
     q = rearrange(q, "b (h g) t d -> b h g t d", g=groups)
-    scores = einsum(q, k, "b h g t d, b h s d -> b h g t s") * scale
-    scores = rearrange(scores, "b h g t s -> b (h g) t s")
+    dots = rearrange(einsum(q, k, "b h g t d, b h s d -> b h g t s"), "b h g t s -> b (h g) t s")
+    scores = scaled = dots * scale
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
     # A row with every key masked would give softmax(-inf, ..., -inf) = NaN; give it zero weights
@@ -123,8 +129,10 @@ def _einsum_attention(
     weights = scores.masked_fill(dead, 0.0).softmax(dim=-1).masked_fill(dead, 0.0)
     weights = dropout(weights, dropout_p)
     weights_g = rearrange(weights, "b (h g) t s -> b h g t s", g=groups)
-    out = einsum(weights_g, v, "b h g t s, b h s d -> b h g t d")
-    return rearrange(out, "b h g t d -> b (h g) t d"), weights
+    out = rearrange(einsum(weights_g, v, "b h g t s, b h s d -> b h g t d"), "b h g t d -> b (h g) t d")
+    if record is not None:
+        record.update(dots=dots, scale=scale, scaled=scaled, mask=mask, scores=scores, weights=weights, heads=out)
+    return out, weights
 
 
 def _cpu_dropout_attention(
@@ -228,6 +236,8 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = nn.Linear(self.kv_dim, n_kv_heads * self.d_qk, bias=bias)
         self.v_proj = nn.Linear(self.value_dim, n_kv_heads * self.d_v, bias=bias)
         self.out_proj = nn.Linear(n_heads * self.d_v, d_model, bias=bias)
+        # a list to append each forward's intermediates to (with need_weights): explain/steps.py
+        self.recorder: list[dict] | None = None
 
     def forward(
         self,
@@ -275,6 +285,7 @@ class MultiHeadAttention(nn.Module):
         mask = None
         if attention_mask is not None:
             mask = expand_attention_mask(attention_mask, batch, t, k.shape[2])
+        record = {} if need_weights and self.recorder is not None else None
         result = scaled_dot_product_attention(
             q,
             k,
@@ -283,10 +294,15 @@ class MultiHeadAttention(nn.Module):
             is_causal=is_causal,
             dropout_p=self.dropout if self.training else 0.0,
             return_weights=need_weights,
+            record=record,
         )
         out, weights = result if need_weights else (result, None)
         out = out.transpose(1, 2).reshape(batch, t, self.n_heads * self.d_v)  # (B, H, T, Dv) -> (B, T, H * Dv)
-        return self.out_proj(out), weights
+        projected = self.out_proj(out)
+        if record is not None:
+            record.update(query_input=query, key_input=key, q=q, k=k, v=v, concat=out, output=projected)
+            self.recorder.append(record)
+        return projected, weights
 
     def step(self, h: Tensor, kv_cache, keep: Tensor | None, w: dict) -> Tensor:
         """One new query per row, eval mode: h (B, d_model) -> (B, d_model); ``forward`` on (B, 1, d_model).

@@ -33,6 +33,7 @@ class TransformerLayer(nn.Module):
         norm_first: pre-norm (GPT-2 and later) instead of the paper's post-norm.
         eps: LayerNorm epsilon; bias: biases in the linear maps.
         causal: each position attends only to itself and earlier ones (decoders).
+        d_qk, d_v: per-head query/key and value widths (default, as in the paper, d_model / n_heads).
     """
 
     def __init__(
@@ -48,10 +49,12 @@ class TransformerLayer(nn.Module):
         eps: float = 1e-5,
         bias: bool = True,
         causal: bool = False,
+        d_qk: int | None = None,
+        d_v: int | None = None,
     ) -> None:
         super().__init__()
         self.causal = causal
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout=attention_dropout, bias=bias)
+        self.attn = MultiHeadAttention(d_model, n_heads, d_qk=d_qk, d_v=d_v, dropout=attention_dropout, bias=bias)
         self.ffn = FeedForward(d_model, d_ff, activation=activation, bias=bias)
         self.attn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
         self.ffn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
@@ -88,12 +91,16 @@ class TransformerLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    """Causal self-attention, cross-attention to the encoder output (memory), feed-forward."""
+    """Causal self-attention, cross-attention to the encoder output (memory), feed-forward.
+    ``d_qk`` / ``d_v``: per-head widths of both attentions, as ``TransformerLayer``'s."""
 
-    def __init__(self, *, d_model, n_heads, d_ff, dropout, attention_dropout, activation, norm_first, eps):
+    def __init__(
+        self, *, d_model, n_heads, d_ff, dropout, attention_dropout, activation, norm_first, eps, d_qk=None, d_v=None
+    ):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout=attention_dropout)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout=attention_dropout)
+        widths = dict(d_qk=d_qk, d_v=d_v, dropout=attention_dropout)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, **widths)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, **widths)
         self.ffn = FeedForward(d_model, d_ff, activation=activation)
         self.self_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
         self.cross_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)

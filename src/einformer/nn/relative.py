@@ -87,6 +87,7 @@ class RelativeMultiHeadAttention(nn.Module):
         self.out = nn.Linear(n_heads * d_head, d_model, bias=False)
         self.attention_dropout = attention_dropout
         self.scale = 1.0 / math.sqrt(d_head)
+        self.recorder: list[dict] | None = None  # as MultiHeadAttention's: explain/steps.py
 
     def forward(
         self,
@@ -117,6 +118,7 @@ class RelativeMultiHeadAttention(nn.Module):
         # the shared attention core, with the position term and the mask as one additive bias: it
         # computes softmax((q + u) . k * scale + bias) v, terms (a) + (c) plus (b) + (d)
         bias = position.masked_fill(~mask, float("-inf"))
+        record = {} if need_weights and self.recorder is not None else None
         result = scaled_dot_product_attention(
             q + u[:, None],
             k,
@@ -125,6 +127,12 @@ class RelativeMultiHeadAttention(nn.Module):
             dropout_p=self.attention_dropout if self.training else 0.0,
             scale=self.scale,
             return_weights=need_weights,
+            record=record,
         )
         out, weights = result if need_weights else (result, None)
-        return self.out(rearrange(out, "b h t d -> b t (h d)")), weights
+        concat = rearrange(out, "b h t d -> b t (h d)")
+        projected = self.out(concat)
+        if record is not None:  # the "mask" is the position term (b) + (d) with the causal mask in it
+            record.update(query_input=h, key_input=keys_in, q=q + u[:, None], k=k, v=val, concat=concat)
+            self.recorder.append(dict(record, output=projected, bias="position"))
+        return projected, weights

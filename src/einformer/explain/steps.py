@@ -1,0 +1,131 @@
+"""The numbers behind the explorer's step view: every intermediate of every attention layer, taken
+from the model's own forward pass.
+
+``recording(model)`` switches on each attention module's ``recorder`` (``MultiHeadAttention`` and
+Transformer-XL's ``RelativeMultiHeadAttention``). A forward with ``output_attentions=True`` then
+runs the einsum reference path (``nn/attention.py``, ``_einsum_attention``), the same code that
+returns the attention weights, and each module appends what it computed: its query and key inputs,
+q, k and v per head, q.k, the scale, the mask (or Transformer-XL's position term), the scores, the
+softmax weights, each head's weighted sum of values, their concatenation and the output projection.
+Nothing is recomputed afterwards, here or in the page.
+
+The letters follow the walk-through the explorer shows: a query sequence A of M tokens is expressed
+through a sequence B of N tokens (B = A for self-attention); per head, queries and keys are d_qk
+wide and values d_v wide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.attention import MultiHeadAttention
+from ..nn.relative import RelativeMultiHeadAttention
+
+RECORDED = (MultiHeadAttention, RelativeMultiHeadAttention)
+
+
+@contextlib.contextmanager
+def recording(model: nn.Module) -> Iterator[dict[str, list[dict]]]:
+    """Within the block, attention forwards with weights append their intermediates to the yielded
+    lists, one list per module, keyed by the module's name in ``model``."""
+    modules = [(name, m) for name, m in model.named_modules() if isinstance(m, RECORDED)]
+    for _, module in modules:
+        module.recorder = []
+    try:
+        yield {name: module.recorder for name, module in modules}
+    finally:
+        for _, module in modules:
+            module.recorder = None
+
+
+def steps_by_kind(recorded: dict[str, list[dict]], kinds: list[str]) -> dict[str, list[dict]]:
+    """Group the recorded forwards as the attention maps are grouped: ``{kind: [one per layer]}``.
+
+    ``kinds`` names the maps wanted ("self", or "encoder" / "decoder" / "cross"). A decoder layer's
+    ``self_attn`` is "decoder" and its ``cross_attn`` "cross", the encoder-decoder's
+    ``encoder_layers`` are "encoder", and any other attention is "self". Modules are in layer order
+    (``named_modules`` follows the layer lists). Each record is taken at batch row 0.
+    """
+    steps: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for name, calls in recorded.items():
+        kind = _kind(name)
+        if not calls or kind not in steps:
+            continue
+        if len(calls) != 1:
+            raise RuntimeError(f"{name} ran {len(calls)} times while recording; record one forward")
+        steps[kind].append(_row(calls[0]))
+    return steps
+
+
+def _kind(name: str) -> str:
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf in ("cross_attn", "self_attn"):
+        return "cross" if leaf == "cross_attn" else "decoder"
+    return "encoder" if name.startswith("encoder_layers.") else "self"
+
+
+def _row(record: dict) -> dict:
+    """One forward's intermediates at batch row 0, shapes named with the step view's letters."""
+    q, k, dots = record["q"][0], record["k"][0], record["dots"][0]  # (H, M, d_qk), (Hkv, N, d_qk), (H, M, N)
+    mask = record["mask"]
+    if mask is not None:  # broadcastable to (B, H, M, N): made explicit for row 0
+        mask = torch.broadcast_to(mask, record["dots"].shape)[0]
+    key_input = record["key_input"]
+    if key_input is record["query_input"]:
+        key_input = None  # self-attention: B = A
+    return {
+        "x": record["query_input"][0],  # (M, D): what the queries are projected from
+        "y": None if key_input is None else key_input[0],  # (N, D_kv): what keys and values come from; None: x
+        "q": q,
+        "k": k,
+        "v": record["v"][0],  # (Hkv, N, d_v)
+        "dots": dots,
+        "scale": float(record["scale"]),
+        "mask": mask,  # (H, M, N): boolean keep-mask, or an additive bias (-inf = masked), or None
+        "mask_kind": _mask_kind(record),
+        "scaled": record["scaled"][0],  # (H, M, N): dots * scale
+        "scores": record["scores"][0],  # (H, M, N): dots * scale + mask
+        "weights": record["weights"][0],  # (H, M, N): softmax over N
+        "heads": record["heads"][0],  # (H, M, d_v): each head's weighted sum of values
+        "concat": record["concat"][0],  # (M, H * d_v)
+        "output": record["output"][0],  # (M, D): the output projection of the concatenation
+    }
+
+
+def _mask_kind(record: dict) -> str | None:
+    if record.get("bias") == "position":
+        return "position"  # Transformer-XL: terms (b) + (d), scaled, with the causal mask as -inf
+    mask = record["mask"]
+    if mask is None:
+        return None
+    return "keep" if mask.dtype == torch.bool else "additive"
+
+
+def step_json(row: dict, decimals: int) -> dict:
+    """Plain lists for the page: values rounded to ``decimals``, -inf (masked) as null. The weights
+    are left out: the page reads them from the head view's maps, so both views show one row."""
+    out = {}
+    for name, value in row.items():
+        if name != "weights":
+            out[name] = _plain(value, decimals) if isinstance(value, Tensor) else value
+    return out
+
+
+def _plain(t: Tensor, decimals: int):
+    if t.dtype == torch.bool:
+        return t.tolist()
+    scale = 10**decimals
+    t = torch.round(t.double() * scale) / scale
+    if bool(torch.isfinite(t).all()):
+        return t.tolist()
+    return _nulls(t.tolist())
+
+
+def _nulls(values):
+    if isinstance(values, list):
+        return [_nulls(v) for v in values]
+    return values if values == values and abs(values) != float("inf") else None
