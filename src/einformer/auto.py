@@ -219,7 +219,9 @@ def _tokenizers(loaded: Loaded, model_type: str) -> None:
                 f"{loaded.model.config.vocab_size}; the tokenizer belongs to another model"
             )
     elif (d / "tokenizer.json").is_file():
-        loaded.tokenizer = Tokenizer.load(d / "tokenizer.json")
+        from .data.gpt2_tokenizer import load_lm_tokenizer
+
+        loaded.tokenizer = load_lm_tokenizer(d)  # einformer's, or GPT-2's in a run fine-tuned from GPT-2
     else:
         loaded.tokenizer_problem = f"{d} has no tokenizer.json"
 

@@ -15,9 +15,9 @@ import errno
 import sys
 
 from ..version import __version__
-from . import bert, env, explain, generate, train
+from . import bert, env, explain, export, generate, train
 
-JOBS = (env, train, generate, bert, explain)
+JOBS = (env, train, generate, export, bert, explain)
 
 
 def _expected() -> tuple[type[BaseException], ...]:

@@ -41,7 +41,19 @@ def _register_train(sub) -> None:
     p.add_argument("--test-lengths", default=None, help="algorithmic tasks: test lengths MIN,MAX (e.g. 11,20)")
     p.add_argument("--whole-word-masking", action="store_true", help="bert: mask whole words")
     p.add_argument("--next-sentence", action="store_true", help="bert: add next-sentence prediction")
-    p.add_argument("--tokenizer-from", default=None, help="bert: reuse this directory's tokenizer")
+    p.add_argument("--tokenizer-from", default=None, help="bert, gpt: reuse this directory's tokenizer (a fresh model)")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="gpt: fine-tune this pretrained GPT (a Hugging Face GPT-2 directory or an einformer run), "
+        "keeping its sizes and tokenizer",
+    )
+    p.add_argument(
+        "--documents",
+        default="file",
+        choices=["file", "blank-line", "line"],
+        help="gpt, transformer-xl: what a document is; the EOS token goes between documents (default: file)",
+    )
     p.add_argument("--task", default=None, help="a built-in task (see `einformer demo --help`)")
     p.add_argument(
         "--data",
@@ -128,6 +140,13 @@ def _train(args: argparse.Namespace, info) -> int:
     if result.best_metric is not None:
         summary += f"; best {spec.metric} {result.best_metric:.4f} at step {result.best_step}"
     print(summary)
+    evals = [h for h in result.history if "eval" in h]
+    if evals and evals[0]["step"] == 0:  # a pretrained start: before and after
+        before, after = evals[0]["eval"], evals[-1]["eval"]
+        print(
+            f"validation perplexity {before['perplexity']:.2f} before the first step, "
+            f"{after['perplexity']:.2f} after step {evals[-1]['step']}"
+        )
     print(f"model, tokenizer(s) and metrics in {args.run_dir}")
     return 0
 

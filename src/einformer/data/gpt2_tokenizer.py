@@ -17,7 +17,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, processors
 
 from ..checkpoint import atomic_write, read_json, write_json
-from .tokenizer import encode_array, read_tokenizer_file
+from .tokenizer import Tokenizer, encode_array, read_tokenizer_file
 
 ENDOFTEXT = "<|endoftext|>"
 
@@ -163,6 +163,15 @@ def _read_config(directory: Path) -> dict:
 def _token(value) -> str | None:
     """A special token as tokenizer_config.json writes it: a string, or an AddedToken dict."""
     return value.get("content") if isinstance(value, dict) else value
+
+
+def load_lm_tokenizer(directory: str | Path):
+    """A language model directory's tokenizer: GPT-2's when tokenizer_config.json is beside its
+    tokenizer.json (a GPT-2 directory, or a run fine-tuned from one), else einformer's ``Tokenizer``."""
+    directory = Path(directory)
+    if (directory / "tokenizer_config.json").is_file():
+        return GPT2Tokenizer.from_pretrained(directory)
+    return Tokenizer.load(directory / "tokenizer.json")
 
 
 def is_gpt2_tokenizer_dir(directory: str | Path) -> bool:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ..auto import Loaded, load
 from ..config import GPTConfig, TransformerXLConfig
+from ..data.gpt2_tokenizer import load_lm_tokenizer
 from ..data.text import LMBatches, StreamBatches, read_text
 from ..data.tokenizer import Tokenizer
 from ..models.gpt import GPT
@@ -27,15 +28,15 @@ from ..models.transformer_xl import TransformerXL
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo
 from ..training.run_dir import LanguageModelRunInfo, absolute, check_start, exclusive, prepare, resume_config
+from .lm_start import check_vocabulary, encode_documents, pretrained_gpt, reused_tokenizer, save_lm_tokenizer
 
-TOKENIZER = "tokenizer.json"
 LANGUAGE_MODELS = {"gpt": (GPTConfig, GPT), "transformer-xl": (TransformerXLConfig, TransformerXL)}
 
 
 @dataclasses.dataclass
 class LMRun:
     model: GPT | TransformerXL
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer  # or a GPT2Tokenizer (a GPT-2 directory, or a run fine-tuned from one)
     info: LanguageModelRunInfo | None  # None for a model directory (no training job behind it)
 
     @classmethod
@@ -166,6 +167,9 @@ def train_lm(
     segment_length: int | None = None,
     val_fraction: float = 0.1,
     eval_blocks: int | None = 200,
+    init_from: str | None = None,
+    tokenizer_from: str | None = None,
+    documents: str = "file",
     args: TrainingArguments | None = None,
     resume: bool = False,
     device: str = "cpu",
@@ -174,9 +178,16 @@ def train_lm(
 ):
     """Train a GPT or a Transformer-XL (``architecture``) on ``data``: the first (1 - val_fraction) of
     the characters train, the rest validate. ``block_size`` is the GPT's context; ``segment_length``
-    and ``mem_len`` are the Transformer-XL's (default: the preset's)."""
+    and ``mem_len`` are the Transformer-XL's (default: the preset's).
+
+    ``init_from``: fine-tune a pretrained GPT (its weights, sizes and tokenizer; validation is
+    evaluated before the first step too). ``tokenizer_from``: a fresh model on another directory's
+    tokenizer. ``documents``: how the text splits into documents, EOS between them (``lm_start``).
+    """
     if architecture not in LANGUAGE_MODELS:
         raise ValueError(f"architecture must be one of {sorted(LANGUAGE_MODELS)}, got {architecture!r}")
+    if init_from and (architecture != "gpt" or tokenizer_from):
+        raise ValueError("--init-from starts a GPT from its own checkpoint and tokenizer: use --model gpt alone")
     config_class, model_class = LANGUAGE_MODELS[architecture]
     xl = architecture == "transformer-xl"
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
@@ -184,12 +195,20 @@ def train_lm(
     text = read_text(data)
     split = int(len(text) * (1 - val_fraction))
     train_text, val_text = text[:split], text[split:]
+    pretrained = None
     if resume:
-        tok = Tokenizer.load(run_dir / TOKENIZER)
+        tok = load_lm_tokenizer(run_dir)
         config = resume_config(run_dir, config_class, model_overrides)
+    elif init_from:
+        pretrained, tok = pretrained_gpt(init_from, model_overrides)
+        config = pretrained.config
+        if block_size > config.max_position:
+            raise ValueError(f"--block-size {block_size} exceeds {init_from}'s context of {config.max_position}")
     else:
-        level = {"bpe": "bytebpe"}.get(tokenizer, tokenizer)
-        tok = Tokenizer.train([train_text], level, vocab_size=vocab_size)
+        if tokenizer_from:
+            tok = reused_tokenizer(tokenizer_from)
+        else:
+            tok = Tokenizer.train([train_text], {"bpe": "bytebpe"}.get(tokenizer, tokenizer), vocab_size=vocab_size)
         lengths = {k: v for k, v in (("mem_len", mem_len), ("segment_length", segment_length)) if v is not None}
         config = config_class.from_preset(
             preset,
@@ -200,19 +219,24 @@ def train_lm(
             pad_token_id=tok.pad_id,
             **(model_overrides or {}),
         )
-    train_ids, val_ids = tok.encode_array(train_text), tok.encode_array(val_text)  # int32, chunk by chunk
+    check_vocabulary(tok, config.vocab_size, str(run_dir))
+    # int32, chunk by chunk, EOS between documents
+    train_ids, val_ids = (encode_documents(tok, part, documents) for part in (train_text, val_text))
     info = LanguageModelRunInfo(
         model=architecture,
         data=absolute(data),
-        tokenizer=tokenizer,
+        tokenizer="pretrained" if init_from or tokenizer_from else tokenizer,
         block_size=config.segment_length if xl else block_size,
         split_char=split,
         val_fraction=val_fraction,
         sampling=sampling,
+        init_from=absolute(init_from) if init_from else None,
+        tokenizer_from=absolute(tokenizer_from) if tokenizer_from else None,
+        documents=documents,
     )
-    prepare(run_dir, info, lambda d: tok.save(d / TOKENIZER), resume=resume, dist_info=dist_info)
+    prepare(run_dir, info, lambda d: save_lm_tokenizer(tok, d), resume=resume, dist_info=dist_info)
     torch.manual_seed(args.seed)  # the same initial weights for the same seed, on every rank
-    model = model_class(config)
+    model = pretrained if pretrained is not None else model_class(config)
     # bits per character of the evaluated part: scale by its own token/char ratio
     eval_chars = len(val_text) if not eval_blocks else None
 
@@ -252,6 +276,7 @@ def train_lm(
         device=device,
         dist_info=dist_info,
         fsdp=fsdp,
+        evaluate_first=pretrained is not None,
     ).train(resume=resume)
     return result, load_lm_run(run_dir) if dist_info.is_main else None
 

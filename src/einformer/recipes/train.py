@@ -34,6 +34,8 @@ class TrainSpec:
     share_vocab: bool = False
     vocab_size: int = 8000
     tokenizer_from: str | None = None
+    init_from: str | None = None  # gpt: fine-tune this pretrained GPT (its sizes and tokenizer)
+    documents: str = "file"  # gpt / transformer-xl: file, blank-line or line (EOS between documents)
     n_train: int = 50000
     on_long: str = "truncate"
     train_lengths: str | None = None  # "MIN,MAX"
@@ -70,6 +72,21 @@ class TrainSpec:
         if lm and self.data is None:
             kind = "one segment per line" if self.model == "bert" else "any text"
             raise ValueError(f"--model {self.model} trains on a text file ({kind}): pass --data FILE.txt")
+        if self.init_from is not None:
+            if self.model != "gpt":
+                raise ValueError(f"--init-from fine-tunes a GPT: use --model gpt, not --model {self.model}")
+            fixed = {
+                "--preset": self.preset,
+                "--layers": self.layers,
+                "--d-model": self.d_model,
+                "--heads": self.heads,
+                "--d-ff": self.d_ff,
+                "--tokenizer": self.tokenizer,
+                "--tokenizer-from": self.tokenizer_from,
+            }
+            given = " ".join(flag for flag, value in fixed.items() if value is not None)
+            if given:
+                raise ValueError(f"--init-from keeps the pretrained model's sizes and tokenizer: drop {given}")
         if self.model == "gpt" and (self.mem_len is not None or self.seg_len is not None):
             raise ValueError("--mem-len and --seg-len are for --model transformer-xl; a GPT takes --block-size")
         if self.model == "universal" and self.layers is not None:
@@ -179,6 +196,9 @@ def train(spec: TrainSpec, args: TrainingArguments, dist_info: DistInfo | None =
             model_overrides=overrides,
             block_size=spec.block_size,
             sampling=spec.sampling,
+            init_from=spec.init_from,
+            tokenizer_from=spec.tokenizer_from,
+            documents=spec.documents,
             fsdp=spec.fsdp,
             **common,
         )[0]

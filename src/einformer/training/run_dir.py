@@ -127,6 +127,9 @@ class LanguageModelRunInfo(RunInfo):
     split_char: int = 0
     val_fraction: float = 0.1
     sampling: str = "random"
+    init_from: str | None = None  # the pretrained GPT it was fine-tuned from
+    tokenizer_from: str | None = None  # the directory whose tokenizer it reuses
+    documents: str = "file"  # how the text splits into documents (EOS between them)
 
 
 @dataclasses.dataclass

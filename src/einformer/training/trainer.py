@@ -113,8 +113,10 @@ class Trainer:
         device: str | torch.device = "cpu",
         dist_info: DistInfo | None = None,
         fsdp: bool = False,
+        evaluate_first: bool = False,
     ):
         self.dist = dist_info or DistInfo(device=torch.device(device))
+        self.evaluate_first = evaluate_first  # also evaluate at step 0 (a pretrained model's starting point)
         if self.dist.enabled:
             device = self.dist.device
         if args.precision == "fp16" and torch.device(device).type != "cuda":
@@ -166,6 +168,8 @@ class Trainer:
         start, stopped_early, tokens, t_log = time.perf_counter(), False, 0, time.perf_counter()
         step = saved_step = state["step"]
         try:
+            if self.evaluate_first and self.evaluate is not None and step == 0:
+                stopped_early = self._eval_and_keep_best(model, 0, state, history, writer, bar)
             while step < a.max_steps and not stopped_early:
                 loss, n_tokens = self._step(wrapped, optimizer, scaler, step)
                 if not math.isfinite(loss):
