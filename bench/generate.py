@@ -99,7 +99,7 @@ def seq2seq_case(name, model, src, mask, num_beams, repeats):
         prompt, state = decoders.start(model, src, mask, "dynamic", 1 + 64, fast=fast)
         loop = dict(max_new_tokens=64, eos_token_id=[-1], pad_token_id=0)  # no EOS: 64 tokens every time
         if num_beams > 1:
-            return beam_search(state, prompt, num_beams=num_beams, **loop)[0]
+            return beam_search(state, prompt, num_beams=num_beams, **loop).sequences
         return greedy_search(state, prompt, **loop)
 
     with torch.no_grad():

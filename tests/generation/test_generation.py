@@ -104,7 +104,7 @@ def test_sampling_frequencies_match_the_processed_distribution(warpers):
         processors=warpers,
         generator=torch.Generator().manual_seed(0),
     )
-    tokens, _, _ = next(steps)
+    tokens, _, _, _ = next(steps)
     counts = torch.bincount(tokens, minlength=12).double()
     assert counts[probs == 0].sum() == 0  # removed tokens are never drawn
     keep = probs > 0
@@ -242,6 +242,7 @@ def test_gpt_beam_search_equals_exhaustive_search(length_penalty):
         length_penalty=length_penalty,
         early_stopping="never",
         return_dict_in_generate=True,
+        output_scores=True,
     )
     assert tuple(out.sequences[0, 3 : 3 + len(best)].tolist()) == best
     assert out.sequences_scores[0].item() == pytest.approx(best_score, abs=1e-5)

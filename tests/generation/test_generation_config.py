@@ -79,7 +79,7 @@ def test_our_file_reads_back_in_transformers(tmp_path):
     [
         ({"do_sample": True, "temperature": 0.0}, "temperature=0.0 must be > 0"),
         ({"num_beam_groups": 2, "diversity_penalty": 0.5}, "asks for group (diverse) beam search, which Hugging Face"),
-        ({"epsilon_cutoff": 0.001}, "sets epsilon_cutoff=0.001, which einformer's generate does not implement"),
+        ({"watermarking_config": 7}, "sets watermarking_config=7, which einformer's generate does not implement"),
         ({"num_beams": 2, "num_return_sequences": 3}, "num_return_sequences=3 must be between 1 and num_beams=2"),
     ],
 )

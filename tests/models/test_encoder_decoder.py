@@ -115,6 +115,7 @@ def test_beam_search_equals_exhaustive_search(length_penalty):
         length_penalty=length_penalty,
         early_stopping="never",
         return_dict_in_generate=True,
+        output_scores=True,
     )
     got = [t for t in out.sequences[0, 1:].tolist()]
     assert tuple(got[: len(best)]) == best
@@ -124,7 +125,15 @@ def test_beam_search_equals_exhaustive_search(length_penalty):
 def test_beam_returns_sorted_distinct_hypotheses():
     model = tiny()
     src, mask = batch()
-    out = model.generate(src, mask, max_new_tokens=5, num_beams=4, num_return_sequences=3, return_dict_in_generate=True)
+    out = model.generate(
+        src,
+        mask,
+        max_new_tokens=5,
+        num_beams=4,
+        num_return_sequences=3,
+        return_dict_in_generate=True,
+        output_scores=True,
+    )
     assert out.sequences.shape[0] == 9
     scores = out.sequences_scores.view(3, 3)
     assert (scores[:, :-1] >= scores[:, 1:]).all()

@@ -95,7 +95,7 @@ def test_beam_search_matches_with_scores(pair, length_penalty, early_stopping):
         early_stopping=early_stopping,
     )
     expected = hf_generate(theirs, ids, mask, return_dict_in_generate=True, output_scores=True, **kw)
-    got = ours.generate(ids, mask, return_dict_in_generate=True, **kw)
+    got = ours.generate(ids, mask, return_dict_in_generate=True, output_scores=True, **kw)
     assert got.sequences.tolist() == expected.sequences.tolist()
     assert_close(got.sequences_scores, expected.sequences_scores, atol=1e-4, rtol=0)
 

@@ -94,7 +94,7 @@ def _run(model, ids, mask, cache, *, fast, num_beams=1):
     prompt, state = decoders.start(model, ids, mask, cache, decoders.prompt_length(model, ids) + 12, fast=fast)
     loop = dict(max_new_tokens=12, eos_token_id=[model.config.eos_token_id], pad_token_id=0)
     if num_beams > 1:
-        return beam_search(state, prompt, num_beams=num_beams, **loop)[0]
+        return beam_search(state, prompt, num_beams=num_beams, **loop).sequences
     return greedy_search(state, prompt, **loop)
 
 

@@ -62,6 +62,21 @@ class GenerationConfig:
     cache_implementation: str | None = None
     max_time: float | None = None
     stop_strings: str | list | None = None
+    sequence_bias: dict | list | None = None  # {(ids...): bias}; JSON: [[[ids...], bias], ...]
+    epsilon_cutoff: float = 0.0
+    eta_cutoff: float = 0.0
+    exponential_decay_length_penalty: tuple | list | None = None  # (start, factor)
+    forced_bos_token_id: int | None = None
+    forced_eos_token_id: int | list | None = None
+    begin_suppress_tokens: list | None = None
+    remove_invalid_values: bool = False
+    renormalize_logits: bool = False
+    guidance_scale: float | None = None
+    output_scores: bool = False
+    output_logits: bool = False
+    output_attentions: bool = False
+    output_hidden_states: bool = False
+    return_dict_in_generate: bool = False
 
     def __post_init__(self) -> None:
         validate_options(self.to_options())
@@ -103,7 +118,10 @@ class GenerationConfig:
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """generation_config.json with the options set (Hugging Face's GenerationConfig reads it)."""
-        write_json(Path(directory) / CONFIG_NAME, self.to_options())
+        options = self.to_options()
+        if isinstance(options.get("sequence_bias"), dict):  # tuple keys: Hugging Face's list form in JSON
+            options["sequence_bias"] = [[list(ids), bias] for ids, bias in options["sequence_bias"].items()]
+        write_json(Path(directory) / CONFIG_NAME, options)
         return Path(directory)
 
     def merged(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +177,40 @@ def validate_options(o: dict) -> None:
         ("no_repeat_ngram_size", lambda v: v >= 0, "must be >= 0 (0 = off)"),
         ("max_time", lambda v: v > 0, "must be > 0 seconds"),
         ("min_new_tokens", lambda v: v >= 0, "must be >= 0"),
+        ("epsilon_cutoff", lambda v: 0 <= v < 1, "must be in [0, 1) (0 = off; the paper suggests 3e-4 to 9e-4)"),
+        ("eta_cutoff", lambda v: 0 <= v < 1, "must be in [0, 1) (0 = off; the paper suggests 3e-4 to 4e-3)"),
     ]
     for name, ok, message in checks:
         if o.get(name) is not None and not ok(o[name]):
             raise ValueError(f"{name}={o[name]} {message}")
+    _check_structured(o)
+
+
+def _check_structured(o: dict) -> None:
+    """The options whose values are lists or pairs: their shape, with the expected form in the message."""
+    decay = o.get("exponential_decay_length_penalty")
+    if decay is not None and not (
+        isinstance(decay, list | tuple) and len(decay) == 2 and isinstance(decay[0], int) and decay[0] >= 0
+        and isinstance(decay[1], int | float) and decay[1] > 0
+    ):  # fmt: skip
+        raise ValueError(f"exponential_decay_length_penalty={decay!r} must be (start index >= 0, decay factor > 0)")
+    bias = o.get("sequence_bias")
+    if bias is not None:
+        pairs = list(bias.items()) if isinstance(bias, dict) else bias
+        ok = isinstance(pairs, list) and pairs and all(
+            isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], list | tuple) and pair[0]
+            and all(isinstance(i, int) and i >= 0 for i in pair[0]) and isinstance(pair[1], int | float)
+            for pair in pairs
+        )  # fmt: skip
+        if not ok:
+            raise ValueError(
+                f"sequence_bias={bias!r} must map token-id sequences to biases: {{(12, 7): -2.0}}, or "
+                "[[[12, 7], -2.0]] as in generation_config.json"
+            )
+    for name in ("begin_suppress_tokens", "suppress_tokens"):
+        tokens = o.get(name)
+        if tokens is not None and not (isinstance(tokens, list | tuple) and all(isinstance(i, int) for i in tokens)):
+            raise ValueError(f"{name}={tokens!r} must be a list of token ids")
+    scale = o.get("guidance_scale")
+    if scale is not None and not isinstance(scale, int | float):
+        raise ValueError(f"guidance_scale={scale!r} must be a number (1 = off, > 1 follows the prompt more)")

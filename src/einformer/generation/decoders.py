@@ -17,6 +17,11 @@ Three states serve every einformer model; a model names the one it needs in ``de
 
 Without a cache (``use_cache=False``) every state re-runs the whole prefix: ``DecoderState.inputs``
 is the one place that does it, and ``DecoderState.reorder`` the one place that follows beams.
+
+``trace(attentions, hidden_states)`` asks a state to keep, for every step, the attention weights
+and hidden states of the model call that made the step's logits (Hugging Face's
+``output_attentions`` / ``output_hidden_states`` in ``generate``); the state then runs the regular
+forward (the einsum attention path), not ``model.step``.
 """
 
 from __future__ import annotations
@@ -78,6 +83,17 @@ class DecoderState:
         self.started = False
         self.weights = None  # ``model.step_weights``, prepared at the first single-token step
         self.fast = False  # subclasses that can call ``model.step`` say so
+        self.traced: dict[str, list] | None = None  # per-step attentions / hidden states, when asked
+
+    def trace(self, attentions: bool, hidden_states: bool) -> None:
+        """Keep each step's attention weights and/or hidden states in ``traced`` (regular forward)."""
+        self.traced = {name: [] for name, on in (("attentions", attentions), ("hidden_states", hidden_states)) if on}
+        self.fast = False
+
+    def _keep(self, **per_step) -> None:
+        for name, value in per_step.items():
+            if self.traced is not None and name in self.traced:
+                self.traced[name].append(value)
 
     def inputs(self, tokens: Tensor) -> Tensor:
         """The tokens the model must read now: the new ones, or everything so far without a cache."""
@@ -126,7 +142,16 @@ class CausalState(DecoderState):
             if self.weights is None:
                 self.weights = self.model.step_weights(rows=tokens.shape[0])
             return self.model.step(tokens[:, 0], self.cache, self.mask, self.weights)
-        return self.model(self.inputs(tokens), self.mask, kv_cache=self.cache).logits[:, -1]
+        traced = self.traced or {}
+        out = self.model(
+            self.inputs(tokens),
+            self.mask,
+            kv_cache=self.cache,
+            output_attentions="attentions" in traced,
+            output_hidden_states="hidden_states" in traced,
+        )
+        self._keep(attentions=out.attentions, hidden_states=out.hidden_states)
+        return out.logits[:, -1]
 
 
 class Seq2SeqState(DecoderState):
@@ -151,7 +176,22 @@ class Seq2SeqState(DecoderState):
                 self.weights = self.model.step_weights(rows=tokens.shape[0])
             return self.model.step(tokens[:, 0], self.cache, self.keep, self.weights)
         cache = {} if self.cache is None else {"cache": self.cache}
-        return self.model.decode(self.inputs(tokens), self.memory, self.memory_mask, **cache)[0][:, -1]
+        traced = self.traced or {}
+        if traced:
+            cache["need_weights"] = "attentions" in traced
+            cache["hidden"] = [] if "hidden_states" in traced else None
+        out = self.model.decode(self.inputs(tokens), self.memory, self.memory_mask, **cache)
+        if traced:
+            self._keep(attentions=out[1], hidden_states=tuple(cache["hidden"] or ()))  # (self, cross) weights
+        return out[0][:, -1]
+
+    def trace(self, attentions: bool, hidden_states: bool) -> None:
+        if not hasattr(self.model, "decoder_layers"):
+            raise ValueError(
+                f"{type(self.model).__name__} has no per-layer attentions to return from generate (its layers "
+                "recur); see its ponder map (einformer ponder)"
+            )
+        super().trace(attentions, hidden_states)
 
 
 class MemoryState(DecoderState):
@@ -172,8 +212,14 @@ class MemoryState(DecoderState):
 
     def step(self, tokens: Tensor) -> Tensor:
         """New tokens (N, T_new) -> log-probabilities (N, V) after the last one."""
-        seg = self.model.config.segment_length
+        seg, traced = self.model.config.segment_length, self.traced or {}
         for begin in range(0, tokens.shape[1], seg):
-            out = self.model(tokens[:, begin : begin + seg], mems=self.mems)
+            out = self.model(
+                tokens[:, begin : begin + seg],
+                mems=self.mems,
+                output_attentions="attentions" in traced,
+                output_hidden_states="hidden_states" in traced,
+            )
             self.mems = out.mems
+        self._keep(attentions=out.attentions, hidden_states=out.hidden_states)  # of the last segment read
         return out.logits[:, -1]

@@ -23,11 +23,33 @@ from .streaming import stream_text
 
 @dataclasses.dataclass
 class GenerateOutput:
-    """``sequences`` (N, L); beam search's ``sequences_scores`` (N,); per-step processed ``scores``."""
+    """What ``generate(..., return_dict_in_generate=True)`` returns, with Hugging Face's field names.
+
+    ``sequences`` (N, L); beam search's ``sequences_scores`` (N,) (with ``output_scores``) and
+    ``beam_indices`` (N, L_new). Per generated step, a tuple with one entry per step: ``scores`` the
+    processed scores (N', V) and ``logits`` the raw ones (``output_logits``); with
+    ``output_attentions`` / ``output_hidden_states``, ``attentions`` / ``hidden_states`` (decoder-only:
+    a tuple per layer of (N', H, T_step, S_step) / (N', T_step, D)) or, for an encoder-decoder,
+    ``encoder_attentions`` / ``encoder_hidden_states`` (once) and ``decoder_attentions``,
+    ``cross_attentions``, ``decoder_hidden_states`` (per step). N' is the rows the loop ran:
+    batch x beams in beam search.
+    """
 
     sequences: Tensor
     sequences_scores: Tensor | None = None
     scores: tuple[Tensor, ...] | None = None
+    logits: tuple[Tensor, ...] | None = None
+    beam_indices: Tensor | None = None
+    attentions: tuple | None = None
+    hidden_states: tuple | None = None
+    encoder_attentions: tuple | None = None
+    encoder_hidden_states: tuple | None = None
+    decoder_attentions: tuple | None = None
+    cross_attentions: tuple | None = None
+    decoder_hidden_states: tuple | None = None
+
+
+OUTPUTS = ("output_scores", "output_logits", "output_attentions", "output_hidden_states", "return_dict_in_generate")
 
 
 @dataclasses.dataclass
@@ -40,6 +62,7 @@ class _Plan:
     beams: dict
     num_beams: int
     do_sample: bool
+    outputs: dict  # the OUTPUTS flags
 
 
 class GenerationMixin:
@@ -65,8 +88,6 @@ class GenerationMixin:
         attention_mask: Tensor | None = None,
         *,
         streamer=None,
-        output_scores: bool = False,
-        return_dict_in_generate: bool = False,
         **options,
     ) -> Tensor | GenerateOutput:
         """Greedy search, multinomial sampling, beam search or beam sampling.
@@ -76,15 +97,19 @@ class GenerationMixin:
             attention_mask: (B, S), 1 = token, 0 = padding (left padding for decoder-only prompts).
             streamer: an object with ``put(tokens)`` / ``end()`` (Hugging Face's protocol) or a
                 callable, given each step's new tokens (B,); greedy and sampling only.
-            output_scores, return_dict_in_generate: as in Hugging Face.
             **options: max_new_tokens, max_length, min_new_tokens, min_length, do_sample, num_beams,
                 num_return_sequences, temperature, top_k (default 50, as HF), top_p, min_p,
-                typical_p, repetition_penalty, no_repeat_ngram_size, bad_words_ids,
-                suppress_tokens, length_penalty, early_stopping (True/False/"never"),
-                eos_token_id (int or list), pad_token_id (falls back to EOS), logits_processor
-                (list of callables), stopping_criteria (list of callables), stop_strings with
-                tokenizer, max_time (seconds), generator or seed (reproducible sampling),
-                cache_implementation ("dynamic" or "static"), use_cache.
+                typical_p, epsilon_cutoff, eta_cutoff, repetition_penalty, no_repeat_ngram_size,
+                bad_words_ids, sequence_bias, suppress_tokens, begin_suppress_tokens,
+                forced_bos_token_id, forced_eos_token_id, exponential_decay_length_penalty,
+                remove_invalid_values, renormalize_logits, guidance_scale (with negative_prompt_ids
+                and negative_prompt_attention_mask), length_penalty, early_stopping
+                (True/False/"never"), eos_token_id (int or list), pad_token_id (falls back to EOS),
+                logits_processor (list of callables), stopping_criteria (list of callables),
+                stop_strings with tokenizer, max_time (seconds), generator or seed (reproducible
+                sampling), cache_implementation ("dynamic" or "static"), use_cache;
+                return_dict_in_generate with output_scores, output_logits, output_attentions,
+                output_hidden_states (see ``GenerateOutput``).
 
         Returns:
             (B * num_return_sequences, L) ids, or a ``GenerateOutput``.
@@ -93,34 +118,55 @@ class GenerationMixin:
         self.eval()
         try:
             plan = self._plan_generation(input_ids, attention_mask, options)
-            if plan.num_beams > 1:
-                if streamer is not None:
-                    raise ValueError("streaming works with greedy search and sampling, not with beam search")
-                sequences, seq_scores = beam_search(
-                    plan.decoder,
-                    plan.prompt,
-                    num_beams=plan.num_beams,
-                    do_sample=plan.do_sample,
-                    **plan.loop,
-                    **plan.beams,
-                )
-                return GenerateOutput(sequences, seq_scores) if return_dict_in_generate else sequences
-            sequences, steps = plan.prompt, []
-            for tokens, scores, so_far in decode_steps(
-                plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop
-            ):
-                sequences = so_far
-                if output_scores:
-                    steps.append(scores)
-                if streamer is not None:
-                    streamer.put(tokens) if hasattr(streamer, "put") else streamer(tokens)
-            if streamer is not None and hasattr(streamer, "end"):
-                streamer.end()
+            if plan.num_beams > 1 and streamer is not None:
+                raise ValueError("streaming works with greedy search and sampling, not with beam search")
+            out = self._search(plan, streamer)
         finally:
             self.train(was_training)
-        if return_dict_in_generate:
-            return GenerateOutput(sequences, None, tuple(steps) if output_scores else None)
-        return sequences
+        if not plan.outputs.get("return_dict_in_generate"):
+            return out.sequences
+        if plan.outputs.get("output_attentions") or plan.outputs.get("output_hidden_states"):
+            _attach_traces(self, out, plan, input_ids, attention_mask)
+        return out
+
+    def _search(self, plan: _Plan, streamer) -> GenerateOutput:
+        """Run the loop the plan asks for; the sequences and what ``outputs`` keeps of each step."""
+        flags = plan.outputs
+        if plan.num_beams > 1:
+            beams = beam_search(
+                plan.decoder,
+                plan.prompt,
+                num_beams=plan.num_beams,
+                do_sample=plan.do_sample,
+                keep_steps=bool(flags.get("output_scores") or flags.get("output_logits")),
+                **plan.loop,
+                **plan.beams,
+            )
+            return GenerateOutput(
+                beams.sequences,
+                beams.sequence_scores if flags.get("output_scores") else None,
+                tuple(beams.scores) if flags.get("output_scores") else None,
+                tuple(beams.logits) if flags.get("output_logits") else None,
+                beams.beam_indices,
+            )
+        sequences, scores, logits = plan.prompt, [], []
+        for tokens, step_scores, so_far, step_logits in decode_steps(
+            plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop
+        ):
+            sequences = so_far
+            if flags.get("output_scores"):
+                scores.append(step_scores)
+            if flags.get("output_logits"):
+                logits.append(step_logits)
+            if streamer is not None:
+                streamer.put(tokens) if hasattr(streamer, "put") else streamer(tokens)
+        if streamer is not None and hasattr(streamer, "end"):
+            streamer.end()
+        return GenerateOutput(
+            sequences,
+            scores=tuple(scores) if flags.get("output_scores") else None,
+            logits=tuple(logits) if flags.get("output_logits") else None,
+        )
 
     @torch.no_grad()
     def stream_ids(self, input_ids: Tensor, attention_mask: Tensor | None = None, **options) -> Iterator[int]:
@@ -134,7 +180,7 @@ class GenerationMixin:
             if plan.num_beams > 1:
                 raise ValueError("streaming works with greedy search and sampling, not with beam search")
             eos = set(plan.loop["eos_token_id"])
-            for tokens, _, _ in decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop):
+            for tokens, *_ in decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop):
                 token = int(tokens[0])
                 if token in eos:
                     return
@@ -181,6 +227,19 @@ class GenerationMixin:
             "seed",
             "cache_implementation",
             "use_cache",
+            "sequence_bias",
+            "epsilon_cutoff",
+            "eta_cutoff",
+            "exponential_decay_length_penalty",
+            "forced_bos_token_id",
+            "forced_eos_token_id",
+            "begin_suppress_tokens",
+            "remove_invalid_values",
+            "renormalize_logits",
+            "guidance_scale",
+            "negative_prompt_ids",
+            "negative_prompt_attention_mask",
+            *OUTPUTS,
         }
         refuse_moved_out(o, "generate")
         unknown = sorted(set(o) - known)
@@ -208,6 +267,11 @@ class GenerationMixin:
         prompt, decoder = decoders.start(
             self, input_ids, attention_mask, cache, prompt_len + max_new, start_token=start
         )
+        outputs = {name: bool(o.get(name, False)) for name in OUTPUTS}
+        if outputs["output_attentions"] or outputs["output_hidden_states"]:
+            if not outputs["return_dict_in_generate"]:
+                raise ValueError("output_attentions / output_hidden_states need return_dict_in_generate=True")
+            decoder.trace(outputs["output_attentions"], outputs["output_hidden_states"])
         if num_beams == 1 and n_return > 1:  # sampling several continuations per prompt
             index = torch.arange(prompt.shape[0], device=prompt.device).repeat_interleave(n_return)
             prompt = prompt.index_select(0, index)
@@ -215,7 +279,9 @@ class GenerationMixin:
         padding = None  # left padding of a decoder-only prompt is not "seen" by the repetition penalty
         if attention_mask is not None and self.decoding != "seq2seq":
             padding = (attention_mask != 0).int().argmax(dim=1)
-        processors = _processors(o, eos, prompt.shape[1], do_sample, num_beams, padding)
+        processors = _processors(
+            o, eos, prompt.shape[1], prompt.shape[1] + max_new, do_sample, num_beams, padding, self
+        )
         stopping = list(o.get("stopping_criteria") or [])
         if o.get("max_time") is not None:
             stopping.append(MaxTime(o["max_time"]))
@@ -238,14 +304,26 @@ class GenerationMixin:
             early_stopping=o.get("early_stopping", False),
             num_return_sequences=n_return,
         )
-        return _Plan(prompt, decoder, loop, beams, num_beams, do_sample)
+        return _Plan(prompt, decoder, loop, beams, num_beams, do_sample, outputs)
 
 
-def _processors(
-    o: dict, eos: list[int], prompt_len: int, do_sample: bool, num_beams: int, padding: Tensor | None = None
-) -> list[Callable]:
-    """Hugging Face's processors, in Hugging Face's order; warpers only when sampling."""
+def _processors(o: dict, eos: list[int], prompt_len: int, max_length: int, do_sample: bool, num_beams: int,
+                padding: Tensor | None = None, model=None) -> list[Callable]:  # fmt: skip
+    """Hugging Face's processors, in Hugging Face's order; warpers only when sampling; renormalisation last.
+
+    ``prompt_len``: the length of what the loops start from (the prompt; BOS alone for seq2seq);
+    ``max_length``: that plus the new tokens."""
     out: list[Callable] = []
+    if o.get("guidance_scale") not in (None, 1, 1.0):
+        if getattr(model, "decoding", None) != "causal":
+            raise ValueError(
+                "guidance_scale applies to decoder-only models (the unconditional branch re-reads a prompt); "
+                f"{type(model).__name__} is not one"
+            )
+        ids, mask = o.get("negative_prompt_ids"), o.get("negative_prompt_attention_mask")
+        out.append(P.ClassifierFreeGuidance(o["guidance_scale"], model, prompt_len, ids, mask))
+    if o.get("sequence_bias"):
+        out.append(P.SequenceBias(o["sequence_bias"]))
     if o.get("repetition_penalty", 1.0) != 1.0:
         out.append(P.RepetitionPenalty(o["repetition_penalty"], padding))
     if o.get("no_repeat_ngram_size", 0):
@@ -256,8 +334,20 @@ def _processors(
         out.append(P.MinLength(o["min_length"], eos))
     if o.get("min_new_tokens") and eos:
         out.append(P.MinLength(o["min_new_tokens"], eos, prompt_length=prompt_len))
+    if o.get("forced_bos_token_id") is not None:
+        out.append(P.ForcedFirst(o["forced_bos_token_id"]))
+    if o.get("forced_eos_token_id") is not None:
+        forced = o["forced_eos_token_id"]
+        out.append(P.ForcedLast(max_length, [forced] if isinstance(forced, int) else list(forced)))
+    if o.get("remove_invalid_values"):
+        out.append(P.RemoveInvalid())
+    if o.get("exponential_decay_length_penalty") is not None and eos:
+        out.append(P.ExponentialDecayLength(o["exponential_decay_length_penalty"], eos, prompt_len))
     if o.get("suppress_tokens"):
         out.append(P.SuppressTokens(o["suppress_tokens"]))
+    if o.get("begin_suppress_tokens"):
+        begin = prompt_len + (1 if prompt_len == 1 and o.get("forced_bos_token_id") is not None else 0)
+        out.append(P.SuppressAtBegin(o["begin_suppress_tokens"], begin))
     out += list(o.get("logits_processor") or [])
     if do_sample:
         keep = len(eos) + 1 if num_beams > 1 else 1  # beams must keep a non-EOS continuation
@@ -271,4 +361,30 @@ def _processors(
             out.append(P.MinP(o["min_p"], keep))
         if o.get("typical_p", 1.0) < 1.0:
             out.append(P.Typical(o["typical_p"], keep))
+        if 0.0 < o.get("epsilon_cutoff", 0.0) < 1.0:
+            out.append(P.EpsilonCutoff(o["epsilon_cutoff"], keep))
+        if 0.0 < o.get("eta_cutoff", 0.0) < 1.0:
+            out.append(P.EtaCutoff(o["eta_cutoff"], keep))
+    if o.get("renormalize_logits"):
+        out.append(P.Renormalize())
     return out
+
+
+def _attach_traces(model, out: GenerateOutput, plan: _Plan, input_ids: Tensor, attention_mask: Tensor | None) -> None:
+    """The decoder state's per-step attentions / hidden states, under Hugging Face's field names."""
+    traced = plan.decoder.traced
+    attentions, hidden = traced.get("attentions"), traced.get("hidden_states")
+    if model.decoding != "seq2seq":
+        out.attentions = None if attentions is None else tuple(attentions)
+        out.hidden_states = None if hidden is None else tuple(hidden)
+        return
+    if attentions is not None:
+        out.decoder_attentions = tuple(self_w for self_w, _ in attentions)
+        out.cross_attentions = tuple(cross_w for _, cross_w in attentions)
+    out.decoder_hidden_states = None if hidden is None else tuple(hidden)
+    if not hasattr(model, "encode"):
+        return
+    states: list | None = [] if hidden is not None else None  # the encoder once more, keeping its internals
+    _, weights = model.encode(input_ids, attention_mask, need_weights=attentions is not None, hidden=states)
+    out.encoder_attentions = weights
+    out.encoder_hidden_states = None if states is None else tuple(states)

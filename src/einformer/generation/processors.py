@@ -208,3 +208,165 @@ class Typical:
         drop = distance > distance.gather(1, last[:, None])
         drop[:, : self.keep] = False
         return scores.masked_fill(drop.scatter(1, order, drop), NEG_INF)
+
+
+class SequenceBias:
+    """Add a bias to a token sequence's last token whenever the tokens before it were just generated
+    (a one-token sequence: always). ``sequence_bias``: {(ids...): bias} or Hugging Face's JSON form
+    [[[ids...], bias], ...]; biases of several sequences ending in one token add up."""
+
+    def __init__(self, sequence_bias) -> None:
+        if isinstance(sequence_bias, list):
+            sequence_bias = {tuple(ids): bias for ids, bias in sequence_bias}
+        self.bias = sequence_bias
+        self.checked = False
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        vocab = scores.shape[-1]
+        if not self.checked:
+            outside = sorted({i for seq in self.bias for i in seq if i >= vocab})
+            if outside:
+                raise ValueError(f"sequence_bias names token ids {outside} beyond the vocabulary of {vocab}")
+            self.checked = True
+        bias = torch.zeros_like(scores)
+        for seq, value in self.bias.items():
+            prefix = seq[:-1]
+            if not prefix:
+                bias[:, seq[-1]] += value
+            elif len(prefix) <= input_ids.shape[1]:
+                hit = (input_ids[:, input_ids.shape[1] - len(prefix) :] == torch.tensor(prefix)).all(dim=1)
+                bias[hit, seq[-1]] += value
+        return scores + bias
+
+
+class ForcedFirst:
+    """``forced_bos_token_id``: the first generated token of a sequence that starts with one token
+    (an encoder-decoder's decoder start) is this one."""
+
+    def __init__(self, token: int) -> None:
+        self.token = token
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        return _only(scores, [self.token]) if input_ids.shape[1] == 1 else scores
+
+
+class ForcedLast:
+    """``forced_eos_token_id``: the token generated when the length limit is one away is EOS."""
+
+    def __init__(self, max_length: int, eos: list[int]) -> None:
+        self.max_length, self.eos = max_length, eos
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        return _only(scores, self.eos) if input_ids.shape[1] == self.max_length - 1 else scores
+
+
+def _only(scores: Tensor, tokens: list[int]) -> Tensor:
+    forced = torch.full_like(scores, NEG_INF)
+    forced[:, tokens] = 0.0
+    return forced
+
+
+class RemoveInvalid:
+    """``remove_invalid_values``: NaN -> 0, +-inf -> the dtype's largest / smallest finite value."""
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        limits = torch.finfo(scores.dtype)
+        return torch.nan_to_num(scores, nan=0.0, posinf=limits.max, neginf=limits.min)
+
+
+class ExponentialDecayLength:
+    """``exponential_decay_length_penalty=(start, factor)``: once ``start`` tokens are generated,
+    the EOS score grows by |score| * (factor ** n - 1) at the n-th token after that."""
+
+    def __init__(self, penalty, eos: list[int], prompt_length: int) -> None:
+        start, self.factor = penalty
+        self.start, self.eos = int(start) + prompt_length, eos
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        n = input_ids.shape[1] - self.start
+        if n <= 0:
+            return scores
+        eos_scores = scores[:, self.eos]
+        boost = (eos_scores.abs() * (self.factor**n - 1)).masked_fill(~torch.isfinite(eos_scores), 0.0)
+        scores = scores.clone()
+        scores[:, self.eos] = eos_scores + boost
+        return scores
+
+
+class SuppressAtBegin:
+    """``begin_suppress_tokens``: these tokens may not be the first generated one."""
+
+    def __init__(self, tokens: list[int], begin: int) -> None:
+        self.tokens, self.begin = list(tokens), begin
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        if input_ids.shape[1] != self.begin:
+            return scores
+        scores = scores.clone()
+        scores[:, self.tokens] = NEG_INF
+        return scores
+
+
+class ClassifierFreeGuidance:
+    """Classifier-free guidance for a decoder-only model (Sanchez et al. 2023, "Stay on topic with
+    Classifier-Free Guidance"): guided = scale * (log p(x | prompt) - log p(x | u)) + log p(x | u),
+    with u an unconditional (or negative) prompt: ``negative_prompt_ids``, by default each row's last
+    prompt token, as Hugging Face's unbatched processor does. The unconditional branch is u followed by
+    the tokens generated so far, re-read in full each step (taken from ``input_ids``, so it follows
+    beams as they are reordered)."""
+
+    def __init__(self, scale: float, model, prompt_length: int, ids: Tensor | None, mask: Tensor | None) -> None:
+        self.scale, self.model, self.prompt_length = scale, model, prompt_length
+        self.ids, self.mask = ids, mask
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        scores = scores.log_softmax(dim=-1)
+        start = self.ids if self.ids is not None else input_ids[:, self.prompt_length - 1 : self.prompt_length]
+        if start.shape[0] != input_ids.shape[0]:  # one negative prompt per prompt: repeat it for beams / samples
+            start = start.repeat_interleave(input_ids.shape[0] // start.shape[0], dim=0)
+        ids = torch.cat([start, input_ids[:, self.prompt_length :]], dim=1)
+        mask = None
+        if self.mask is not None and not bool(self.mask.all()):
+            first = self.mask.repeat_interleave(input_ids.shape[0] // self.mask.shape[0], dim=0)
+            mask = torch.cat([first, first.new_ones(ids.shape[0], ids.shape[1] - first.shape[1])], dim=1)
+        unconditional = self.model(ids, mask).logits[:, -1].float().log_softmax(dim=-1)
+        return self.scale * (scores - unconditional) + unconditional
+
+
+class EpsilonCutoff:
+    """Epsilon sampling (Hewitt et al. 2022, "Truncation Sampling as Language Model Desmoothing"):
+    drop tokens of probability below ``epsilon``, keeping at least ``keep``."""
+
+    def __init__(self, epsilon: float, keep: int = 1) -> None:
+        self.epsilon, self.keep = epsilon, keep
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        return _cut_below(scores, self.epsilon, self.keep)
+
+
+class EtaCutoff:
+    """Eta sampling (Hewitt et al. 2022): the cutoff adapts to the entropy H of the distribution,
+    eta = min(epsilon, sqrt(epsilon) * exp(-H)), keeping at least ``keep`` tokens."""
+
+    def __init__(self, epsilon: float, keep: int = 1) -> None:
+        self.epsilon, self.keep = epsilon, keep
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        logp = scores.log_softmax(dim=-1)
+        entropy = -(logp.exp() * logp.clamp(min=torch.finfo(logp.dtype).min)).sum(dim=-1, keepdim=True)
+        eta = torch.clamp(math.sqrt(self.epsilon) * torch.exp(-entropy), max=self.epsilon)
+        return _cut_below(scores, eta, self.keep)
+
+
+def _cut_below(scores: Tensor, cutoff, keep: int) -> Tensor:
+    """Drop the tokens whose probability is below ``cutoff``, except the ``keep`` highest scores."""
+    drop = scores.softmax(dim=-1) < cutoff
+    kth = scores.topk(min(keep, scores.shape[-1]), dim=-1).values[:, -1:]
+    return scores.masked_fill(drop & (scores < kth), NEG_INF)
+
+
+class Renormalize:
+    """``renormalize_logits``: log-softmax the processed scores, so they are log-probabilities again."""
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        return scores.log_softmax(dim=-1)

@@ -17,6 +17,7 @@ the best case (the maximum length when length_penalty > 0).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -66,14 +67,15 @@ def decode_steps(
         stopping: criteria (input_ids, scores) -> (B,) bool, besides EOS and the length limit.
 
     Yields:
-        (tokens (B,), processed scores (B, V), sequences so far (B, P + steps)) after each step,
-        until every row has stopped.
+        (tokens (B,), processed scores (B, V), sequences so far (B, P + steps), the model's raw logits
+        (B, V)) after each step, until every row has stopped.
     """
     sequences, step_input = prompt, prompt
     eos = torch.tensor(eos_token_id, device=prompt.device)
     unfinished = torch.ones(prompt.shape[0], dtype=torch.bool, device=prompt.device)
     for _ in range(max_new_tokens):
-        scores = _process(processors, sequences, decoder.step(step_input).float())
+        logits = decoder.step(step_input).float()
+        scores = _process(processors, sequences, logits)
         if do_sample:
             tokens = sample(scores.softmax(dim=-1), generator)
         else:
@@ -84,7 +86,7 @@ def decode_steps(
         for criterion in stopping:
             done |= criterion(sequences, scores)
         unfinished &= ~done
-        yield tokens, scores, sequences
+        yield tokens, scores, sequences, logits
         if not unfinished.any():
             return
         step_input = tokens[:, None]
@@ -107,7 +109,7 @@ def sample(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
 def greedy_search(decoder: Decoder, prompt: Tensor, **options) -> Tensor:
     """Run ``decode_steps`` to the end; (B, P + n) tokens, padding after each row's stop."""
     sequences = prompt
-    for _, _, so_far in decode_steps(decoder, prompt, **options):
+    for _, _, so_far, _ in decode_steps(decoder, prompt, **options):
         sequences = so_far
     return sequences
 
@@ -115,6 +117,20 @@ def greedy_search(decoder: Decoder, prompt: Tensor, **options) -> Tensor:
 def _gather(t: Tensor, index: Tensor) -> Tensor:
     """t (B, N, ...) rows picked per batch by index (B, M) -> (B, M, ...)."""
     return t.gather(1, index.view(*index.shape, *([1] * (t.dim() - 2))).expand(*index.shape, *t.shape[2:]))
+
+
+@dataclasses.dataclass
+class BeamResult:
+    """``sequences`` (B * R, P + n) best first per prompt and ``sequence_scores`` (B * R,);
+    ``beam_indices`` (B * R, n): the flattened row (batch row * K + beam) each token was chosen from at
+    each step, -1 after the hypothesis ended (Hugging Face's); with ``keep_steps``, each step's
+    processed log-probabilities ``scores`` and raw ``logits``, (B * K, V) each."""
+
+    sequences: Tensor
+    sequence_scores: Tensor
+    beam_indices: Tensor
+    scores: list[Tensor]
+    logits: list[Tensor]
 
 
 def beam_search(
@@ -132,7 +148,8 @@ def beam_search(
     do_sample: bool = False,
     generator: torch.Generator | None = None,
     stopping: list[Callable] = (),
-) -> tuple[Tensor, Tensor]:
+    keep_steps: bool = False,
+) -> BeamResult:
     """Keep the ``num_beams`` best partial sequences; return the best finished ones.
 
     Args:
@@ -146,9 +163,10 @@ def beam_search(
         do_sample: beam sampling: draw the candidates from softmax(total scores) without replacement.
         generator: the random source for beam sampling.
         stopping: extra criteria (input_ids, scores) -> bool per candidate, e.g. stop strings.
+        keep_steps: keep every step's processed scores and raw logits in the result.
 
     Returns:
-        sequences (B * num_return_sequences, P + n) best first per prompt, and their scores (same rows).
+        a ``BeamResult``.
     """
     b, p = prompt.shape
     k, device = num_beams, prompt.device
@@ -164,14 +182,21 @@ def beam_search(
     running_scores[:, 1:] = NEG  # identical beams at the start: let only the first expand
     finished, finished_scores = running.clone(), torch.full((b, k), NEG, device=device)
     finished_lengths = torch.zeros(b, k, dtype=torch.long, device=device)
+    running_origin = torch.full((b, k, max_new_tokens), -1, dtype=torch.long, device=device)  # beam_indices
+    finished_origin = running_origin.clone()
+    steps_scores, steps_logits = [], []
     is_finished = torch.zeros(b, k, dtype=torch.bool, device=device)
     improvable = torch.ones(b, 1, dtype=torch.bool, device=device)
     offsets = torch.arange(b, device=device)[:, None] * k
 
     cur, step_input = p, running[:, :, :p].reshape(b * k, p)
     while True:
-        log_probs = torch.log_softmax(decoder.step(step_input).float(), dim=-1)  # (B*K, V)
+        logits = decoder.step(step_input).float()
+        log_probs = torch.log_softmax(logits, dim=-1)  # (B*K, V)
         log_probs = _process(processors, running[:, :, :cur].reshape(b * k, cur), log_probs)
+        if keep_steps:
+            steps_scores.append(log_probs)
+            steps_logits.append(logits)
         vocab = log_probs.shape[-1]
         total = (log_probs.view(b, k, vocab) + running_scores[:, :, None]).view(b, k * vocab)
         if do_sample:
@@ -183,6 +208,8 @@ def beam_search(
         parent, token = cand_index // vocab, cand_index % vocab
         candidates = _gather(running, parent)  # (B, 2K, L)
         candidates[:, :, cur] = token
+        origins = _gather(running_origin, parent)  # (B, 2K, n)
+        origins[:, :, cur - p] = parent + offsets
         done = torch.isin(token, eos) | (cur + 1 >= max_length)  # (B, 2K)
         for criterion in stopping:
             done |= criterion(candidates[:, :, : cur + 1].reshape(b * keep, cur + 1), None).view(b, keep)
@@ -191,6 +218,7 @@ def beam_search(
         alive_scores = cand_scores + done.float() * NEG
         survivors = alive_scores.topk(k, dim=1).indices
         running, running_scores = _gather(candidates, survivors), _gather(alive_scores, survivors)
+        running_origin = _gather(origins, survivors)
         survivor_parent = _gather(parent, survivors)
 
         # stopped candidates among the top K compete with earlier finished hypotheses
@@ -201,6 +229,7 @@ def beam_search(
         merged_scores = torch.cat([finished_scores, scores], dim=1)
         best = merged_scores.topk(k, dim=1).indices
         finished = _gather(torch.cat([finished, candidates], dim=1), best)
+        finished_origin = _gather(torch.cat([finished_origin, origins], dim=1), best)
         finished_scores = _gather(merged_scores, best)
         lengths = torch.full((b, keep), cur + 1, dtype=torch.long, device=device)
         finished_lengths = _gather(torch.cat([finished_lengths, lengths], dim=1), best)
@@ -218,7 +247,13 @@ def beam_search(
 
     r = num_return_sequences
     length = int(finished_lengths[:, :r].max())
-    return finished[:, :r, :length].reshape(b * r, length), finished_scores[:, :r].reshape(b * r)
+    return BeamResult(
+        finished[:, :r, :length].reshape(b * r, length),
+        finished_scores[:, :r].reshape(b * r),
+        finished_origin[:, :r, : length - p].reshape(b * r, length - p),
+        steps_scores,
+        steps_logits,
+    )
 
 
 def _may_improve(running_scores, finished_scores, is_finished, cur, p, max_length, early_stopping, length_penalty):

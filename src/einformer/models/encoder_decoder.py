@@ -82,26 +82,35 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         shared = self.tgt_embed is self.src_embed
         init_weights(self, [self.src_embed] if shared else [self.src_embed, self.tgt_embed])
 
-    def encode(self, input_ids: Tensor, attention_mask: Tensor | None = None, *, need_weights: bool = False):
-        """Source ids (B, S) -> memory (B, S, D) and, on request, per-layer self-attention weights."""
+    def encode(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None, *, need_weights: bool = False, hidden=None
+    ):
+        """Source ids (B, S) -> memory (B, S, D) and, on request, per-layer self-attention weights.
+        ``hidden``: a list to append the embeddings and every layer's output to (the last normalised
+        as the memory is), Hugging Face's ``encoder_hidden_states``."""
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.dropout(self.src_embed(input_ids) + self.src_pos(positions))
-        weights = []
+        weights, states = [], [x]
         for layer in self.encoder_layers:
             x, w = layer(x, attention_mask, need_weights=need_weights)
             weights.append(w)
-        return self.encoder_norm(x), tuple(weights) if need_weights else None
+            states.append(x)
+        memory = self.encoder_norm(x)
+        if hidden is not None:
+            hidden += [*states[:-1], memory]
+        return memory, tuple(weights) if need_weights else None
 
-    def decode(self, decoder_input_ids, memory, memory_mask=None, *, cache=None, need_weights=False):
+    def decode(self, decoder_input_ids, memory, memory_mask=None, *, cache=None, need_weights=False, hidden=None):
         """Target ids (B, T) attending to memory (B, S, D) -> logits (B, T, V).
 
         ``cache``: an ``EncoderDecoderCache``; the new tokens sit after the ones already cached, and
         their positions continue from there (its cross-attention caches are filled on first use).
+        ``hidden``: a list to append the embeddings and every layer's output to, as ``encode``'s.
         """
         start = 0 if cache is None else cache.length
         positions = torch.arange(start, start + decoder_input_ids.shape[1], device=decoder_input_ids.device)
         x = self.dropout(self.tgt_embed(decoder_input_ids) + self.tgt_pos(positions))
-        self_w, cross_w = [], []
+        self_w, cross_w, states = [], [], [x]
         for i, layer in enumerate(self.decoder_layers):
             self_cache, cross_cache = (None, None) if cache is None else cache.layer(i)
             x, sw, cw = layer(
@@ -109,7 +118,11 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             )
             self_w.append(sw)
             cross_w.append(cw)
-        logits = self.lm_head(self.decoder_norm(x))
+            states.append(x)
+        x = self.decoder_norm(x)
+        if hidden is not None:
+            hidden += [*states[:-1], x]
+        logits = self.lm_head(x)
         return logits, (tuple(self_w), tuple(cross_w)) if need_weights else (None, None)
 
     def forward(

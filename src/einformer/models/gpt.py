@@ -122,7 +122,8 @@ class GPT(GenerationMixin, PreTrainedModel):
             x, w = block(x, mask, None if kv_cache is None else kv_cache[i], need_weights=output_attentions)
             weights.append(w)
             hidden.append(x)
-        logits = self.lm_head(self.final_norm(x))
+        x = hidden[-1] = self.final_norm(x)  # the last hidden state after the final LayerNorm, as in GPT-2
+        logits = self.lm_head(x)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)
