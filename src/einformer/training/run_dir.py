@@ -341,6 +341,7 @@ class RunLock:
         run_dir = Path(run_dir)
         if run_dir.exists() and not run_dir.is_dir():
             raise ValueError(f"--run-dir {run_dir} is a file; give a directory")
+        self.run_dir, self.created = run_dir, not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -356,9 +357,16 @@ class RunLock:
         os.write(self.fd, str(os.getpid()).encode())
 
     def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor releases the flock
-            self.fd = None
+        """Unlock; a directory this lock created and nothing else wrote to (a job refused before it
+        started) is removed again, so a refused run leaves nothing behind."""
+        if self.fd is None:
+            return
+        if self.created and os.listdir(self.run_dir) == [LOCK]:
+            with contextlib.suppress(OSError):  # still locked: no other process is inside
+                os.unlink(self.run_dir / LOCK)
+                self.run_dir.rmdir()
+        os.close(self.fd)  # closing the descriptor releases the flock
+        self.fd = None
 
 
 def exclusive(job: Callable) -> Callable:
