@@ -28,6 +28,7 @@ from .models import (  # noqa: E402
     TransformerXL,
     UniversalTransformer,
 )
+from .pipelines import pipeline  # noqa: E402
 from .recipes.embeddings import embed  # noqa: E402
 from .version import __version__  # noqa: E402
 
@@ -35,6 +36,7 @@ __all__ = [
     "AutoModel",
     "Loaded",
     "load",
+    "pipeline",
     "BaseConfig",
     "BertConfig",
     "BertForMaskedLM",

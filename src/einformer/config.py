@@ -250,6 +250,17 @@ class BertConfig(BaseConfig):
     num_labels: int = 2
     problem_type: str | None = None  # as Hugging Face: chosen from num_labels and the labels' dtype when None
     classifier_dropout: float | None = None  # default: dropout
+    label_names: tuple[str, ...] | None = None  # the class of each label id (Hugging Face's id2label)
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        """Hugging Face's view of ``label_names``: LABEL_i where a run names none."""
+        names = self.label_names or tuple(f"LABEL_{i}" for i in range(self.num_labels))
+        return dict(enumerate(names))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in self.id2label.items()}
 
     def validate(self) -> None:
         check(self.vocab_size > 0, "vocab_size", f"must be positive, got {self.vocab_size}")
@@ -259,6 +270,12 @@ class BertConfig(BaseConfig):
         check(self.problem_type in PROBLEM_TYPES, "problem_type", f"{self.problem_type!r} is not in {PROBLEM_TYPES}")
         check_probabilities(self, "dropout", "attention_dropout", "classifier_dropout")
         check_token_ids(self, self.vocab_size, "pad_token_id")
+        if self.label_names is not None:
+            check(
+                len(self.label_names) == self.num_labels and len(set(self.label_names)) == self.num_labels,
+                "label_names",
+                f"needs {self.num_labels} distinct names (num_labels), got {list(self.label_names)}",
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -65,6 +65,10 @@ def config_from_hf(hf: dict, **changes) -> BertConfig:
             f"BERT config option hidden_act={act!r} is not supported; supported: {sorted(ACTIVATIONS)}"
         )
     labels = hf.get("num_labels", len(hf["id2label"]) if "id2label" in hf else 2)
+    id2label = {int(i): str(name) for i, name in (hf.get("id2label") or {}).items()}
+    names = tuple(id2label[i] for i in range(labels)) if sorted(id2label) == list(range(labels)) else None
+    if names == tuple(f"LABEL_{i}" for i in range(labels)):
+        names = None  # transformers' placeholder names: no names given
     fields = dict(
         vocab_size=hf["vocab_size"],
         d_model=hf["hidden_size"],
@@ -81,8 +85,12 @@ def config_from_hf(hf: dict, **changes) -> BertConfig:
         num_labels=labels,
         problem_type=hf.get("problem_type"),
         classifier_dropout=hf.get("classifier_dropout"),
+        label_names=names,
     )
-    return BertConfig(**{**fields, **changes})
+    fields = {**fields, **changes}
+    if "num_labels" in changes and "label_names" not in changes and changes["num_labels"] != labels:
+        fields["label_names"] = None  # a new head: the checkpoint's names no longer apply
+    return BertConfig(**fields)
 
 
 def config_to_hf(c: BertConfig, architecture: str) -> dict:
@@ -106,8 +114,8 @@ def config_to_hf(c: BertConfig, architecture: str) -> dict:
         "pad_token_id": c.pad_token_id,
         "position_embedding_type": "absolute",
         "num_labels": c.num_labels,
-        "id2label": {str(i): f"LABEL_{i}" for i in range(c.num_labels)},
-        "label2id": {f"LABEL_{i}": i for i in range(c.num_labels)},
+        "id2label": {str(i): name for i, name in c.id2label.items()},
+        "label2id": c.label2id,
         "problem_type": c.problem_type,
         "classifier_dropout": c.classifier_dropout,
     }

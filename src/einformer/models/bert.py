@@ -69,7 +69,10 @@ def _load_own(cls, directory: Path, changes: dict):
 
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a directory; pass a folder written by save_pretrained")
-    config = BertConfig.from_json_file(directory / CONFIG_NAME).replace(**changes)
+    config = BertConfig.from_json_file(directory / CONFIG_NAME)
+    if changes.get("num_labels", config.num_labels) != config.num_labels and "label_names" not in changes:
+        changes = {**changes, "label_names": None}  # a new head: the saved names no longer apply
+    config = config.replace(**changes)
     model = cls(config)
     state = load_weights(directory / WEIGHTS_NAME)
     saved_with_head = any(k.startswith("bert.") for k in state)

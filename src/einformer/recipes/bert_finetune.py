@@ -140,7 +140,7 @@ def finetune(
     else:
         info.labels = label_list(train_records, task, validation=val_records)
         model_source = model_dir
-        changes = {"num_labels": len(info.labels)} if info.labels else {}
+        changes = {"num_labels": len(info.labels), "label_names": tuple(map(str, info.labels))} if info.labels else {}
         if task == "regress":
             changes = {"num_labels": 1, "problem_type": "regression"}
     tokenizer = load_tokenizer(run_dir if resume else model_dir)

@@ -1,0 +1,102 @@
+"""What every pipeline shares: the model and tokenizer from the single loader, and batching.
+
+Inputs are encoded one by one (``tokenizers`` keeps each text's offsets and special-token mask),
+sorted by length, cut into batches of ``batch_size``, padded to the longest of their batch, run
+through the model in eval mode under ``torch.no_grad``, and put back in input order. Length
+sorting is what makes batching pay: a batch of similar lengths wastes little on padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from tokenizers import Encoding
+
+from ..auto import Loaded, load
+
+
+class Pipeline:
+    """A task on a model: ``pipe(inputs, **options)``; subclasses define ``task`` and ``__call__``."""
+
+    task = ""
+    heads: tuple[str, ...] = ()  # class names of the models this task reads (empty: any of the family)
+
+    def __init__(self, loaded: Loaded, *, tokenizer=None, device: str = "cpu", batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.loaded, self.device, self.batch_size = loaded, torch.device(device), batch_size
+        self.model = self.pick_model(loaded).to(self.device).eval()
+        self.tokenizer = tokenizer if tokenizer is not None else loaded.require_tokenizer(self.task)
+
+    def pick_model(self, loaded: Loaded):
+        """The model the task runs; a clear error when the directory has no head for it."""
+        name = type(loaded.model).__name__
+        if self.heads and name not in self.heads:
+            raise ValueError(
+                f"{self.task} needs a model with a {' or '.join(self.heads)} head; {loaded.path} holds a {name}. "
+                "Choose a directory saved with that head (a fine-tuned run of that task, or transformers' model)"
+            )
+        return loaded.model
+
+    def run_batches(self, encodings: Sequence[Encoding], forward: Callable[[dict], object]) -> list:
+        """``forward(batch)`` per length-sorted padded batch; its per-row results back in input order.
+
+        ``forward`` returns one item per row of the batch it got (``batch["input_ids"]`` (b, T)).
+        """
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        results: list = [None] * len(encodings)
+        with torch.no_grad():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                batch = self.pad([encodings[i] for i in rows])
+                for i, item in zip(rows, forward(batch), strict=True):
+                    results[i] = item
+        return results
+
+    def pad(self, encodings: Sequence[Encoding]) -> dict:
+        """input_ids, attention_mask, token_type_ids (b, T), right-padded to the longest row."""
+        width = max(len(e.ids) for e in encodings)
+        pad_id = self.tokenizer.pad_token_id
+        ids = torch.full((len(encodings), width), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        types = torch.zeros_like(ids)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n] = torch.tensor(e.ids)
+            mask[row, :n] = 1
+            types[row, :n] = torch.tensor(e.type_ids)
+        device = self.device
+        return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "token_type_ids": types.to(device)}
+
+    def encode(
+        self, texts: Sequence[str], pairs: Sequence[str | None] | None = None, *, max_length: int | None = None
+    ) -> list[Encoding]:
+        """One ``tokenizers`` encoding per text (and pair), truncated to ``max_length`` (default: the
+        tokenizer's and the model's limit)."""
+        backend = self.tokenizer.backend
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"input {i} is empty ({text!r}); give each input some text")
+        limit = min(self.tokenizer.model_max_length, self.model.config.max_position)
+        backend.enable_truncation(min(limit, max_length) if max_length else limit)
+        try:
+            if pairs is None:
+                return backend.encode_batch(list(texts))
+            return [
+                backend.encode(text, pair) if pair is not None else backend.encode(text)
+                for text, pair in zip(texts, pairs, strict=True)
+            ]
+        finally:
+            backend.no_truncation()
+
+
+def as_list(inputs) -> tuple[list, bool]:
+    """(the inputs as a list, whether one input was given)."""
+    single = isinstance(inputs, str | dict)
+    return ([inputs] if single else list(inputs)), single
+
+
+def open_model(model) -> Loaded:
+    """A path (anything ``einformer.load`` opens) or an already loaded ``Loaded``."""
+    return model if isinstance(model, Loaded) else load(model)

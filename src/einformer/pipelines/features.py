@@ -1,0 +1,120 @@
+"""feature-extraction (every token's last hidden state) and sentence-embeddings (one pooled vector
+per text), with the pooling a sentence-transformers directory declares.
+
+A sentence-transformers directory says how it pools in ``modules.json`` (a ``Pooling`` module and an
+optional ``Normalize``), the pooling module's ``config.json`` (``pooling_mode_cls_token`` /
+``_mean_tokens`` / ``_max_tokens`` / ``_mean_sqrt_len_tokens`` / ``_lasttoken``; several modes are
+concatenated in that order, as sentence-transformers does) and ``sentence_bert_config.json``
+(``max_seq_length``). A plain BERT directory gets mean pooling, normalised. ``einformer embed``
+reads the same (``read_pooling``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import read_json
+from .base import Pipeline, as_list
+
+MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens", "lasttoken")
+
+
+@dataclasses.dataclass
+class Pooling:
+    modes: tuple[str, ...] = ("mean_tokens",)
+    normalize: bool = True
+    max_seq_length: int | None = None
+    source: str = "default (mean, normalised)"
+
+
+def read_pooling(directory: str | Path | None) -> Pooling:
+    """The pooling of a sentence-transformers directory, or mean + normalise when it declares none."""
+    d = Path(directory) if directory is not None else None
+    if d is None or not (d / "modules.json").is_file():
+        return Pooling()
+    try:
+        modules = json.loads((d / "modules.json").read_text(encoding="utf-8"))
+        kinds = {m.get("type", "").rsplit(".", 1)[-1]: m for m in modules}
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError(f"{d / 'modules.json'} is not a sentence-transformers module list; fix or remove it") from None
+    if "Pooling" not in kinds:
+        return Pooling()
+    config = read_json(d / kinds["Pooling"].get("path", "1_Pooling") / "config.json", "pooling config")
+    modes = tuple(m for m in MODES if config.get(f"pooling_mode_{m}"))
+    if not modes:
+        raise ValueError(f"{d}: the pooling config sets no pooling_mode_*; set one of {list(MODES)}")
+    bert_config = d / "sentence_bert_config.json"
+    max_len = read_json(bert_config, "sentence-bert config").get("max_seq_length") if bert_config.is_file() else None
+    return Pooling(modes, "Normalize" in kinds, max_len, f"{d / 'modules.json'}")
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:
+    """(B, T, D) states and (B, T) mask -> (B, D * modes): each mode over the real tokens, concatenated."""
+    keep = mask[..., None].to(hidden.dtype)  # (B, T, 1)
+    count = keep.sum(1).clamp(min=1e-9)  # (B, 1)
+    parts = []
+    for mode in pooling.modes:
+        if mode == "cls_token":
+            parts.append(hidden[:, 0])
+        elif mode == "mean_tokens":
+            parts.append((hidden * keep).sum(1) / count)
+        elif mode == "mean_sqrt_len_tokens":
+            parts.append((hidden * keep).sum(1) / count.sqrt())
+        elif mode == "max_tokens":
+            parts.append(hidden.masked_fill(keep == 0, -math.inf).amax(1))
+        else:  # lasttoken: the last real token of each row (right padding)
+            last = mask.sum(1).long() - 1
+            parts.append(hidden[torch.arange(hidden.shape[0]), last])
+    out = torch.cat(parts, dim=-1)
+    return F.normalize(out, dim=-1) if pooling.normalize else out
+
+
+class FeatureExtractionPipeline(Pipeline):
+    """Each text's last hidden state, (1, T, D) as a nested list (transformers' shape), or tensors."""
+
+    task = "feature-extraction"
+
+    def pick_model(self, loaded):
+        return loaded.encoder
+
+    def __call__(self, inputs, *, return_tensors: bool = False):
+        texts, single = as_list(inputs)
+        encodings = self.encode(texts)
+
+        def forward(batch):
+            hidden = self.model(**batch).last_hidden_state
+            return [h[: int(m.sum())][None] for h, m in zip(hidden, batch["attention_mask"], strict=True)]
+
+        out = self.run_batches(encodings, forward)
+        out = out if return_tensors else [o.tolist() for o in out]
+        return out[0] if single else out
+
+
+class SentenceEmbeddingPipeline(Pipeline):
+    """One vector per text, pooled as the directory says (``read_pooling``)."""
+
+    task = "sentence-embeddings"
+
+    def __init__(self, loaded, **kwargs) -> None:
+        super().__init__(loaded, **kwargs)
+        self.pooling = read_pooling(loaded.path)
+
+    def pick_model(self, loaded):
+        return loaded.encoder
+
+    def __call__(self, inputs) -> torch.Tensor:
+        texts, single = as_list(inputs)
+        encodings = self.encode(texts, max_length=self.pooling.max_seq_length)
+
+        def forward(batch):
+            hidden = self.model(**batch).last_hidden_state
+            return list(pool(hidden, batch["attention_mask"], self.pooling))
+
+        out = torch.stack(self.run_batches(encodings, forward))
+        return out[0] if single else out
