@@ -6,7 +6,7 @@ output shapes, so code written for ``transformers.pipeline`` ports by changing t
     fill("Paris is the [MASK] of France.")
 
 Tasks: fill-mask, text-classification (alias sentiment-analysis), token-classification (alias ner),
-feature-extraction, sentence-embeddings, text-generation. ``model`` is anything ``einformer.load``
+question-answering, feature-extraction, sentence-embeddings, text-generation. ``model`` is anything ``einformer.load``
 opens (or an ``einformer.Loaded``); ``batch_size`` inputs run together, sorted by length.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 from .base import Pipeline, open_model
 from .features import FeatureExtractionPipeline, SentenceEmbeddingPipeline, pool, read_pooling
 from .fill_mask import FillMaskPipeline
+from .question_answering import QuestionAnsweringPipeline
 from .text_classification import TextClassificationPipeline
 from .text_generation import TextGenerationPipeline
 from .token_classification import TokenClassificationPipeline
@@ -28,14 +29,33 @@ TASKS: dict[str, type[Pipeline]] = {
     "feature-extraction": FeatureExtractionPipeline,
     "sentence-embeddings": SentenceEmbeddingPipeline,
     "text-generation": TextGenerationPipeline,
+    "question-answering": QuestionAnsweringPipeline,
 }
 
 
-def pipeline(task: str, model, *, tokenizer=None, device: str = "cpu", batch_size: int = 8) -> Pipeline:
-    """The pipeline of ``task`` on ``model`` (a path or a ``Loaded``)."""
+# the pipeline that reads raw text for each task of `einformer finetune`
+FINETUNE_TASKS = {
+    "classify": "text-classification",
+    "regress": "text-classification",
+    "tag": "token-classification",
+    "qa": "question-answering",
+}
+
+
+def pipeline(task: str | None, model, *, tokenizer=None, device: str = "cpu", batch_size: int = 8) -> Pipeline:
+    """The pipeline of ``task`` on ``model`` (a path or a ``Loaded``). ``task=None`` picks it from a
+    fine-tune run's task (classify, regress, tag, qa)."""
+    loaded = open_model(model)
+    if task is None:
+        run_task = getattr(loaded.run, "task", None)
+        if run_task not in FINETUNE_TASKS:
+            raise ValueError(
+                f"{loaded.path} is not a fine-tune run of {sorted(FINETUNE_TASKS)}; name the task (pipeline(TASK, ...))"
+            )
+        task = FINETUNE_TASKS[run_task]
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; einformer's pipelines: {sorted(TASKS)}")
-    return TASKS[task](open_model(model), tokenizer=tokenizer, device=device, batch_size=batch_size)
+    return TASKS[task](loaded, tokenizer=tokenizer, device=device, batch_size=batch_size)
 
 
 __all__ = [
@@ -43,6 +63,7 @@ __all__ = [
     "FeatureExtractionPipeline",
     "FillMaskPipeline",
     "Pipeline",
+    "QuestionAnsweringPipeline",
     "SentenceEmbeddingPipeline",
     "TextClassificationPipeline",
     "TextGenerationPipeline",

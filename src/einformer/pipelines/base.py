@@ -29,6 +29,15 @@ class Pipeline:
         self.model = self.pick_model(loaded).to(self.device).eval()
         self.tokenizer = tokenizer if tokenizer is not None else loaded.require_tokenizer(self.task)
 
+    @property
+    def id2label(self) -> dict[int, str]:
+        """The model config's label names, or a fine-tune run's classes when its config has none."""
+        config = self.model.config
+        labels = getattr(self.loaded.run, "labels", None)
+        if getattr(config, "label_names", None) is None and labels and len(labels) == config.num_labels:
+            return {i: str(name) for i, name in enumerate(labels)}
+        return config.id2label
+
     def pick_model(self, loaded: Loaded):
         """The model the task runs; a clear error when the directory has no head for it."""
         name = type(loaded.model).__name__

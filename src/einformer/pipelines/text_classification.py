@@ -29,7 +29,7 @@ class TextClassificationPipeline(Pipeline):
         texts = [item["text"] if isinstance(item, dict) else item for item in items]
         pairs = [item.get("text_pair") if isinstance(item, dict) else None for item in items]
         encodings = self.encode(texts, pairs if any(p is not None for p in pairs) else None)
-        id2label = self.model.config.id2label
+        id2label = self.id2label
 
         def forward(batch):
             logits = self.model(**batch).logits.float()

@@ -67,7 +67,7 @@ class TokenClassificationPipeline(Pipeline):
         return out
 
     def aggregate(self, tokens: list[dict], strategy: str) -> list[dict]:
-        id2label = self.model.config.id2label
+        id2label = self.id2label
         if strategy in ("none", "simple"):
             entities = []
             for t in tokens:
