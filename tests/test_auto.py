@@ -90,7 +90,7 @@ def test_embed_and_probe_take_a_bert_and_refuse_a_gpt(dirs, capsys, tmp_path):
 
 def test_predict_needs_a_finetune_run(dirs, capsys):
     code, _, err = _run(capsys, "predict", dirs["bert"], "a text")
-    assert code == 2 and "predict needs a bert-finetune run" in err and "a model directory, not a run" in err
+    assert code == 2 and "holds a BertModel: raw-text predictions need a run fine-tuned for" in err
     code, _, err = _run(capsys, "predict", dirs["lm"], "a text")
     assert code == 2 and "predict needs a bert model" in err
 

@@ -55,6 +55,7 @@ def dirs(tmp_path_factory):
         "multi": tiny(transformers.BertForSequenceClassification, root / "multi", num_labels=3,
                       problem_type="multi_label_classification"),
         "ner": tiny(transformers.BertForTokenClassification, root / "ner", id2label=dict(enumerate(TAGS))),
+        "bare": tiny(transformers.BertModel, root / "bare"),
     }  # fmt: skip
 
 
@@ -172,3 +173,38 @@ def test_unknown_task_and_options(dirs):
         pipeline("summarize", dirs["cls"])
     with pytest.raises(ValueError, match="aggregation_strategy='longest'"):
         pipeline("ner", dirs["ner"])("x y", aggregation_strategy="longest")
+
+
+def test_a_fine_tuned_run_keeps_its_label_names_through_the_export(dirs, tmp_path, capsys):
+    """`einformer finetune` stores id2label; transformers' pipeline on the exported directory gives
+    the predictions ours gives on the run."""
+    from einformer.cli import main
+
+    records = [{"text": f"{w} number {i}", "label": w} for i, w in enumerate(["good", "bad", "meh"] * 8)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    run, exported = tmp_path / "run", tmp_path / "exported"
+    argv = ["finetune", "--model", str(dirs["bare"]), "--task", "classify", "--data", str(data), "--val", str(data),
+            "--run-dir", str(run), "--steps", "4", "--eval-every", "4", "--save-every", "4",
+            "--no-progress"]  # fmt: skip
+    with pytest.warns(UserWarning, match="start from random values"):  # a new classifier head
+        code = main(argv)
+    assert code == 0, capsys.readouterr().err
+    assert main(["export", str(run), str(exported)]) == 0
+    config = json.loads((exported / "config.json").read_text())
+    assert set(config["id2label"].values()) == {"good", "bad", "meh"}
+    ours = pipeline("text-classification", run)(SAMPLE, top_k=None)
+    same(ours, theirs("text-classification", exported)(SAMPLE, top_k=None))
+    assert main(["predict", str(run), *SAMPLE[:2]]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()[-2:]]
+    same([r["labels"] for r in rows], ours[:2])
+
+
+def test_fill_mask_command_prints_the_pipeline_s_proposals(dirs, capsys):
+    from einformer.cli import main
+
+    assert main(["fill-mask", str(dirs["mlm"]), MASKED[0], "--top-k", "3"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    same(row["predictions"], pipeline("fill-mask", dirs["mlm"])(MASKED[0], top_k=3))
+    assert main(["fill-mask", str(dirs["mlm"]), "no mask"]) == 2
+    assert "has no [MASK] token" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from einformer import BertConfig, BertModel
+from einformer import BertConfig, BertModel, load
 from einformer.cli import main
 from einformer.data.masking import MLMBatches
 from einformer.recipes.bert_pretrain import train_wordpiece
@@ -178,10 +178,31 @@ def test_finetune_and_predict_every_task(tmp_path, task, tokenizer, capsys):
     assert main(["predict", str(run), "--data", str(val), "--evaluate"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics and all(isinstance(v, float) for v in metrics.values())
-    if task == "classify":
-        assert metrics["accuracy"] > 0.9  # a trivially learnable task
-        assert main(["predict", str(run), "the old teacher 99"]) == 0
-        assert json.loads(capsys.readouterr().out.splitlines()[0]) == "pos"
+    raw = {
+        "classify": ["the old teacher 99"],
+        "regress": ["score 3"],
+        "tag": ["john sees mary 7"],
+        "qa": ["john sees mary 60", "--question", "who sees?"],
+    }
+    if task in raw:  # raw text, no gold labels
+        assert main(["predict", str(run), *raw[task]]) == 0
+        row = json.loads(capsys.readouterr().out.splitlines()[0])
+        check_raw_prediction(task, row, run)
+
+
+def check_raw_prediction(task, row, run):
+    if task == "classify":  # a trivially learnable task, its label names kept by the run
+        assert row["labels"][0]["label"] == "pos" and {x["label"] for x in row["labels"]} == {"neg", "pos"}
+        assert load(run).model.config.id2label == {0: "neg", 1: "pos"}
+    elif task == "regress":
+        assert isinstance(row["labels"][0]["score"], float)
+    elif task == "tag":
+        text = row["text"]
+        assert all(text[e["start"] : e["end"]] == e["word"] for e in row["entities"])
+        assert {e["entity_group"] for e in row["entities"]} <= {"PER"}
+    else:
+        answer = row["answer"]
+        assert row["context"][answer["start"] : answer["end"]] == answer["answer"] and answer["answer"]
 
 
 def test_bad_finetune_records(tmp_path, capsys):

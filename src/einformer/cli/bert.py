@@ -1,4 +1,5 @@
-"""``einformer embed`` and ``predict``: an encoder's sentence embeddings, a fine-tuned run's predictions."""
+"""``einformer embed``, ``predict`` and ``fill-mask``: argument handling and printing around
+``einformer.pipelines`` (the logic) for a BERT directory or a fine-tuned run."""
 
 from __future__ import annotations
 
@@ -9,33 +10,49 @@ from .common import texts_or_stdin
 
 
 def register(sub) -> None:
-    p = sub.add_parser("embed", help="sentence embeddings (mean pooling, normalised) from a BERT directory")
+    p = sub.add_parser("embed", help="sentence embeddings, pooled as the directory declares (default: mean)")
     p.add_argument("model", help="a BERT directory: Hugging Face's (e.g. all-MiniLM-L6-v2) or ours, or 'minilm'")
     p.add_argument("text", nargs="*", help="texts; none = read standard input")
     p.add_argument("--json", action="store_true", help="one JSON line per text with its vector")
     p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("predict", help="predictions of a fine-tuned BERT run")
-    p.add_argument("run", help="a run directory of `einformer finetune`")
-    p.add_argument("text", nargs="*", help="texts to classify (classify/regress); none = standard input")
-    p.add_argument("--data", default=None, help="JSONL records of the run's task")
+    p = sub.add_parser("predict", help="predictions of a fine-tuned BERT run on raw text, as JSON lines")
+    p.add_argument("run", help="a run directory of `einformer finetune` (or a directory with that head)")
+    p.add_argument(
+        "text", nargs="*", help="texts (qa: contexts, or JSON lines with question and context); none = stdin"
+    )
+    p.add_argument("--question", default=None, help="qa: the question asked of every context")
+    p.add_argument("--aggregation", default="simple", help="tag: none, simple, first, average or max")
+    p.add_argument("--top-k", type=int, default=None, help="classify: the best K labels (default all); qa: K answers")
+    p.add_argument("--data", default=None, help="JSONL records of the run's task (gold labels allowed)")
     p.add_argument("--evaluate", action="store_true", help="with --data: print the task's metrics")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("fill-mask", help="the most likely words for [MASK] in each text, as JSON lines")
+    p.add_argument("model", help="a BERT directory with a masked-LM head (Hugging Face's or ours)")
+    p.add_argument("text", nargs="*", help="texts with [MASK]; none = standard input")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--targets", nargs="+", default=None, help="score only these words")
+    p.set_defaults(func=cmd_fill_mask)
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from ..auto import load
-    from ..recipes.embeddings import embed
+    from ..pipelines import pipeline
 
-    loaded = load(args.model).expect("embed", "bert")
+    embedder = pipeline("sentence-embeddings", load(args.model).expect("embed", "bert"))
     texts = texts_or_stdin(args.text, "embed")
-    vectors = embed(loaded.encoder, loaded.require_tokenizer("embed"), texts)
+    vectors = embedder(texts)
     if args.json:
         for text, vector in zip(texts, vectors.tolist(), strict=True):
             print(json.dumps({"text": text, "embedding": [round(x, 6) for x in vector]}))
         return 0
-    print(f"{len(texts)} embeddings of {vectors.shape[1]} dimensions (unit length); cosine similarities:")
-    similarity = vectors @ vectors.T
+    pooling = embedder.pooling
+    unit = " (unit length)" if pooling.normalize else ""
+    print(f"{len(texts)} embeddings of {vectors.shape[1]} dimensions, {'+'.join(pooling.modes)} pooling{unit}; "
+          "cosine similarities:")  # fmt: skip
+    normed = vectors / vectors.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    similarity = normed @ normed.T
     for i, text in enumerate(texts):
         print(" ".join(f"{similarity[i, j]:6.3f}" for j in range(len(texts))) + f"  {text[:60]}")
     return 0
@@ -43,20 +60,56 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..auto import load
-    from ..recipes.bert_finetune import FinetuneRun, evaluate_file, predict
+    from ..pipelines import pipeline
 
-    run = FinetuneRun.from_loaded(load(args.run), "predict")
-    if args.evaluate:
-        if not args.data:
-            raise ValueError("--evaluate scores JSONL records: pass them with --data FILE")
-        print(json.dumps(evaluate_file(run, args.data)))
-        return 0
+    loaded = load(args.run).expect("predict", "bert")
     if args.data:
-        predictions = predict(run, records=args.data)
+        from ..recipes.bert_finetune import FinetuneRun, evaluate_file, predict
+
+        run = FinetuneRun.from_loaded(loaded, "predict")
+        rows = [evaluate_file(run, args.data)] if args.evaluate else predict(run, records=args.data)
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    if args.evaluate:
+        raise ValueError("--evaluate scores JSONL records: pass them with --data FILE")
+    pipe = pipeline(None, loaded)
+    texts = texts_or_stdin(args.text, "predict")
+    if pipe.task == "question-answering":
+        cases = [_qa_case(t, args.question, i) for i, t in enumerate(texts)]
+        answers = pipe(cases, top_k=args.top_k or 1)
+        for case, answer in zip(cases, answers, strict=True):
+            print(json.dumps({**case, "answer": answer}, ensure_ascii=False))
+    elif pipe.task == "token-classification":
+        for text, entities in zip(texts, pipe(texts, aggregation_strategy=args.aggregation), strict=True):
+            print(json.dumps({"text": text, "entities": entities}, ensure_ascii=False))
     else:
-        if run.info.task not in ("classify", "regress"):
-            raise ValueError(f"a {run.info.task} run reads JSONL records: pass --data FILE")
-        predictions = predict(run, texts=texts_or_stdin(args.text, "predict"))
-    for p in predictions:
-        print(json.dumps(p))
+        for text, labels in zip(texts, pipe(texts, top_k=args.top_k), strict=True):
+            print(json.dumps({"text": text, "labels": labels}, ensure_ascii=False))
+    return 0
+
+
+def _qa_case(text: str, question: str | None, index: int) -> dict:
+    """A context with --question, or a JSON line with question and context."""
+    if question is not None:
+        return {"question": question, "context": text}
+    try:
+        case = json.loads(text)
+    except json.JSONDecodeError:
+        case = None
+    if not isinstance(case, dict) or not {"question", "context"} <= set(case):
+        raise ValueError(
+            f"input {index}: a qa run answers --question QUESTION about each text, or reads JSON lines "
+            '{"question": ..., "context": ...}'
+        )
+    return {"question": case["question"], "context": case["context"]}
+
+
+def cmd_fill_mask(args: argparse.Namespace) -> int:
+    from ..pipelines import pipeline
+
+    texts = texts_or_stdin(args.text, "fill")
+    results = pipeline("fill-mask", args.model)(texts, top_k=args.top_k, targets=args.targets)
+    for text, proposals in zip(texts, results, strict=True):
+        print(json.dumps({"text": text, "predictions": proposals}, ensure_ascii=False))
     return 0

@@ -42,17 +42,34 @@ FINETUNE_TASKS = {
 }
 
 
+HEAD_TASKS = {
+    "BertForSequenceClassification": "text-classification",
+    "BertForTokenClassification": "token-classification",
+    "BertForQuestionAnswering": "question-answering",
+    "BertForMaskedLM": "fill-mask",
+}
+
+
+def task_of(loaded) -> str:
+    """The task a fine-tune run was trained for, or the one its model's head does."""
+    run_task = getattr(loaded.run, "task", None)
+    if run_task in FINETUNE_TASKS:
+        return FINETUNE_TASKS[run_task]
+    head = type(loaded.model).__name__
+    if loaded.run is None and head in HEAD_TASKS:
+        return HEAD_TASKS[head]
+    raise ValueError(
+        f"{loaded.path} holds a {head}{f' ({run_task} run)' if run_task else ''}: raw-text predictions need a run "
+        f"fine-tuned for {sorted(FINETUNE_TASKS)} or a directory with a classification, tagging or QA head"
+    )
+
+
 def pipeline(task: str | None, model, *, tokenizer=None, device: str = "cpu", batch_size: int = 8) -> Pipeline:
     """The pipeline of ``task`` on ``model`` (a path or a ``Loaded``). ``task=None`` picks it from a
     fine-tune run's task (classify, regress, tag, qa)."""
     loaded = open_model(model)
     if task is None:
-        run_task = getattr(loaded.run, "task", None)
-        if run_task not in FINETUNE_TASKS:
-            raise ValueError(
-                f"{loaded.path} is not a fine-tune run of {sorted(FINETUNE_TASKS)}; name the task (pipeline(TASK, ...))"
-            )
-        task = FINETUNE_TASKS[run_task]
+        task = task_of(loaded)
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; einformer's pipelines: {sorted(TASKS)}")
     return TASKS[task](loaded, tokenizer=tokenizer, device=device, batch_size=batch_size)

@@ -81,7 +81,7 @@ class FeatureExtractionPipeline(Pipeline):
     task = "feature-extraction"
 
     def pick_model(self, loaded):
-        return loaded.encoder
+        return loaded.expect(self.task, "bert").encoder
 
     def __call__(self, inputs, *, return_tensors: bool = False):
         texts, single = as_list(inputs)
@@ -106,7 +106,7 @@ class SentenceEmbeddingPipeline(Pipeline):
         self.pooling = read_pooling(loaded.path)
 
     def pick_model(self, loaded):
-        return loaded.encoder
+        return loaded.expect(self.task, "bert").encoder
 
     def __call__(self, inputs) -> torch.Tensor:
         texts, single = as_list(inputs)
