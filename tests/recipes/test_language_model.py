@@ -49,6 +49,11 @@ def test_train_generate_and_bits_per_char(tmp_path, text_file, capsys):
     assert evals[-1]["bits_per_char"] == pytest.approx(evals[-1]["loss"] / math.log(2))  # char level: 1 token/char
     lm = load_lm_run(run)
     assert lm.info.split_char == int(len(TEXT) * 0.9)
+    from einformer import pipeline  # the text-generation pipeline: generate's tokens, transformers' shape
+
+    out = pipeline("text-generation", run)(["line 3", "line"], max_new_tokens=8, do_sample=False)
+    assert [o[0]["generated_text"] for o in out] == [p + t for p, t in zip(["line 3", "line"], [
+        generate_text_greedy(run, "line 3"), generate_text_greedy(run, "line")], strict=True)]  # fmt: skip
     assert main(["generate", str(run), "--prompt", "line 3", "--max-new-tokens", "20", "--seed", "0"]) == 0
     streamed = capsys.readouterr().out
     assert streamed.startswith("line 3") and len(streamed) > 10
@@ -137,3 +142,9 @@ def test_generation_beyond_the_context_slides_a_window(tmp_path, text_file, caps
     capsys.readouterr()
     assert main(["generate", str(run), "--prompt", "line", "--max-new-tokens", "100", "--seed", "0"]) == 0
     assert len(capsys.readouterr().out) > 60  # block size 32: several windows
+
+
+def generate_text_greedy(run, prompt):
+    from einformer.recipes.language_model import generate_text, load_lm_run
+
+    return next(generate_text(load_lm_run(run), [prompt], max_new_tokens=8, do_sample=False))

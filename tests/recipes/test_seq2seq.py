@@ -52,7 +52,16 @@ def test_train_translate_evaluate_on_user_tsv(tmp_path, pairs_file, capsys):
     info = json.loads((run / "run.json").read_text())
     assert info["metric"] == "loss" and info["source_level"] == "char"
     assert main(["translate", str(run), "w3x1", "w7x2", "--num-beams", "2"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 2
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2
+    from einformer import pipeline  # the translation pipeline: the same beams, transformers' shape
+
+    translated = pipeline("translation", run)(["w3x1", "w7x2"], num_beams=2)
+    assert [r[0]["translation_text"] for r in translated] == printed
+    assert (
+        pipeline("text2text-generation", run)("w3x1", num_beams=2)[0]["generated_text"]
+        == translated[0][0]["translation_text"]
+    )
     assert main(["evaluate", str(run), "--data", str(pairs_file), "--limit", "20", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert set(metrics) == {"exact_match", "loss", "bleu"}

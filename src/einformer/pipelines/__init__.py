@@ -6,7 +6,8 @@ output shapes, so code written for ``transformers.pipeline`` ports by changing t
     fill("Paris is the [MASK] of France.")
 
 Tasks: fill-mask, text-classification (alias sentiment-analysis), token-classification (alias ner),
-question-answering, feature-extraction, sentence-embeddings, text-generation. ``model`` is anything ``einformer.load``
+question-answering, feature-extraction, sentence-embeddings, text-generation (GPT, Transformer-XL),
+translation and text2text-generation (encoder-decoder runs). ``model`` is anything ``einformer.load``
 opens (or an ``einformer.Loaded``); ``batch_size`` inputs run together, sorted by length.
 """
 
@@ -19,6 +20,7 @@ from .question_answering import QuestionAnsweringPipeline
 from .text_classification import TextClassificationPipeline
 from .text_generation import TextGenerationPipeline
 from .token_classification import TokenClassificationPipeline
+from .translation import Text2TextPipeline, TranslationPipeline
 
 TASKS: dict[str, type[Pipeline]] = {
     "fill-mask": FillMaskPipeline,
@@ -30,6 +32,8 @@ TASKS: dict[str, type[Pipeline]] = {
     "sentence-embeddings": SentenceEmbeddingPipeline,
     "text-generation": TextGenerationPipeline,
     "question-answering": QuestionAnsweringPipeline,
+    "translation": TranslationPipeline,
+    "text2text-generation": Text2TextPipeline,
 }
 
 
@@ -83,7 +87,9 @@ __all__ = [
     "QuestionAnsweringPipeline",
     "SentenceEmbeddingPipeline",
     "TextClassificationPipeline",
+    "Text2TextPipeline",
     "TextGenerationPipeline",
+    "TranslationPipeline",
     "TokenClassificationPipeline",
     "pipeline",
     "pool",

@@ -1,0 +1,43 @@
+"""translation and text2text-generation: an encoder-decoder run's output for each source text,
+through ``generate`` (beam search, 4 beams by default, as ``einformer translate``):
+``[{"translation_text": ...}]`` or ``[{"generated_text": ...}]`` per input, transformers' shapes."""
+
+from __future__ import annotations
+
+from .base import Pipeline, as_list
+
+
+class TranslationPipeline(Pipeline):
+    task = "translation"
+    key = "translation_text"
+
+    def __init__(self, loaded, **kwargs) -> None:
+        from ..recipes.seq2seq import Seq2SeqRun
+
+        super().__init__(loaded, **kwargs)
+        self.run = Seq2SeqRun.from_loaded(loaded, self.task)
+
+    def pick_model(self, loaded):
+        if loaded.decoding != "seq2seq":
+            raise ValueError(f"{self.task} needs an encoder-decoder run; {loaded.path} holds a {loaded.model_type}")
+        return loaded.model
+
+    def __call__(self, inputs, *, num_beams: int = 4, max_new_tokens: int | None = None, length_penalty: float = 1.0):
+        texts, single = as_list(inputs)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"input {i} is empty ({text!r}); give each input some text")
+        outputs = self.run.translate(
+            texts,
+            num_beams=num_beams,
+            max_new_tokens=max_new_tokens,
+            batch_size=self.batch_size,
+            length_penalty=length_penalty,
+        )
+        out = [[{self.key: o}] for o in outputs]
+        return out[0] if single else out
+
+
+class Text2TextPipeline(TranslationPipeline):
+    task = "text2text-generation"
+    key = "generated_text"
