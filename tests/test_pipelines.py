@@ -176,16 +176,16 @@ def test_unknown_task_and_options(dirs):
 
 
 def test_a_fine_tuned_run_keeps_its_label_names_through_the_export(dirs, tmp_path, capsys):
-    """`einformer finetune` stores id2label; transformers' pipeline on the exported directory gives
-    the predictions ours gives on the run."""
+    """The real all-MiniLM-L6-v2 fine-tuned by `einformer finetune` stores id2label; transformers'
+    pipeline on the exported directory gives the predictions ours gives on the run."""
     from einformer.cli import main
 
     records = [{"text": f"{w} number {i}", "label": w} for i, w in enumerate(["good", "bad", "meh"] * 8)]
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     run, exported = tmp_path / "run", tmp_path / "exported"
-    argv = ["finetune", "--model", str(dirs["bare"]), "--task", "classify", "--data", str(data), "--val", str(data),
-            "--run-dir", str(run), "--steps", "4", "--eval-every", "4", "--save-every", "4",
+    argv = ["finetune", "--model", str(minilm.get_model_path()), "--task", "classify", "--data", str(data),
+            "--val", str(data), "--run-dir", str(run), "--steps", "4", "--eval-every", "4", "--save-every", "4",
             "--no-progress"]  # fmt: skip
     with pytest.warns(UserWarning, match="start from random values"):  # a new classifier head
         code = main(argv)

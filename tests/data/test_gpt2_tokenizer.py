@@ -135,3 +135,22 @@ def test_stdin_prompts_are_one_left_padded_batch_with_the_model_s_tokens(files, 
         new = model.generate(ids, max_new_tokens=4)[0, ids.shape[1] :].tolist()
         expected.append(prompt + tok.decode(new[: new.index(tok.eos_id)] if tok.eos_id in new else new))
     assert out.stdout == "---\n".join(e + "\n" for e in expected)
+
+
+@pytest.mark.hf
+def test_the_text_generation_pipeline_equals_transformers(files, tmp_path):
+    """On a GPT-2 directory (weights, tokenizer, generation_config.json), einformer's text-generation
+    pipeline and transformers' give the same greedy text, prompt included or not."""
+    from einformer import pipeline
+
+    tok = GPT2Tokenizer.from_pretrained(files)
+    torch.manual_seed(0)
+    config = GPTConfig.from_preset("tiny", vocab_size=tok.vocab_size, bos_token_id=tok.eos_id, eos_token_id=tok.eos_id)
+    GPT(config).eval().save_pretrained(tmp_path, format="hf")
+    tok.save_pretrained(tmp_path)
+    theirs = transformers.pipeline("text-generation", model=str(tmp_path), device="cpu")
+    ours = pipeline("text-generation", tmp_path)
+    for prompt in ("Hello", "The café is open"):
+        options = dict(max_new_tokens=6, do_sample=False)
+        assert ours(prompt, **options) == theirs(prompt, **options)
+        assert ours(prompt, return_full_text=False, **options) == theirs(prompt, return_full_text=False, **options)

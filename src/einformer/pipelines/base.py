@@ -2,7 +2,8 @@
 
 Inputs are encoded one by one (``tokenizers`` keeps each text's offsets and special-token mask),
 sorted by length, cut into batches of ``batch_size``, padded to the longest of their batch, run
-through the model in eval mode under ``torch.no_grad``, and put back in input order. Length
+through the model in eval mode under ``torch.no_grad``, and put back in input order; from 256
+inputs on, a progress bar counts them. Length
 sorting is what makes batching pay: a batch of similar lengths wastes little on padding.
 """
 
@@ -12,8 +13,11 @@ from collections.abc import Callable, Sequence
 
 import torch
 from tokenizers import Encoding
+from tqdm.auto import tqdm
 
 from ..auto import Loaded, load
+
+PROGRESS_FROM = 256  # inputs: from this many on, a progress bar (on standard error) shows the batches go by
 
 
 class Pipeline:
@@ -55,12 +59,14 @@ class Pipeline:
         """
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         results: list = [None] * len(encodings)
-        with torch.no_grad():
+        bar = tqdm(total=len(order), desc=self.task, unit="input", leave=False, disable=len(order) < PROGRESS_FROM)
+        with torch.no_grad(), bar:
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 batch = self.pad([encodings[i] for i in rows])
                 for i, item in zip(rows, forward(batch), strict=True):
                     results[i] = item
+                bar.update(len(rows))
         return results
 
     def pad(self, encodings: Sequence[Encoding]) -> dict:
