@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..auto import FINETUNE_HEADS, Loaded, load
+from ..auto import FINETUNE_HEADS, Loaded, load, resolve
 from ..data.bert_tokenizer import BertTokenizer, load_tokenizer
 from ..data.finetune import FinetuneBatches, collate_examples, encode_records, label_list, read_records
 from ..training import Trainer, TrainingArguments
@@ -133,6 +133,7 @@ def finetune(
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
     check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
     train_records, val_records = read_records(data, task), read_records(val, task)  # the data first: fast feedback
+    model_dir = resolve(model_dir)  # a directory, or "minilm"
     info = FinetuneRunInfo(task=task, labels=None, max_length=max_length, base_model=absolute(model_dir))
     if resume:
         info.labels = read_info(run_dir).labels  # the classes of the run being resumed
