@@ -40,3 +40,15 @@ return {
 
 def severe_errors(driver):
     return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def read_step_view(page):
+    """Open ``page`` in headless Chromium and return what its step view shows (no console errors)."""
+    driver = chromium()
+    try:
+        driver.get(page.as_uri())
+        view = driver.execute_script(READ_STEP_VIEW)
+        assert not severe_errors(driver), severe_errors(driver)
+    finally:
+        driver.quit()
+    return view

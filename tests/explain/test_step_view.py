@@ -19,7 +19,7 @@ from einformer.explain.steps import recording, steps_by_kind
 from einformer.recipes.bert_pretrain import train_wordpiece
 from einformer.recipes.seq2seq import Seq2SeqRun
 
-from .browser import READ_STEP_VIEW, chromium, severe_errors
+from .browser import READ_STEP_VIEW, chromium, read_step_view, severe_errors
 
 SHOWN = 5.1e-4  # the page shows 3 decimals: half a unit of the last digit, and float32 noise
 TEXT = "the old teacher sees the ball"
@@ -244,13 +244,7 @@ def test_cross_attention_step_view_has_m_n_dqk_dv_shapes(tmp_path):
     src, tgt = [f"s{j}" for j in range(9)], [f"t{i}" for i in range(5)]
     record = AttentionRecord("cross", maps, {"cross": tgt}, {"cross": src}, steps_by_kind(recorded, ["cross"]))
     page = write_explorer(record, tmp_path / "cross.html", layer=1, head=3, query_token=2)
-    driver = chromium()
-    try:
-        driver.get(page.as_uri())
-        view = driver.execute_script(READ_STEP_VIEW)
-        assert not severe_errors(driver)
-    finally:
-        driver.quit()
+    view = read_step_view(page)
     assert view["shapes"] == {
         "1": "1 × D = 1 × 64",
         "2": "q_i: 1 × d_qk = 1 × 12; K: N × d_qk = 9 × 12",
@@ -286,13 +280,7 @@ def test_minilm_step_view_matches_transformers_bert_self_attention(tmp_path, cap
     shape = type("Shape", (), {"n_heads": 12, "d_qk": 32, "d_v": 32})
     want = oracle(seen, shape, head, query)
     torch.testing.assert_close(want["weight"], hf_weights, rtol=0, atol=1e-5)  # the oracle is HF's own softmax
-    driver = chromium()
-    try:
-        driver.get(page.as_uri())
-        view = driver.execute_script(READ_STEP_VIEW)
-        assert not severe_errors(driver)
-    finally:
-        driver.quit()
+    view = read_step_view(page)
     assert_shown(view, {k: v for k, v in want.items() if k != "score"})
     assert view["weight"] == [f"{w:.3f}" for w in view["headRow"]]
 
