@@ -77,6 +77,8 @@ class GenerationConfig:
     output_attentions: bool = False
     output_hidden_states: bool = False
     return_dict_in_generate: bool = False
+    prompt_lookup_num_tokens: int | None = None
+    max_matching_ngram_size: int | None = None
 
     def __post_init__(self) -> None:
         validate_options(self.to_options())

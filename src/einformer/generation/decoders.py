@@ -133,6 +133,22 @@ class CausalState(DecoderState):
         self.model, self.mask = model, attention_mask
         self.fast = fast and self.cache is not None and hasattr(model, "step")
 
+    def verify(self, tokens: Tensor) -> Tensor:
+        """Several new tokens (N, T_new) at once -> the logits (N, T_new, V) after each one; the cache
+        keeps them all until ``rollback`` (prompt-lookup decoding checks proposals this way)."""
+        if self.cache is None:
+            raise ValueError("checking proposed tokens needs a key/value cache (use_cache=True)")
+        if self.mask is not None:
+            self.mask = torch.cat([self.mask, self.mask.new_ones(tokens.shape)], dim=1)
+        self.started = True
+        return self.model(tokens, self.mask, kv_cache=self.cache).logits
+
+    def rollback(self, length: int) -> None:
+        """Keep the first ``length`` positions: the cache (``crop``) and the attention mask."""
+        self.cache.crop(length)
+        if self.mask is not None:
+            self.mask = self.mask[:, :length]
+
     def step(self, tokens: Tensor) -> Tensor:
         """New tokens (N, T_new) -> logits (N, V) of the last one."""
         if self.started and self.mask is not None:

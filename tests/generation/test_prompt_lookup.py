@@ -1,0 +1,120 @@
+"""Prompt-lookup decoding: the same tokens as plain greedy search (dynamic and static cache, with
+processors, EOS inside a proposal, the length limit inside a proposal, stopping criteria), fewer
+forward passes than tokens on repetitive text, a cache cut back after a rejection equal to the cache
+of the accepted prefix computed from scratch, and clear errors where it does not apply."""
+
+import pytest
+import torch
+
+from einformer import GPT, EncoderDecoderConfig, EncoderDecoderTransformer, GPTConfig
+from einformer.generation import decoders
+from einformer.generation.speculative import lookup
+
+
+def gpt(seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig.from_preset("tiny", dropout=0.0, embedding_dropout=0.0, attention_dropout=0.0)).eval()
+
+
+def test_lookup_takes_the_first_match_of_the_longest_ngram():
+    seq = [5, 6, 7, 8, 9, 5, 6, 7, 1, 2, 6, 7]
+    assert lookup(seq, 3, 2, eos=set()) == [8, 9, 5]  # "6 7" first follows at index 1
+    assert lookup(seq, 3, 1, eos=set()) == [8, 9, 5]  # "7" first at index 2
+    assert lookup(seq, 5, 2, eos={9}) == [8]  # cut before EOS
+    assert lookup([1, 2, 3, 4], 3, 2, eos=set()) == []  # nothing repeats
+    assert lookup([4, 4], 3, 2, eos=set()) == [4]
+
+
+PROMPTS = [
+    [11, 12, 13, 14, 15, 11, 12, 13, 14, 15, 11, 12],  # repeats: proposals get accepted
+    [3, 9, 27, 81, 50, 60],  # no repetition at first
+]
+
+
+@pytest.mark.parametrize("cache", ["dynamic", "static"])
+@pytest.mark.parametrize("num_tokens", [1, 3, 10])
+@pytest.mark.parametrize(
+    "options",
+    [dict(), dict(repetition_penalty=1.3), dict(no_repeat_ngram_size=4), dict(eos_token_id=14)],
+    ids=["plain", "repetition_penalty", "no_repeat_ngram", "eos_inside_proposals"],
+)
+def test_same_tokens_as_greedy(cache, num_tokens, options):
+    model = gpt()
+    for prompt in PROMPTS:
+        ids = torch.tensor([prompt])
+        kw = dict(max_new_tokens=23, do_sample=False, cache_implementation=cache, pad_token_id=0, **options)
+        expected = model.generate(ids, **kw)
+        got = model.generate(ids, prompt_lookup_num_tokens=num_tokens, max_matching_ngram_size=3, **kw)
+        assert got.tolist() == expected.tolist()
+
+
+def test_length_limit_and_stopping_criteria_inside_a_proposal():
+    model = gpt()
+    ids = torch.tensor([PROMPTS[0]])
+    for max_new in (1, 2, 5, 7):
+        expected = model.generate(ids, max_new_tokens=max_new, do_sample=False)
+        assert model.generate(ids, max_new_tokens=max_new, prompt_lookup_num_tokens=10).tolist() == expected.tolist()
+
+    def after_six(input_ids, scores):  # a criterion that fires in the middle of a long proposal
+        return torch.tensor([input_ids.shape[1] - len(PROMPTS[0]) >= 6])
+
+    expected = model.generate(ids, max_new_tokens=20, do_sample=False, stopping_criteria=[after_six])
+    got = model.generate(ids, max_new_tokens=20, prompt_lookup_num_tokens=10, stopping_criteria=[after_six])
+    assert got.tolist() == expected.tolist() and got.shape[1] == len(PROMPTS[0]) + 6
+
+
+def test_repetitive_text_needs_fewer_forward_passes_than_tokens(monkeypatch):
+    model = gpt()
+    ids = torch.tensor([PROMPTS[0]])
+    plain = model.generate(ids, max_new_tokens=30, do_sample=False)
+    calls = {"n": 0}
+    for name in ("step", "verify"):
+        original = getattr(decoders.CausalState, name)
+
+        def counted(self, tokens, original=original):
+            calls["n"] += 1
+            return original(self, tokens)
+
+        monkeypatch.setattr(decoders.CausalState, name, counted)
+    got = model.generate(ids, max_new_tokens=30, prompt_lookup_num_tokens=10)
+    assert got.tolist() == plain.tolist()
+    assert calls["n"] < 30, calls  # the model's own loop is copied from the sequence
+
+
+@pytest.mark.parametrize("cache", ["dynamic", "static"])
+def test_a_rolled_back_cache_equals_the_accepted_prefix_from_scratch(cache):
+    model = gpt()
+    prompt, accepted, rejected = torch.tensor([[5, 6, 7]]), [8, 9], [10, 11, 12]
+    state = decoders.CausalState(model, None, cache, 16)
+    state.step(prompt)
+    state.verify(torch.tensor([accepted + rejected]))
+    state.rollback(prompt.shape[1] + len(accepted))
+    fresh = decoders.CausalState(model, None, cache, 16)
+    fresh.step(torch.tensor([[5, 6, 7] + accepted]))
+    assert state.cache.length == fresh.cache.length == 5
+    for mine, theirs in zip(state.cache.layers, fresh.cache.layers, strict=True):
+        torch.testing.assert_close(mine.keys, theirs.keys, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(mine.values, theirs.values, atol=1e-6, rtol=1e-5)
+    # and the next token's logits agree
+    torch.testing.assert_close(state.step(torch.tensor([[4]])), fresh.step(torch.tensor([[4]])), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "options, phrase",
+    [
+        (dict(num_beams=2), "runs with greedy search here"),
+        (dict(do_sample=True), "runs with greedy search here"),
+        (dict(use_cache=False), "keep use_cache=True"),
+        (dict(prompt_lookup_num_tokens=-1), "must be >= 1"),
+    ],
+)
+def test_where_it_does_not_apply_it_says_so(options, phrase):
+    model = gpt()
+    kw = {"prompt_lookup_num_tokens": 3, **options}
+    with pytest.raises(ValueError, match=phrase):
+        model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, **kw)
+    with pytest.raises(ValueError, match="one prompt at a time"):
+        model.generate(torch.tensor([[5, 6, 7], [1, 2, 3]]), max_new_tokens=3, prompt_lookup_num_tokens=3)
+    seq2seq = EncoderDecoderTransformer(EncoderDecoderConfig.from_preset("tiny", src_vocab_size=40, tgt_vocab_size=40))
+    with pytest.raises(ValueError, match="decoder-only models"):
+        seq2seq.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, prompt_lookup_num_tokens=3)
