@@ -1,7 +1,8 @@
-"""Prompt-lookup decoding: the same tokens as plain greedy search (dynamic and static cache, with
-processors, EOS inside a proposal, the length limit inside a proposal, stopping criteria), fewer
-forward passes than tokens on repetitive text, a cache cut back after a rejection equal to the cache
-of the accepted prefix computed from scratch, and clear errors where it does not apply."""
+"""Prompt-lookup and assisted decoding: the same tokens as plain greedy search (dynamic and static
+cache, with processors, EOS inside a proposal, the length limit inside a proposal, stopping
+criteria; any draft model), fewer forward passes than tokens on repetitive text and with an
+identical draft, a cache cut back after a rejection equal to the cache of the accepted prefix
+computed from scratch, and clear errors where it does not apply."""
 
 import pytest
 import torch
@@ -118,3 +119,51 @@ def test_where_it_does_not_apply_it_says_so(options, phrase):
     seq2seq = EncoderDecoderTransformer(EncoderDecoderConfig.from_preset("tiny", src_vocab_size=40, tgt_vocab_size=40))
     with pytest.raises(ValueError, match="decoder-only models"):
         seq2seq.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, prompt_lookup_num_tokens=3)
+
+
+# assisted decoding: a draft model proposes, the model checks
+
+
+@pytest.mark.parametrize("schedule", ["constant", "heuristic"])
+@pytest.mark.parametrize("cache", ["dynamic", "static"])
+@pytest.mark.parametrize("confidence", [None, 0.4])
+def test_any_assistant_gives_the_greedy_tokens(schedule, cache, confidence):
+    model = gpt(0)
+    for assistant in (gpt(0), gpt(1)):  # itself (everything accepted) and an unrelated draft (little is)
+        for prompt in PROMPTS:
+            ids = torch.tensor([prompt])
+            kw = dict(max_new_tokens=17, do_sample=False, cache_implementation=cache, eos_token_id=14, pad_token_id=0)
+            expected = model.generate(ids, **kw)
+            got = model.generate(
+                ids, assistant_model=assistant, num_assistant_tokens=4, num_assistant_tokens_schedule=schedule,
+                assistant_confidence_threshold=confidence, **kw,
+            )  # fmt: skip
+            assert got.tolist() == expected.tolist()
+
+
+def test_an_identical_assistant_is_always_accepted(monkeypatch):
+    model = gpt(0)
+    ids = torch.tensor([PROMPTS[1]])
+    calls = {"n": 0}
+    original = decoders.CausalState.verify
+
+    def counted(self, tokens):
+        calls["n"] += 1
+        return original(self, tokens)
+
+    monkeypatch.setattr(decoders.CausalState, "verify", counted)
+    expected = gpt(0).generate(ids, max_new_tokens=21, do_sample=False)
+    got = model.generate(ids, max_new_tokens=21, assistant_model=gpt(0), num_assistant_tokens=5,
+                         assistant_confidence_threshold=None)  # fmt: skip
+    assert got.tolist() == expected.tolist()
+    assert calls["n"] == 4  # 21 tokens: 1 + 4 rounds of (5 accepted + 1 free) - the limit
+
+
+def test_an_assistant_with_another_vocabulary_is_refused():
+    model = gpt(0)
+    torch.manual_seed(0)
+    other = GPT(GPTConfig.from_preset("tiny", vocab_size=50)).eval()
+    with pytest.raises(ValueError, match="the assistant's vocabulary .50 tokens. differs from the model's .99."):
+        model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, assistant_model=other)
+    with pytest.raises(ValueError, match="not both"):
+        model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, assistant_model=gpt(1), prompt_lookup_num_tokens=2)

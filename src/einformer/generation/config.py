@@ -79,6 +79,9 @@ class GenerationConfig:
     return_dict_in_generate: bool = False
     prompt_lookup_num_tokens: int | None = None
     max_matching_ngram_size: int | None = None
+    num_assistant_tokens: int | None = None
+    num_assistant_tokens_schedule: str | None = None
+    assistant_confidence_threshold: float | None = None
 
     def __post_init__(self) -> None:
         validate_options(self.to_options())

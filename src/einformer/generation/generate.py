@@ -17,7 +17,7 @@ from . import decoders
 from . import processors as P
 from .config import GenerationConfig, refuse_moved_out, validate_options
 from .search import beam_search, decode_steps
-from .speculative import prompt_lookup_steps
+from .speculative import make_proposer, speculative_steps
 from .stopping import MaxTime, StopStrings
 from .streaming import stream_text
 
@@ -64,7 +64,7 @@ class _Plan:
     num_beams: int
     do_sample: bool
     outputs: dict  # the OUTPUTS flags
-    lookup: dict | None = None  # prompt-lookup decoding: num_tokens, max_ngram
+    proposer: object | None = None  # prompt lookup or a draft model (speculative.py), or None
 
 
 class GenerationMixin:
@@ -152,8 +152,8 @@ class GenerationMixin:
                 beams.beam_indices,
             )
         sequences, scores, logits = plan.prompt, [], []
-        if plan.lookup:  # greedy search checking proposals copied from the sequence (speculative.py)
-            steps = prompt_lookup_steps(plan.decoder, plan.prompt, **plan.lookup, **plan.loop)
+        if plan.proposer is not None:  # greedy search checking proposed tokens (speculative.py)
+            steps = speculative_steps(plan.decoder, plan.prompt, proposer=plan.proposer, **plan.loop)
         else:
             steps = decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop)
         for tokens, step_scores, so_far, step_logits in steps:
@@ -246,6 +246,10 @@ class GenerationMixin:
             *OUTPUTS,
             "prompt_lookup_num_tokens",
             "max_matching_ngram_size",
+            "assistant_model",
+            "num_assistant_tokens",
+            "num_assistant_tokens_schedule",
+            "assistant_confidence_threshold",
         }
         refuse_moved_out(o, "generate")
         unknown = sorted(set(o) - known)
@@ -310,9 +314,8 @@ class GenerationMixin:
             early_stopping=o.get("early_stopping", False),
             num_return_sequences=n_return,
         )
-        return _Plan(
-            prompt, decoder, loop, beams, num_beams, do_sample, outputs, _lookup(self, o, num_beams, do_sample)
-        )
+        proposer = make_proposer(self, o, num_beams, do_sample, attention_mask)
+        return _Plan(prompt, decoder, loop, beams, num_beams, do_sample, outputs, proposer)
 
 
 def _processors(o: dict, eos: list[int], prompt_len: int, max_length: int, do_sample: bool, num_beams: int,
@@ -396,22 +399,3 @@ def _attach_traces(model, out: GenerateOutput, plan: _Plan, input_ids: Tensor, a
     _, weights = model.encode(input_ids, attention_mask, need_weights=attentions is not None, hidden=states)
     out.encoder_attentions = weights
     out.encoder_hidden_states = None if states is None else tuple(states)
-
-
-def _lookup(model, o: dict, num_beams: int, do_sample: bool) -> dict | None:
-    """Prompt-lookup decoding's options, or None when it is off; where it does not apply, a clear error."""
-    num_tokens = o.get("prompt_lookup_num_tokens")
-    if not num_tokens:
-        return None
-    max_ngram = o.get("max_matching_ngram_size") or 2  # transformers' default
-    if num_tokens < 1 or max_ngram < 1:
-        raise ValueError(f"prompt_lookup_num_tokens ({num_tokens}) and max_matching_ngram_size must be >= 1")
-    if model.decoding != "causal":
-        raise ValueError(
-            f"prompt-lookup decoding is implemented for decoder-only models; {type(model).__name__} is not"
-        )
-    if num_beams > 1 or do_sample:
-        raise ValueError("prompt-lookup decoding runs with greedy search here: drop num_beams / do_sample")
-    if o.get("use_cache") is False:
-        raise ValueError("prompt-lookup decoding checks proposals against the key/value cache: keep use_cache=True")
-    return {"num_tokens": num_tokens, "max_ngram": max_ngram}

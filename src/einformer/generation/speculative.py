@@ -1,5 +1,6 @@
-"""Prompt-lookup decoding (Saxena 2023; transformers' ``prompt_lookup_num_tokens``): greedy search
-that checks several tokens per forward pass, with exactly the tokens of plain greedy search.
+"""Prompt-lookup decoding (Saxena 2023; transformers' ``prompt_lookup_num_tokens``) and assisted
+decoding with a draft model (Leviathan et al. 2023; ``assistant_model``): greedy search that checks
+several proposed tokens per forward pass of the model, with exactly the tokens of plain greedy search.
 
 After each chosen token, the last ``max_matching_ngram_size`` (down to 1) tokens are looked up in
 the sequence so far; the tokens that followed their first earlier occurrence, up to
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+from .decoders import CausalState
 from .search import _process
 
 
@@ -40,12 +42,57 @@ def lookup(sequence: list[int], num_tokens: int, max_ngram: int, eos: set[int]) 
     return []
 
 
-def prompt_lookup_steps(
+class PromptLookup:
+    """Proposals copied from the sequence itself (``lookup``)."""
+
+    def __init__(self, num_tokens: int, max_ngram: int) -> None:
+        self.num_tokens, self.max_ngram = num_tokens, max_ngram
+
+    def propose(self, sequence: Tensor, room: int, eos: set[int], processors) -> list[int]:
+        return lookup(sequence[0].tolist(), min(self.num_tokens, room), self.max_ngram, eos)
+
+    def update(self, proposed: int, accepted: int) -> None:
+        pass
+
+
+class Assistant:
+    """Proposals from a smaller draft model's own greedy search (transformers' ``assistant_model``),
+    with its own decoder state, cut back like the target's. ``schedule`` "constant" proposes
+    ``num_tokens`` each time; "heuristic" (transformers' default) proposes 2 more after a fully
+    accepted proposal and 1 fewer (at least 1) otherwise. A draft token whose probability is below
+    ``confidence`` ends the proposal (``assistant_confidence_threshold``)."""
+
+    def __init__(self, state, num_tokens: int, schedule: str, confidence: float | None) -> None:
+        self.state, self.num_tokens, self.schedule, self.confidence = state, num_tokens, schedule, confidence
+
+    def propose(self, sequence: Tensor, room: int, eos: set[int], processors) -> list[int]:
+        cached = self.state.cache.length
+        if cached:
+            self.state.rollback(min(cached, sequence.shape[1] - 1))  # what the draft saw of the sequence
+        logits = self.state.step(sequence[:, self.state.cache.length :]).float()
+        proposal, draft = [], sequence
+        for i in range(min(int(self.num_tokens), room)):
+            scores = _process(processors, draft, logits)
+            token = int(scores.argmax(dim=-1))
+            if self.confidence and float(scores.softmax(-1)[0, token]) < self.confidence and proposal:
+                break
+            proposal.append(token)
+            if token in eos or i == min(int(self.num_tokens), room) - 1:
+                break
+            draft = torch.cat([draft, scores.new_tensor([[token]], dtype=torch.long)], dim=1)
+            logits = self.state.step(draft[:, -1:]).float()
+        return proposal
+
+    def update(self, proposed: int, accepted: int) -> None:
+        if self.schedule == "heuristic":
+            self.num_tokens = self.num_tokens + 2 if accepted == proposed else max(1, self.num_tokens - 1)
+
+
+def speculative_steps(
     decoder,
     prompt: Tensor,
     *,
-    num_tokens: int,
-    max_ngram: int,
+    proposer,
     max_new_tokens: int,
     eos_token_id: list[int],
     pad_token_id: int,
@@ -53,12 +100,13 @@ def prompt_lookup_steps(
     stopping: list[Callable] = (),
     generator=None,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
-    """``decode_steps``' protocol for greedy search with prompt lookup: one yield per chosen token,
-    (token (1,), processed scores (1, V), the sequence so far (1, P + n), raw logits (1, V))."""
+    """``decode_steps``' protocol for greedy search checking proposals (``PromptLookup`` or
+    ``Assistant``): one yield per chosen token, (token (1,), processed scores (1, V), the sequence so
+    far (1, P + n), raw logits (1, V))."""
     if prompt.shape[0] != 1:
         raise ValueError(
-            f"prompt-lookup decoding takes one prompt at a time (as transformers does), got {prompt.shape[0]}; "
-            "generate the prompts one by one"
+            f"prompt-lookup and assisted decoding take one prompt at a time (as transformers does), got "
+            f"{prompt.shape[0]}; generate the prompts one by one"
         )
     eos = set(eos_token_id)
     sequence = prompt
@@ -72,7 +120,7 @@ def prompt_lookup_steps(
         yield token, scores, sequence, logits
         if _stops(token, sequence, scores, eos, stopping) or produced == max_new_tokens:
             return
-        proposal = lookup(sequence[0].tolist(), min(num_tokens, max_new_tokens - produced), max_ngram, eos)
+        proposal = proposer.propose(sequence, max_new_tokens - produced, eos, processors)
         if not proposal:
             logits = decoder.step(token[:, None]).float()
             continue
@@ -89,6 +137,7 @@ def prompt_lookup_steps(
             yield token, scores, sequence, all_logits[:, j]
             if _stops(token, sequence, scores, eos, stopping) or produced == max_new_tokens:
                 return
+        proposer.update(len(proposal), accepted)
         decoder.rollback(sequence.shape[1])  # the cache holds exactly the sequence
         logits = all_logits[:, accepted]
 
@@ -97,3 +146,39 @@ def _stops(token: Tensor, sequence: Tensor, scores: Tensor, eos: set[int], stopp
     if int(token) in eos:
         return True
     return any(bool(criterion(sequence, scores).any()) for criterion in stopping)
+
+
+def make_proposer(model, o: dict, num_beams: int, do_sample: bool, attention_mask: Tensor | None):
+    """Prompt lookup or a draft model when asked (None otherwise); a clear error where it does not apply."""
+    num_tokens, assistant = o.get("prompt_lookup_num_tokens"), o.get("assistant_model")
+    if not num_tokens and assistant is None:
+        return None
+    method = "prompt-lookup decoding" if num_tokens else "assisted decoding"
+    if num_tokens and assistant is not None:
+        raise ValueError("give prompt_lookup_num_tokens or assistant_model, not both")
+    if model.decoding != "causal":
+        raise ValueError(f"{method} is implemented for decoder-only models, not {type(model).__name__}")
+    if num_beams > 1 or do_sample:
+        raise ValueError(f"{method} runs with greedy search here: drop num_beams / do_sample")
+    if o.get("use_cache") is False:
+        raise ValueError(f"{method} checks proposals against the key/value cache: keep use_cache=True")
+    if num_tokens:
+        max_ngram = o.get("max_matching_ngram_size") or 2  # transformers' default
+        if num_tokens < 1 or max_ngram < 1:
+            raise ValueError(f"prompt_lookup_num_tokens ({num_tokens}) and max_matching_ngram_size must be >= 1")
+        return PromptLookup(num_tokens, max_ngram)
+    if getattr(assistant, "decoding", None) != "causal":
+        raise ValueError(f"assistant_model must be a decoder-only einformer model, got {type(assistant).__name__}")
+    if assistant.config.vocab_size != model.config.vocab_size:
+        raise ValueError(
+            f"the assistant's vocabulary ({assistant.config.vocab_size} tokens) differs from the model's "
+            f"({model.config.vocab_size}); a draft model must share the tokenizer"
+        )
+    schedule = o.get("num_assistant_tokens_schedule") or "constant"  # transformers' defaults
+    if schedule not in ("constant", "heuristic"):
+        raise ValueError(f"num_assistant_tokens_schedule={schedule!r}: choose 'constant' or 'heuristic'")
+    count = o.get("num_assistant_tokens") or 20
+    confidence = o.get("assistant_confidence_threshold", 0.4)
+    assistant.eval()
+    state = CausalState(assistant, attention_mask, "dynamic", assistant.config.max_position)
+    return Assistant(state, count, schedule, confidence)
