@@ -9,7 +9,7 @@ import torch
 
 from einformer import GPT, EncoderDecoderConfig, EncoderDecoderTransformer, GPTConfig
 from einformer.generation import decoders
-from einformer.generation.speculative import lookup
+from einformer.generation.speculative import judge, lookup
 
 
 def gpt(seed=0):
@@ -103,8 +103,7 @@ def test_a_rolled_back_cache_equals_the_accepted_prefix_from_scratch(cache):
 @pytest.mark.parametrize(
     "options, phrase",
     [
-        (dict(num_beams=2), "runs with greedy search here"),
-        (dict(do_sample=True), "runs with greedy search here"),
+        (dict(num_beams=2), "not beam search"),
         (dict(use_cache=False), "keep use_cache=True"),
         (dict(prompt_lookup_num_tokens=-1), "must be >= 1"),
     ],
@@ -167,3 +166,50 @@ def test_an_assistant_with_another_vocabulary_is_refused():
         model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, assistant_model=other)
     with pytest.raises(ValueError, match="not both"):
         model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, assistant_model=gpt(1), prompt_lookup_num_tokens=2)
+
+
+# speculative sampling: proposals are kept or replaced so that every token is distributed as plain
+# sampling draws it (chi-square goodness of fit)
+
+
+def p_value(counts: torch.Tensor, probs: torch.Tensor) -> float:
+    n, keep = counts.sum(), probs > 0
+    assert counts[~keep].sum() == 0  # a token of probability 0 is never drawn
+    stat = float((((counts - n * probs) ** 2) / (n * probs))[keep].sum())
+    return float(torch.special.gammaincc(torch.tensor((int(keep.sum()) - 1) / 2.0), torch.tensor(stat / 2.0)))
+
+
+@pytest.mark.parametrize("draft", ["model", "one-hot"])
+def test_the_acceptance_rule_leaves_the_model_s_distribution(draft):
+    g = torch.Generator().manual_seed(0)
+    p = torch.tensor([0.30, 0.25, 0.20, 0.15, 0.10, 0.0])
+    q = torch.tensor([0.05, 0.10, 0.15, 0.20, 0.25, 0.25])  # a poor draft, even proposing p's impossible token
+    n, counts = 100_000, torch.zeros(6)
+    for _ in range(n):
+        x = int(torch.multinomial(q, 1, generator=g)) if draft == "model" else 3
+        residual = judge(p, q if draft == "model" else None, x, g)
+        token = x if residual is None else int(torch.multinomial(residual, 1, generator=g))
+        counts[token] += 1
+    assert p_value(counts, p) > 1e-3
+
+
+def test_assisted_sampling_draws_the_second_token_as_plain_sampling_does():
+    """The second generated token's marginal, sum over x1 of p(x1) p(x2 | x1), computed exactly from
+    the model, against 3,000 assisted-sampling runs with an unrelated draft model."""
+    torch.manual_seed(0)
+    config = GPTConfig.from_preset("tiny", vocab_size=8, dropout=0.0, embedding_dropout=0.0, attention_dropout=0.0)
+    model, draft = GPT(config).eval(), GPT(config).eval()
+    for m in (model, draft):  # spread-out heads: distributions far from uniform and unlike each other
+        torch.nn.init.normal_(m.lm_head.weight, std=1.0)
+    prompt = torch.tensor([[1, 2, 3]])
+    with torch.no_grad():
+        first = model(prompt).logits[0, -1].softmax(-1)
+        following = torch.stack([model(torch.cat([prompt, torch.tensor([[x]])], 1)).logits[0, -1].softmax(-1)
+                                 for x in range(8)])  # fmt: skip
+    marginal = first @ following  # (8,)
+    counts = torch.zeros(8)
+    for seed in range(3000):
+        out = model.generate(prompt, max_new_tokens=2, do_sample=True, top_k=0, seed=seed, assistant_model=draft,
+                             num_assistant_tokens=3, assistant_confidence_threshold=None)  # fmt: skip
+        counts[int(out[0, -1])] += 1
+    assert p_value(counts, marginal) > 1e-3

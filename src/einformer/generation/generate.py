@@ -153,7 +153,9 @@ class GenerationMixin:
             )
         sequences, scores, logits = plan.prompt, [], []
         if plan.proposer is not None:  # greedy search checking proposed tokens (speculative.py)
-            steps = speculative_steps(plan.decoder, plan.prompt, proposer=plan.proposer, **plan.loop)
+            steps = speculative_steps(
+                plan.decoder, plan.prompt, proposer=plan.proposer, do_sample=plan.do_sample, **plan.loop
+            )
         else:
             steps = decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop)
         for tokens, step_scores, so_far, step_logits in steps:

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from .decoders import CausalState
-from .search import _process
+from .search import _process, sample
 
 
 def lookup(sequence: list[int], num_tokens: int, max_ngram: int, eos: set[int]) -> list[int]:
@@ -48,8 +48,9 @@ class PromptLookup:
     def __init__(self, num_tokens: int, max_ngram: int) -> None:
         self.num_tokens, self.max_ngram = num_tokens, max_ngram
 
-    def propose(self, sequence: Tensor, room: int, eos: set[int], processors) -> list[int]:
-        return lookup(sequence[0].tolist(), min(self.num_tokens, room), self.max_ngram, eos)
+    def propose(self, sequence: Tensor, room: int, eos: set[int], processors, sample=False, generator=None):
+        """(tokens, None): a proposal with no distribution of its own (one-hot, for sampling)."""
+        return lookup(sequence[0].tolist(), min(self.num_tokens, room), self.max_ngram, eos), None
 
     def update(self, proposed: int, accepted: int) -> None:
         pass
@@ -65,23 +66,25 @@ class Assistant:
     def __init__(self, state, num_tokens: int, schedule: str, confidence: float | None) -> None:
         self.state, self.num_tokens, self.schedule, self.confidence = state, num_tokens, schedule, confidence
 
-    def propose(self, sequence: Tensor, room: int, eos: set[int], processors) -> list[int]:
+    def propose(self, sequence: Tensor, room: int, eos: set[int], processors, sample=False, generator=None):
+        """(tokens, their draft distributions q (V,) when sampling, else None)."""
         cached = self.state.cache.length
         if cached:
             self.state.rollback(min(cached, sequence.shape[1] - 1))  # what the draft saw of the sequence
         logits = self.state.step(sequence[:, self.state.cache.length :]).float()
-        proposal, draft = [], sequence
+        proposal, dists, draft = [], [], sequence
         for i in range(min(int(self.num_tokens), room)):
-            scores = _process(processors, draft, logits)
-            token = int(scores.argmax(dim=-1))
-            if self.confidence and float(scores.softmax(-1)[0, token]) < self.confidence and proposal:
+            probs = _process(processors, draft, logits).softmax(dim=-1)  # (1, V)
+            token = int(draw(probs, generator)) if sample else int(probs.argmax(dim=-1))
+            if self.confidence and float(probs[0, token]) < self.confidence and proposal:
                 break
             proposal.append(token)
+            dists.append(probs[0])
             if token in eos or i == min(int(self.num_tokens), room) - 1:
                 break
-            draft = torch.cat([draft, scores.new_tensor([[token]], dtype=torch.long)], dim=1)
+            draft = torch.cat([draft, probs.new_tensor([[token]], dtype=torch.long)], dim=1)
             logits = self.state.step(draft[:, -1:]).float()
-        return proposal
+        return proposal, (dists if sample else None)
 
     def update(self, proposed: int, accepted: int) -> None:
         if self.schedule == "heuristic":
@@ -99,10 +102,13 @@ def speculative_steps(
     processors: list[Callable] = (),
     stopping: list[Callable] = (),
     generator=None,
+    do_sample: bool = False,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
-    """``decode_steps``' protocol for greedy search checking proposals (``PromptLookup`` or
+    """``decode_steps``' protocol for greedy search or sampling checking proposals (``PromptLookup`` or
     ``Assistant``): one yield per chosen token, (token (1,), processed scores (1, V), the sequence so
-    far (1, P + n), raw logits (1, V))."""
+    far (1, P + n), raw logits (1, V)). Sampling keeps a proposed token x with probability
+    min(1, p(x) / q(x)) and on a rejection draws from max(0, p - q) renormalised (Leviathan et al.
+    2023; Chen et al. 2023), which leaves every token distributed as plain sampling draws it."""
     if prompt.shape[0] != 1:
         raise ValueError(
             f"prompt-lookup and assisted decoding take one prompt at a time (as transformers does), got "
@@ -111,16 +117,21 @@ def speculative_steps(
     eos = set(eos_token_id)
     sequence = prompt
     logits = decoder.step(prompt).float()  # (1, V): after the prompt
-    produced = 0
+    produced, override = 0, None
     while produced < max_new_tokens:
         scores = _process(processors, sequence, logits)
-        token = scores.argmax(dim=-1)  # (1,)
+        if override is not None:  # a rejected proposal: the replacement comes from the residual
+            token, override = draw(override, generator), None
+        elif do_sample:
+            token = draw(scores.softmax(dim=-1), generator)
+        else:
+            token = scores.argmax(dim=-1)  # (1,)
         sequence = torch.cat([sequence, token[:, None]], dim=1)
         produced += 1
         yield token, scores, sequence, logits
         if _stops(token, sequence, scores, eos, stopping) or produced == max_new_tokens:
             return
-        proposal = proposer.propose(sequence, max_new_tokens - produced, eos, processors)
+        proposal, dists = proposer.propose(sequence, max_new_tokens - produced, eos, processors, do_sample, generator)
         if not proposal:
             logits = decoder.step(token[:, None]).float()
             continue
@@ -129,7 +140,13 @@ def speculative_steps(
         accepted = 0
         for j, candidate in enumerate(proposal):
             scores = _process(processors, sequence, all_logits[:, j])
-            if int(scores.argmax(dim=-1)) != candidate:
+            if do_sample:
+                q = None if dists is None else dists[j]
+                residual = judge(scores.softmax(dim=-1)[0], q, candidate, generator)
+                if residual is not None:
+                    override = residual[None]
+                    break
+            elif int(scores.argmax(dim=-1)) != candidate:
                 break
             token = torch.tensor([candidate], device=prompt.device)
             sequence = torch.cat([sequence, token[:, None]], dim=1)
@@ -140,6 +157,28 @@ def speculative_steps(
         proposer.update(len(proposal), accepted)
         decoder.rollback(sequence.shape[1])  # the cache holds exactly the sequence
         logits = all_logits[:, accepted]
+
+
+def judge(p: Tensor, q: Tensor | None, x: int, generator=None) -> Tensor | None:
+    """Speculative sampling's test of a proposed token x: None to keep it (probability
+    min(1, p(x) / q(x))), else the distribution to draw its replacement from, max(0, p - q)
+    renormalised. ``q`` None is a proposal made without a distribution (prompt lookup): one-hot at x.
+    p, q: (V,) probabilities of the model and of the proposer at this position."""
+    qx = 1.0 if q is None else float(q[x])
+    if float(torch.rand((), generator=generator, device=p.device)) * qx < float(p[x]):  # u < p(x) / q(x)
+        return None
+    if q is None:
+        residual = p.clone()
+        residual[x] = 0.0  # max(0, p - onehot(x))
+    else:
+        residual = (p - q).clamp(min=0.0)
+    total = float(residual.sum())
+    return p if total <= 0.0 else residual / total
+
+
+def draw(probs: Tensor, generator=None) -> Tensor:
+    """One token from (1, V) or (V,) probabilities -> (1,)."""
+    return sample(probs.reshape(1, -1), generator)
 
 
 def _stops(token: Tensor, sequence: Tensor, scores: Tensor, eos: set[int], stopping) -> bool:
@@ -158,8 +197,8 @@ def make_proposer(model, o: dict, num_beams: int, do_sample: bool, attention_mas
         raise ValueError("give prompt_lookup_num_tokens or assistant_model, not both")
     if model.decoding != "causal":
         raise ValueError(f"{method} is implemented for decoder-only models, not {type(model).__name__}")
-    if num_beams > 1 or do_sample:
-        raise ValueError(f"{method} runs with greedy search here: drop num_beams / do_sample")
+    if num_beams > 1:
+        raise ValueError(f"{method} runs with greedy search or sampling, not beam search: drop num_beams")
     if o.get("use_cache") is False:
         raise ValueError(f"{method} checks proposals against the key/value cache: keep use_cache=True")
     if num_tokens:
