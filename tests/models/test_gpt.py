@@ -118,3 +118,14 @@ def test_unsupported_gpt2_options_are_refused_by_name(tmp_path, field, value):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=field):
         GPT.from_pretrained(tmp_path)
+
+
+def test_logits_to_keep_computes_only_the_last_positions():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.from_preset("tiny", dropout=0.0, embedding_dropout=0.0, attention_dropout=0.0)).eval()
+    ids = torch.randint(0, 99, (2, 11))
+    full = model(ids).logits
+    for keep in (1, 3, 11):
+        torch.testing.assert_close(model(ids, logits_to_keep=keep).logits, full[:, -keep:], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="leave logits_to_keep at 0"):
+        model(ids, labels=ids, logits_to_keep=1)

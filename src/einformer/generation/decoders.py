@@ -165,6 +165,7 @@ class CausalState(DecoderState):
             kv_cache=self.cache,
             output_attentions="attentions" in traced,
             output_hidden_states="hidden_states" in traced,
+            logits_to_keep=1,  # the prompt pass needs the last position's logits only
         )
         self._keep(attentions=out.attentions, hidden_states=out.hidden_states)
         return out.logits[:, -1]
