@@ -82,13 +82,19 @@ def test_batches_pad_on_the_configured_side(files):
     assert batch["input_ids"][0, -len(short) :].tolist() == short and batch["input_ids"][0, 0] == tok.eos_id
 
 
-def test_a_gpt2_directory_generates_and_explains_through_the_cli(files, tmp_path, capsys):
+def gpt2_directory(files, path, seed: int = 0) -> tuple[GPT, GPT2Tokenizer]:
+    """A tiny random GPT saved as a Hugging Face GPT-2 directory with the tokenizer of ``files``."""
     tok = GPT2Tokenizer.from_pretrained(files)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = GPTConfig.from_preset("tiny", vocab_size=tok.vocab_size, bos_token_id=tok.eos_id, eos_token_id=tok.eos_id)
     model = GPT(config).eval()
-    model.save_pretrained(tmp_path, format="hf")
-    tok.save_pretrained(tmp_path)
+    model.save_pretrained(path, format="hf")
+    tok.save_pretrained(path)
+    return model, tok
+
+
+def test_a_gpt2_directory_generates_and_explains_through_the_cli(files, tmp_path, capsys):
+    model, tok = gpt2_directory(files, tmp_path)
     loaded = load(tmp_path)
     assert loaded.origin == "huggingface" and isinstance(loaded.tokenizer, GPT2Tokenizer)
     assert main(["generate", str(tmp_path), "--prompt", "Hello", "--max-new-tokens", "5", "--greedy"]) == 0
@@ -118,12 +124,7 @@ def test_stdin_prompts_are_one_left_padded_batch_with_the_model_s_tokens(files, 
     import subprocess
     import sys
 
-    tok = GPT2Tokenizer.from_pretrained(files)
-    torch.manual_seed(1)
-    config = GPTConfig.from_preset("tiny", vocab_size=tok.vocab_size, bos_token_id=tok.eos_id, eos_token_id=tok.eos_id)
-    model = GPT(config).eval()
-    model.save_pretrained(tmp_path, format="hf")
-    tok.save_pretrained(tmp_path)
+    model, tok = gpt2_directory(files, tmp_path, seed=1)
     prompts = ["Hello", "The quick brown fox jumps"]
     out = subprocess.run(
         [sys.executable, "-m", "einformer", "generate", str(tmp_path), "--max-new-tokens", "4", "--greedy"],
@@ -143,11 +144,7 @@ def test_the_text_generation_pipeline_equals_transformers(files, tmp_path):
     pipeline and transformers' give the same greedy text, prompt included or not."""
     from einformer import pipeline
 
-    tok = GPT2Tokenizer.from_pretrained(files)
-    torch.manual_seed(0)
-    config = GPTConfig.from_preset("tiny", vocab_size=tok.vocab_size, bos_token_id=tok.eos_id, eos_token_id=tok.eos_id)
-    GPT(config).eval().save_pretrained(tmp_path, format="hf")
-    tok.save_pretrained(tmp_path)
+    gpt2_directory(files, tmp_path)
     theirs = transformers.pipeline("text-generation", model=str(tmp_path), device="cpu")
     ours = pipeline("text-generation", tmp_path)
     for prompt in ("Hello", "The café is open"):

@@ -68,7 +68,7 @@ def collect_attention(
     if loaded.model_type == "bert":
         tokenizer, model = loaded.tokenizer, loaded.encoder
         batch = tokenizer([text], return_tensors="pt")
-        with recording(model) as recorded:
+        with recording(model, steps) as recorded:
             out = model(**batch, output_attentions=True)
         tokens = [tokenizer.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
         return _self_record(name, out.attentions, tokens, recorded if steps else None)
@@ -77,7 +77,7 @@ def collect_attention(
         ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
         if len(ids) == 0:
             raise ValueError("the text has no tokens; give some text")
-        with recording(loaded.model) as recorded:
+        with recording(loaded.model, steps) as recorded:
             out = loaded.model(ids[None], output_attentions=True)
         tokens = [tokenizer.backend.id_to_token(i) for i in ids.tolist()]
         return _self_record(name, out.attentions, tokens, recorded if steps else None)
@@ -98,7 +98,7 @@ def seq2seq_attention(name, model, run, text, max_new_tokens=None, *, steps: boo
     if not hasattr(model, "decoder_layers"):
         raise ValueError(f"{name} is a Universal Transformer run: see its ponder map (einformer ponder)")
     batch, generated, decoder_input = run.greedy_target(text, max_new_tokens)
-    with recording(model) as recorded:
+    with recording(model, steps) as recorded:
         out = model(
             batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input, output_attentions=True
         )

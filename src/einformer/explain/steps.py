@@ -29,10 +29,11 @@ RECORDED = (MultiHeadAttention, RelativeMultiHeadAttention)
 
 
 @contextlib.contextmanager
-def recording(model: nn.Module) -> Iterator[dict[str, list[dict]]]:
+def recording(model: nn.Module, enabled: bool = True) -> Iterator[dict[str, list[dict]]]:
     """Within the block, attention forwards with weights append their intermediates to the yielded
-    lists, one list per module, keyed by the module's name in ``model``."""
-    modules = [(name, m) for name, m in model.named_modules() if isinstance(m, RECORDED)]
+    lists, one list per module, keyed by the module's name in ``model``. Not ``enabled``: nothing is
+    kept (an empty dict), so a caller that wants no steps holds no intermediates."""
+    modules = [(n, m) for n, m in model.named_modules() if isinstance(m, RECORDED)] if enabled else []
     for _, module in modules:
         module.recorder = []
     try:

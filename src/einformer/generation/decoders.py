@@ -138,10 +138,14 @@ class CausalState(DecoderState):
         keeps them all until ``rollback`` (prompt-lookup decoding checks proposals this way)."""
         if self.cache is None:
             raise ValueError("checking proposed tokens needs a key/value cache (use_cache=True)")
-        if self.mask is not None:
-            self.mask = torch.cat([self.mask, self.mask.new_ones(tokens.shape)], dim=1)
+        self._extend_mask(tokens)
         self.started = True
         return self.model(tokens, self.mask, kv_cache=self.cache).logits
+
+    def _extend_mask(self, tokens: Tensor) -> None:
+        """New tokens are real tokens: one more column of ones per token."""
+        if self.mask is not None:
+            self.mask = torch.cat([self.mask, self.mask.new_ones(tokens.shape)], dim=1)
 
     def rollback(self, length: int) -> None:
         """Keep the first ``length`` positions: the cache (``crop``) and the attention mask."""
@@ -151,8 +155,8 @@ class CausalState(DecoderState):
 
     def step(self, tokens: Tensor) -> Tensor:
         """New tokens (N, T_new) -> logits (N, V) of the last one."""
-        if self.started and self.mask is not None:
-            self.mask = torch.cat([self.mask, self.mask.new_ones(tokens.shape)], dim=1)
+        if self.started:  # the first call's tokens are the prompt, which the mask already covers
+            self._extend_mask(tokens)
         first, self.started = not self.started, True
         if self.use_step(tokens, first):
             if self.weights is None:

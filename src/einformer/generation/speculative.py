@@ -73,14 +73,15 @@ class Assistant:
             self.state.rollback(min(cached, sequence.shape[1] - 1))  # what the draft saw of the sequence
         logits = self.state.step(sequence[:, self.state.cache.length :]).float()
         proposal, dists, draft = [], [], sequence
-        for i in range(min(int(self.num_tokens), room)):
+        limit = min(int(self.num_tokens), room)
+        for i in range(limit):
             probs = _process(processors, draft, logits).softmax(dim=-1)  # (1, V)
             token = int(draw(probs, generator)) if sample else int(probs.argmax(dim=-1))
             if self.confidence and float(probs[0, token]) < self.confidence and proposal:
                 break
             proposal.append(token)
             dists.append(probs[0])
-            if token in eos or i == min(int(self.num_tokens), room) - 1:
+            if token in eos or i == limit - 1:
                 break
             draft = torch.cat([draft, probs.new_tensor([[token]], dtype=torch.long)], dim=1)
             logits = self.state.step(draft[:, -1:]).float()

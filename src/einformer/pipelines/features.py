@@ -96,7 +96,7 @@ class FeatureExtractionPipeline(Pipeline):
         return out[0] if single else out
 
 
-class SentenceEmbeddingPipeline(Pipeline):
+class SentenceEmbeddingPipeline(FeatureExtractionPipeline):
     """One vector per text, pooled as the directory says (``read_pooling``)."""
 
     task = "sentence-embeddings"
@@ -104,9 +104,6 @@ class SentenceEmbeddingPipeline(Pipeline):
     def __init__(self, loaded, **kwargs) -> None:
         super().__init__(loaded, **kwargs)
         self.pooling = read_pooling(loaded.path)
-
-    def pick_model(self, loaded):
-        return loaded.expect(self.task, "bert").encoder
 
     def __call__(self, inputs) -> torch.Tensor:
         texts, single = as_list(inputs)

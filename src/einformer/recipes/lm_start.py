@@ -52,8 +52,7 @@ def pretrained_gpt(path: str | Path, model_overrides: dict | None = None):
         fresh.load_state_dict(model.state_dict(), strict=True)
         fresh.generation_config = model.generation_config
         model = fresh
-    check_vocabulary(tokenizer, model.config.vocab_size, str(path))
-    return model, tokenizer
+    return model, tokenizer  # train_lm checks the tokenizer against the model, as for every start
 
 
 def reused_tokenizer(path: str | Path) -> Tokenizer | GPT2Tokenizer:
