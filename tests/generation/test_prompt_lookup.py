@@ -116,8 +116,8 @@ def test_where_it_does_not_apply_it_says_so(options, phrase):
     with pytest.raises(ValueError, match="one prompt at a time"):
         model.generate(torch.tensor([[5, 6, 7], [1, 2, 3]]), max_new_tokens=3, prompt_lookup_num_tokens=3)
     seq2seq = EncoderDecoderTransformer(EncoderDecoderConfig.from_preset("tiny", src_vocab_size=40, tgt_vocab_size=40))
-    with pytest.raises(ValueError, match="decoder-only models"):
-        seq2seq.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, prompt_lookup_num_tokens=3)
+    with pytest.raises(ValueError, match="must be a decoder-only einformer model"):
+        model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=3, assistant_model=seq2seq)
 
 
 # assisted decoding: a draft model proposes, the model checks

@@ -189,6 +189,18 @@ class Seq2SeqState(DecoderState):
         self.keep = (memory_mask != 0)[:, None, None, :] if padded else None  # (B, 1, 1, S) for model.step
         self.fast = fast and self.cache is not None and hasattr(model, "step")
 
+    def verify(self, tokens: Tensor) -> Tensor:
+        """Several new target tokens (N, T_new) at once -> the logits (N, T_new, V) after each one; the
+        self-attention caches keep them all until ``rollback`` (as ``CausalState.verify``)."""
+        if self.cache is None:
+            raise ValueError("checking proposed tokens needs a key/value cache (use_cache=True)")
+        self.started = True
+        return self.model.decode(tokens, self.memory, self.memory_mask, cache=self.cache)[0]
+
+    def rollback(self, length: int) -> None:
+        """Keep the first ``length`` target positions (the cross-attention caches stay)."""
+        self.cache.crop(length)
+
     def step(self, tokens: Tensor) -> Tensor:
         """New target tokens (N, T_new) -> logits (N, V) of the last one."""
         first, self.started = not self.started, True

@@ -316,7 +316,7 @@ class GenerationMixin:
             early_stopping=o.get("early_stopping", False),
             num_return_sequences=n_return,
         )
-        proposer = make_proposer(self, o, num_beams, do_sample, attention_mask)
+        proposer = make_proposer(self, o, num_beams, do_sample, input_ids, attention_mask)
         return _Plan(prompt, decoder, loop, beams, num_beams, do_sample, outputs, proposer)
 
 

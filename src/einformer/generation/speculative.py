@@ -13,6 +13,12 @@ criteria, as one token at a time would. The cache is then cut back to the accept
 accepted token give the next token for free. Text that repeats its prompt (code edits, summaries,
 question answering over a document) accepts long proposals; other text costs one wider forward
 per token. One prompt at a time, as in transformers.
+
+An encoder-decoder checks proposals the same way on its decoder (``Seq2SeqState.verify``). With one
+vocabulary for both sides (``share_embeddings``), prompt lookup searches the source before the
+output, so a translation or summary that copies names and numbers from its input finds them there
+(transformers searches the output only); with two vocabularies it searches the output only. A draft
+encoder-decoder reads the source with its own encoder.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
-from .decoders import CausalState
+from .decoders import CausalState, Seq2SeqState
 from .search import _process, sample
 
 
@@ -43,14 +49,16 @@ def lookup(sequence: list[int], num_tokens: int, max_ngram: int, eos: set[int]) 
 
 
 class PromptLookup:
-    """Proposals copied from the sequence itself (``lookup``)."""
+    """Proposals copied from the sequence itself (``lookup``), after ``source`` (an encoder-decoder's
+    input ids, when both sides share one vocabulary; empty otherwise)."""
 
-    def __init__(self, num_tokens: int, max_ngram: int) -> None:
-        self.num_tokens, self.max_ngram = num_tokens, max_ngram
+    def __init__(self, num_tokens: int, max_ngram: int, source: list[int] = ()) -> None:
+        self.num_tokens, self.max_ngram, self.source = num_tokens, max_ngram, list(source)
 
     def propose(self, sequence: Tensor, room: int, eos: set[int], processors, sample=False, generator=None):
         """(tokens, None): a proposal with no distribution of its own (one-hot, for sampling)."""
-        return lookup(sequence[0].tolist(), min(self.num_tokens, room), self.max_ngram, eos), None
+        text = self.source + sequence[0].tolist()
+        return lookup(text, min(self.num_tokens, room), self.max_ngram, eos), None
 
     def update(self, proposed: int, accepted: int) -> None:
         pass
@@ -188,16 +196,26 @@ def _stops(token: Tensor, sequence: Tensor, scores: Tensor, eos: set[int], stopp
     return any(bool(criterion(sequence, scores).any()) for criterion in stopping)
 
 
-def make_proposer(model, o: dict, num_beams: int, do_sample: bool, attention_mask: Tensor | None):
-    """Prompt lookup or a draft model when asked (None otherwise); a clear error where it does not apply."""
+def _vocabulary(model) -> int:
+    """The size of the vocabulary a model generates in (an encoder-decoder's target side)."""
+    c = model.config
+    return c.tgt_vocab_size if model.decoding == "seq2seq" else c.vocab_size
+
+
+def make_proposer(model, o: dict, num_beams: int, do_sample: bool, input_ids: Tensor, attention_mask: Tensor | None):
+    """Prompt lookup or a draft model when asked (None otherwise); a clear error where it does not apply.
+    ``input_ids``: the prompt, or an encoder-decoder's source."""
     num_tokens, assistant = o.get("prompt_lookup_num_tokens"), o.get("assistant_model")
     if not num_tokens and assistant is None:
         return None
     method = "prompt-lookup decoding" if num_tokens else "assisted decoding"
     if num_tokens and assistant is not None:
         raise ValueError("give prompt_lookup_num_tokens or assistant_model, not both")
-    if model.decoding != "causal":
-        raise ValueError(f"{method} is implemented for decoder-only models, not {type(model).__name__}")
+    if model.decoding not in ("causal", "seq2seq") or not getattr(model, "supports_cache", True):
+        raise ValueError(
+            f"{method} is implemented for decoder-only and encoder-decoder models with a key/value cache, "
+            f"not {type(model).__name__}"
+        )
     if num_beams > 1:
         raise ValueError(f"{method} runs with greedy search or sampling, not beam search: drop num_beams")
     if o.get("use_cache") is False:
@@ -206,13 +224,19 @@ def make_proposer(model, o: dict, num_beams: int, do_sample: bool, attention_mas
         max_ngram = o.get("max_matching_ngram_size") or 2  # transformers' default
         if num_tokens < 1 or max_ngram < 1:
             raise ValueError(f"prompt_lookup_num_tokens ({num_tokens}) and max_matching_ngram_size must be >= 1")
-        return PromptLookup(num_tokens, max_ngram)
-    if getattr(assistant, "decoding", None) != "causal":
-        raise ValueError(f"assistant_model must be a decoder-only einformer model, got {type(assistant).__name__}")
-    if assistant.config.vocab_size != model.config.vocab_size:
+        seq2seq = model.decoding == "seq2seq"
+        source = [] if not seq2seq or not model.config.share_embeddings else _source(model, input_ids, attention_mask)
+        return PromptLookup(num_tokens, max_ngram, source)
+    kind = "an encoder-decoder" if model.decoding == "seq2seq" else "a decoder-only"
+    if getattr(assistant, "decoding", None) != model.decoding or not getattr(assistant, "supports_cache", True):
         raise ValueError(
-            f"the assistant's vocabulary ({assistant.config.vocab_size} tokens) differs from the model's "
-            f"({model.config.vocab_size}); a draft model must share the tokenizer"
+            f"assistant_model must be {kind} einformer model with a key/value cache, as the model is; got "
+            f"{type(assistant).__name__}"
+        )
+    if _vocabulary(assistant) != _vocabulary(model):
+        raise ValueError(
+            f"the assistant's vocabulary ({_vocabulary(assistant)} tokens) differs from the model's "
+            f"({_vocabulary(model)}); a draft model must share the tokenizer"
         )
     schedule = o.get("num_assistant_tokens_schedule") or "constant"  # transformers' defaults
     if schedule not in ("constant", "heuristic"):
@@ -220,5 +244,15 @@ def make_proposer(model, o: dict, num_beams: int, do_sample: bool, attention_mas
     count = o.get("num_assistant_tokens") or 20
     confidence = o.get("assistant_confidence_threshold", 0.4)
     assistant.eval()
-    state = CausalState(assistant, attention_mask, "dynamic", assistant.config.max_position)
+    if model.decoding == "seq2seq":
+        memory = assistant.encoder_states(input_ids, attention_mask)
+        state = Seq2SeqState(assistant, memory, attention_mask, "dynamic", assistant.config.max_position)
+    else:
+        state = CausalState(assistant, attention_mask, "dynamic", assistant.config.max_position)
     return Assistant(state, count, schedule, confidence)
+
+
+def _source(model, input_ids: Tensor, attention_mask: Tensor | None) -> list[int]:
+    """The source's real tokens (padding dropped), for prompt lookup in a shared vocabulary."""
+    ids = input_ids[0] if attention_mask is None else input_ids[0][attention_mask[0] != 0]
+    return ids.tolist()
