@@ -45,7 +45,12 @@ EINFORMER_MODELS: dict[str, type[PreTrainedModel]] = {
     "bert": BertModel,
 }
 # config.json's model_type, as Hugging Face writes it -> the class that reads that format
-HF_MODEL_TYPES: dict[str, type[PreTrainedModel]] = {"bert": BertModel, "gpt2": GPT}
+HF_MODEL_TYPES: dict[str, type[PreTrainedModel]] = {
+    "bert": BertModel,
+    "gpt2": GPT,
+    "marian": EncoderDecoderTransformer,
+    "transfo-xl": TransformerXL,
+}
 BERT_HEADS = {
     cls.__name__: cls
     for cls in (
@@ -197,6 +202,27 @@ def _tokenizers(loaded: Loaded, model_type: str) -> None:
     d = loaded.path
     if model_type == "bert":
         loaded.tokenizer = load_tokenizer(d)
+    elif loaded.origin == "huggingface" and model_type == "marian":  # sentencepiece: source.spm / target.spm
+        from .data.marian_tokenizer import MarianTokenizer, is_marian_tokenizer_dir
+
+        if not is_marian_tokenizer_dir(d):
+            loaded.tokenizer_problem = (
+                f"{d} is a Marian directory without its tokenizer: einformer needs source.spm, target.spm and "
+                "vocab.json beside config.json (MarianTokenizer.save_pretrained writes them)"
+            )
+            return
+        loaded.source_tokenizer = MarianTokenizer(d)
+        loaded.tokenizer = loaded.source_tokenizer.for_target()
+    elif loaded.origin == "huggingface" and model_type == "transfo-xl":  # the authors' word vocabulary
+        from .data.word_vocab import WordVocab, is_word_vocab_dir
+
+        if not is_word_vocab_dir(d):
+            loaded.tokenizer_problem = (
+                f"{d} is a Transformer-XL directory without its vocabulary: einformer reads vocab.pkl (restricted to "
+                "plain data) or vocab.txt (one word per line) beside config.json"
+            )
+            return
+        loaded.tokenizer = WordVocab.from_pretrained(d)
     elif loaded.decoding == "seq2seq":
         if (d / "target_tokenizer.json").is_file():
             loaded.source_tokenizer = Tokenizer.load(d / "source_tokenizer.json")

@@ -17,6 +17,7 @@ from .validation import (  # noqa: F401  (check and ACTIVATION_NAMES are part of
     check,
     check_activation,
     check_heads,
+    check_layout,
     check_positive,
     check_probabilities,
     check_token_ids,
@@ -107,7 +108,11 @@ class EncoderDecoderConfig(BaseConfig):
 
     Departures from the paper are named options: ``norm_first`` (pre-norm instead of the paper's
     post-norm), ``positions="learned"`` (instead of sinusoids), ``activation`` (the paper: relu),
-    ``d_qk`` / ``d_v`` (per-head widths; the paper: d_k = d_v = d_model / n_heads).
+    ``d_qk`` / ``d_v`` (per-head widths; the paper: d_k = d_v = d_model / n_heads),
+    ``scale_embedding=False`` (the paper multiplies embeddings by sqrt(d_model)),
+    ``sinusoid_layout="halves"`` (sines in the first half of each vector and cosines in the second,
+    as tensor2tensor and Marian lay them out, instead of interleaved), ``output_bias`` (a bias on the
+    output projection: Marian's ``final_logits_bias``).
     """
 
     model_type: ClassVar[str] = "encoder-decoder"
@@ -142,6 +147,9 @@ class EncoderDecoderConfig(BaseConfig):
     activation: str = "relu"
     norm_first: bool = False  # the paper is post-norm
     positions: str = "sinusoidal"  # or "learned"
+    sinusoid_layout: str = "interleaved"  # or "halves" (Marian, tensor2tensor)
+    scale_embedding: bool = True  # multiply embeddings by sqrt(d_model) (section 3.4)
+    output_bias: bool = False  # a bias on the output projection (Marian's final_logits_bias)
     max_position: int = 1024
     share_embeddings: bool = False  # one embedding for source and target (needs a joint vocabulary)
     tie_word_embeddings: bool = True  # the output projection reuses the target embedding (section 3.4)
@@ -161,6 +169,7 @@ class EncoderDecoderConfig(BaseConfig):
         check_probabilities(self, "dropout", "attention_dropout", "label_smoothing")
         check_activation(self.activation)
         check(self.positions in ("sinusoidal", "learned"), "positions", "must be 'sinusoidal' or 'learned'")
+        check_layout(self.sinusoid_layout)
         check(
             not self.share_embeddings or self.src_vocab_size == self.tgt_vocab_size,
             "share_embeddings",
@@ -345,6 +354,11 @@ class TransformerXLConfig(BaseConfig):
     ``cutoffs``/``div_val`` turn on the adaptive input and softmax (empty: a plain embedding and softmax).
     ``mem_init="zeros"`` starts the memory as ``mem_len`` zero states, as Hugging Face's port did (the
     first segment then attends to zeros as if they were text); the reference code's "empty" is the default.
+    Three options express the reference code where einformer's defaults differ: ``final_norm=False``
+    (a pre-norm stack without the closing LayerNorm, as the reference; default: pre-norm closes with
+    one), ``always_project`` (every adaptive cluster learns a projection, even one as wide as d_model,
+    as the reference does when div_val > 1) and ``tie_projs`` as one flag per cluster (the wt103
+    scripts tie [False, True, True, True]).
     """
 
     model_type: ClassVar[str] = "transformer-xl"
@@ -386,7 +400,9 @@ class TransformerXLConfig(BaseConfig):
     cutoffs: tuple[int, ...] = ()
     div_val: int = 1
     tie_word_embeddings: bool = True  # the reference code's tie_weight
-    tie_projs: bool = True
+    tie_projs: bool | tuple[bool, ...] = True  # one flag, or one per cluster (the reference code's list)
+    always_project: bool = False  # a projection for every adaptive cluster (the reference, div_val > 1)
+    final_norm: bool | None = None  # a LayerNorm closing the stack; None: with pre-norm (the reference: never)
     layer_norm_eps: float = 1e-5
     init_std: float = 0.02
     bos_token_id: int | None = None
@@ -415,3 +431,8 @@ class TransformerXLConfig(BaseConfig):
         )
         check_probabilities(self, "dropout", "attention_dropout")
         check_token_ids(self, self.vocab_size, "bos_token_id", "eos_token_id", "pad_token_id")
+        if not isinstance(self.tie_projs, bool):
+            n = len(self.cutoffs) + 1
+            check(
+                len(self.tie_projs) == n, "tie_projs", f"give one flag, or one per cluster ({n}), got {self.tie_projs}"
+            )

@@ -82,3 +82,10 @@ def check_token_ids(config, vocab_size: int, *names: str) -> None:
     for name in names:
         value = getattr(config, name)
         check(value is None or 0 <= value < vocab_size, name, f"{value} is outside the vocabulary of {vocab_size}")
+
+
+SINUSOID_LAYOUTS = ("interleaved", "halves")
+
+
+def check_layout(layout: str) -> None:
+    check(layout in SINUSOID_LAYOUTS, "sinusoid_layout", f"must be one of {SINUSOID_LAYOUTS}, got {layout!r}")

@@ -25,7 +25,9 @@ def register(sub) -> None:
     p = sub.add_parser("translate", help="translate TEXT (or lines of standard input) with a trained run")
     p.add_argument("run", help="a sequence-to-sequence run directory")
     p.add_argument("text", nargs="*", help="texts to translate; none = read standard input")
-    p.add_argument("--num-beams", type=int, default=4)
+    p.add_argument(
+        "--num-beams", type=int, default=None, help="beams (default: the model's generation_config.json, else 4)"
+    )
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(func=cmd_translate)

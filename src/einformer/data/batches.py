@@ -62,12 +62,14 @@ class Seq2SeqBatches:
         return collate([self.examples[r] for r in rows])
 
 
-def collate(pairs: list[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
-    """Right-pad sources with PAD and labels with -100."""
-    sources = [s + [EOS_ID] for s, _ in pairs]
-    targets = [t + [EOS_ID] for _, t in pairs]
+def collate(
+    pairs: list[tuple[list[int], list[int]]], *, eos_id: int = EOS_ID, pad_id: int = PAD_ID
+) -> dict[str, torch.Tensor]:
+    """EOS after both sides; right-pad sources with ``pad_id`` and labels with -100."""
+    sources = [s + [eos_id] for s, _ in pairs]
+    targets = [t + [eos_id] for _, t in pairs]
     b, s_len, t_len = len(pairs), max(map(len, sources)), max(map(len, targets))
-    input_ids = torch.full((b, s_len), PAD_ID, dtype=torch.long)
+    input_ids = torch.full((b, s_len), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((b, s_len), dtype=torch.long)
     labels = torch.full((b, t_len), -100, dtype=torch.long)
     for row, (s, t) in enumerate(zip(sources, targets, strict=True)):

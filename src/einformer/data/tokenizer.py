@@ -107,6 +107,9 @@ class Tokenizer:
                 kept.append(i)
         return self.backend.decode(kept, skip_special_tokens=False)
 
+    def id_to_token(self, i: int) -> str:
+        return self.backend.id_to_token(int(i))
+
     def batch(self, texts: list[str], *, add_bos: bool = False, add_eos: bool = False) -> dict[str, torch.Tensor]:
         """Right-padded ``input_ids`` and ``attention_mask`` (1 = token), both (B, T) int64."""
         rows = [self.encode(t, add_bos=add_bos, add_eos=add_eos) for t in texts]

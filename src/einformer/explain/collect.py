@@ -102,9 +102,9 @@ def seq2seq_attention(name, model, run, text, max_new_tokens=None, *, steps: boo
         out = model(
             batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input, output_attentions=True
         )
-    source = [run.source_tokenizer.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
-    inputs = ["[BOS]"] + [run.target_tokenizer.backend.id_to_token(i) for i in generated[:-1]]
-    outputs = [run.target_tokenizer.backend.id_to_token(i) for i in generated]
+    source = [run.source_tokenizer.id_to_token(i) for i in batch["input_ids"][0].tolist()]
+    inputs = [run.target_tokenizer.id_to_token(i) for i in decoder_input[0].tolist()]
+    outputs = [run.target_tokenizer.id_to_token(i) for i in generated]
     maps = {
         "encoder": _unbatch(out.encoder_attentions),
         "decoder": _unbatch(out.decoder_attentions),

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import EncoderDecoderConfig
+from ..generation.config import GenerationConfig
 from ..generation.generate import GenerationMixin
+from ..interop.hf_files import read_hf_config
 from ..nn import (
     DecoderLayer,
     Dropout,
@@ -28,7 +31,7 @@ from ..nn import (
     TransformerLayer,
 )
 from ..nn.packed import PackedLinear
-from .base import PreTrainedModel
+from .base import PreTrainedModel, load_generation_config
 from .seq2seq import init_weights, layer_arguments, shift_right
 
 
@@ -53,7 +56,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
     def __init__(self, config: EncoderDecoderConfig) -> None:
         super().__init__(config)
         c = config
-        scale = math.sqrt(c.d_model)  # section 3.4: embeddings multiplied by sqrt(d_model)
+        scale = math.sqrt(c.d_model) if c.scale_embedding else 1.0  # section 3.4: embeddings x sqrt(d_model)
         self.src_embed = TokenEmbedding(c.src_vocab_size, c.d_model, scale=scale, padding_idx=c.pad_token_id)
         self.tgt_embed = (
             self.src_embed
@@ -61,7 +64,9 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             else TokenEmbedding(c.tgt_vocab_size, c.d_model, scale=scale, padding_idx=c.pad_token_id)
         )
         if c.positions == "sinusoidal":
-            self.src_pos = self.tgt_pos = SinusoidalPositionalEmbedding(c.max_position, c.d_model)
+            self.src_pos = self.tgt_pos = SinusoidalPositionalEmbedding(
+                c.max_position, c.d_model, layout=c.sinusoid_layout
+            )
         else:
             self.src_pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
             self.tgt_pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
@@ -72,7 +77,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         # pre-norm leaves the residual stream un-normalised: close each stack with a LayerNorm
         self.encoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
         self.decoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
-        self.lm_head = nn.Linear(c.d_model, c.tgt_vocab_size, bias=False)
+        self.lm_head = nn.Linear(c.d_model, c.tgt_vocab_size, bias=c.output_bias)
         self.reset_parameters()
         if c.tie_word_embeddings:
             self.lm_head.weight = self.tgt_embed.weight
@@ -81,6 +86,8 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         # a list, not a set: a fixed order makes the same seed give the same model
         shared = self.tgt_embed is self.src_embed
         init_weights(self, [self.src_embed] if shared else [self.src_embed, self.tgt_embed])
+        if self.lm_head.bias is not None:  # Marian starts its final_logits_bias at zero
+            nn.init.zeros_(self.lm_head.bias)
 
     def encode(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, *, need_weights: bool = False, hidden=None
@@ -153,6 +160,30 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
                 label_smoothing=self.config.label_smoothing,
             )
         return Seq2SeqOutput(logits, loss, memory, enc_w, dec_w, cross_w)
+
+    # -- Hugging Face interop (interop/marian.py) ---------------------------------------------
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, map_location: str | torch.device = "cpu"):
+        """Load our own directory, or a Hugging Face MarianMT one (config.json with model_type "marian")."""
+        from ..interop.marian import is_hf_marian, legacy_generation, load_hf_marian
+
+        if not is_hf_marian(directory):
+            return super().from_pretrained(directory, map_location=map_location)
+        model = load_hf_marian(cls, directory)
+        legacy = legacy_generation(read_hf_config(directory))
+        if legacy:  # old directories keep num_beams, max_length and bad_words_ids in config.json
+            model.generation_config = GenerationConfig(**{**model.generation_config.to_options(), **legacy})
+        load_generation_config(model, directory)  # generation_config.json, when present, wins
+        return model.to(map_location).eval()
+
+    def save_hf(self, directory: str | Path) -> Path:
+        """Hugging Face's Marian layout: transformers' MarianMTModel loads it with identical logits."""
+        from ..interop.marian import save_hf_marian
+
+        save_hf_marian(self, directory)
+        options = self.generation_config.to_options()  # the decoder's first token, as Marian names it
+        GenerationConfig(**{"decoder_start_token_id": self.config.bos_token_id, **options}).save_pretrained(directory)
+        return Path(directory)
 
     def shift_right(self, labels: Tensor) -> Tensor:
         return shift_right(labels, self.config.pad_token_id, self.config.bos_token_id)

@@ -22,6 +22,7 @@ in Hugging Face's port, are only computed when no labels are given.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -31,7 +32,7 @@ from ..generation.generate import GenerationMixin
 from ..nn import Dropout, FeedForward, Residual
 from ..nn.adaptive import AdaptiveEmbedding, AdaptiveLogSoftmax
 from ..nn.relative import RelativeMultiHeadAttention, memory_causal_mask, relative_encoding, relative_positions
-from .base import PreTrainedModel
+from .base import PreTrainedModel, load_generation_config
 
 
 @dataclasses.dataclass
@@ -53,7 +54,9 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
     def __init__(self, config: TransformerXLConfig) -> None:
         super().__init__(config)
         c = config
-        self.embed = AdaptiveEmbedding(c.vocab_size, c.embed_dim, c.d_model, cutoffs=c.cutoffs, div_val=c.div_val)
+        self.embed = AdaptiveEmbedding(
+            c.vocab_size, c.embed_dim, c.d_model, cutoffs=c.cutoffs, div_val=c.div_val, always_project=c.always_project
+        )
         self.dropout = Dropout(c.dropout)
         self.layers = nn.ModuleList(
             TransformerXLLayer(
@@ -72,7 +75,9 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
         if not c.untie_r:  # u and v shared by every layer (the reference default)
             self.u = nn.Parameter(torch.zeros(c.n_heads, c.head_dim))
             self.v = nn.Parameter(torch.zeros(c.n_heads, c.head_dim))
-        self.final_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
+        final_norm = c.norm_first if c.final_norm is None else c.final_norm
+        self.final_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if final_norm else nn.Identity()
+        per_cluster = not isinstance(c.tie_projs, bool)  # the reference's list: tied whatever tie_weight says
         self.softmax = AdaptiveLogSoftmax(
             c.vocab_size,
             c.embed_dim,
@@ -81,6 +86,8 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
             div_val=c.div_val,
             tie_embedding=self.embed if c.tie_word_embeddings else None,
             tie_projections=c.tie_projs,
+            embedding=self.embed if per_cluster else None,
+            always_project=c.always_project,
         )
         self.reset_parameters()
 
@@ -95,6 +102,18 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
             elif isinstance(module, RelativeBiases | TransformerXL) and hasattr(module, "u"):
                 nn.init.normal_(module.u, std=std)
                 nn.init.normal_(module.v, std=std)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, map_location: str | torch.device = "cpu") -> TransformerXL:
+        """Load our own directory, or a Hugging Face TransfoXLLMHeadModel one (model_type "transfo-xl",
+        the published wt103 checkpoint's format: ``interop/transfo_xl.py``)."""
+        from ..interop.transfo_xl import is_hf_transfo_xl, load_hf_transfo_xl
+
+        if not is_hf_transfo_xl(directory):
+            return super().from_pretrained(directory, map_location=map_location)
+        model = load_hf_transfo_xl(cls, directory)
+        load_generation_config(model, directory)
+        return model.to(map_location).eval()
 
     def forward(
         self,

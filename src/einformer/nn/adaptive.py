@@ -6,8 +6,10 @@ frequent words) and tail clusters. Cluster i embeds its words in d_embed // div_
 and projects them to the model width, so rare words cost fewer parameters. The softmax mirrors it:
 the head predicts its own words plus one "go to cluster i" entry per tail cluster, and a tail word's
 log-probability is log p(cluster i | h) + log p(word | cluster i, h). With no cutoffs both reduce to
-a plain embedding and a plain softmax. Built from ModuleList, Embedding and Linear only; tying makes
-the output layers and projections share the embedding's tensors (one storage, not a copy).
+a plain embedding and a plain softmax. A cluster as wide as the model needs no projection and gets
+none, unless ``always_project`` (the reference code learns one for every cluster when div_val > 1).
+Built from ModuleList, Embedding and Linear only; tying makes the output layers and projections
+share the embedding's tensors (one storage, not a copy).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ def cluster_widths(d_embed: int, n_clusters: int, div_val: int) -> list[int]:
 class AdaptiveEmbedding(nn.Module):
     """(B, T) ids -> (B, T, d_proj) vectors, multiplied by sqrt(d_proj) as in Transformer-XL."""
 
-    def __init__(self, vocab_size: int, d_embed: int, d_proj: int, *, cutoffs=(), div_val: int = 1) -> None:
+    def __init__(
+        self, vocab_size: int, d_embed: int, d_proj: int, *, cutoffs=(), div_val: int = 1, always_project: bool = False
+    ) -> None:
         super().__init__()
         self.bounds = cluster_bounds(vocab_size, tuple(cutoffs))
         widths = cluster_widths(d_embed, len(self.bounds), div_val)
@@ -44,7 +48,7 @@ class AdaptiveEmbedding(nn.Module):
             nn.Embedding(hi - lo, w) for (lo, hi), w in zip(self.bounds, widths, strict=True)
         )
         self.projections = nn.ModuleList(
-            nn.Identity() if w == d_proj else nn.Linear(w, d_proj, bias=False) for w in widths
+            nn.Identity() if w == d_proj and not always_project else nn.Linear(w, d_proj, bias=False) for w in widths
         )
         self.vocab_size, self.d_proj, self.scale = vocab_size, d_proj, math.sqrt(d_proj)
 
@@ -81,7 +85,11 @@ class AdaptiveLogSoftmax(nn.Module):
     Args:
         vocab_size, d_embed, d_proj, cutoffs, div_val: as ``AdaptiveEmbedding``.
         tie_embedding: share the output matrices with this embedding's tables.
-        tie_projections: share the projections too (used transposed); one flag for all clusters.
+        tie_projections: share the projections too (used transposed): one flag for all clusters, or one
+            per cluster (the reference code's list); with ``embedding`` given, a cluster's projection is
+            tied to it whether or not the output matrices are.
+        embedding: the input embedding whose projections are tied (default ``tie_embedding``).
+        always_project: a projection for every cluster, as ``AdaptiveEmbedding``'s.
     """
 
     def __init__(
@@ -93,19 +101,26 @@ class AdaptiveLogSoftmax(nn.Module):
         cutoffs=(),
         div_val: int = 1,
         tie_embedding: AdaptiveEmbedding | None = None,
-        tie_projections: bool = True,
+        tie_projections: bool | tuple[bool, ...] = True,
+        embedding: AdaptiveEmbedding | None = None,
+        always_project: bool = False,
     ) -> None:
         super().__init__()
         self.bounds = cluster_bounds(vocab_size, tuple(cutoffs))
         widths = cluster_widths(d_embed, len(self.bounds), div_val)
         self.outputs = nn.ModuleList(nn.Linear(w, hi - lo) for (lo, hi), w in zip(self.bounds, widths, strict=True))
+        ties = [tie_projections] * len(widths) if isinstance(tie_projections, bool) else list(tie_projections)
+        if len(ties) != len(widths):
+            raise ValueError(f"tie_projections has {len(ties)} flags for {len(widths)} clusters; give one per cluster")
+        source = embedding or tie_embedding
         projections = []
         for i, w in enumerate(widths):
-            tied = tie_embedding is not None and tie_projections and isinstance(tie_embedding.projections[i], nn.Linear)
-            if tied:
-                projections.append(TransposedLinear(tie_embedding.projections[i]))
+            if source is not None and ties[i] and isinstance(source.projections[i], nn.Linear):
+                projections.append(TransposedLinear(source.projections[i]))
+            elif w == d_proj and not always_project:
+                projections.append(nn.Identity())
             else:
-                projections.append(nn.Identity() if w == d_proj else nn.Linear(d_proj, w, bias=False))
+                projections.append(nn.Linear(d_proj, w, bias=False))
         self.projections = nn.ModuleList(projections)
         self.clusters = nn.Linear(widths[0], len(self.bounds) - 1) if len(self.bounds) > 1 else None
         if tie_embedding is not None:

@@ -34,13 +34,22 @@ class TokenEmbedding(nn.Embedding):
         return out * self.scale if self.scale != 1.0 else out
 
 
-def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
-    """(max_len, D) table of the paper's sine/cosine encodings (even columns sin, odd cos)."""
+def sinusoidal_table(max_len: int, d_model: int, layout: str = "interleaved") -> Tensor:
+    """(max_len, D) table of the paper's sine/cosine encodings.
+
+    ``layout="interleaved"``: even columns sin, odd cos (the formula above, column by column);
+    ``"halves"``: the same D/2 sines in columns [0, ceil(D/2)) and the cosines after them, as
+    tensor2tensor and Marian store them.
+    """
     position = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)  # (L, 1)
     inv_freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float64) * (-math.log(10000.0) / d_model))
+    sin, cos = torch.sin(position * inv_freq), torch.cos(position * inv_freq[: d_model // 2])  # (L, ceil(D/2))
+    if layout == "halves":
+        return torch.cat([sin, cos], dim=1).float()  # (L, D)
+    if layout != "interleaved":
+        raise ValueError(f"layout must be 'interleaved' or 'halves', got {layout!r}")
     table = torch.zeros(max_len, d_model, dtype=torch.float64)
-    table[:, 0::2] = torch.sin(position * inv_freq)
-    table[:, 1::2] = torch.cos(position * inv_freq[: d_model // 2])
+    table[:, 0::2], table[:, 1::2] = sin, cos
     return table.float()
 
 
@@ -55,10 +64,10 @@ def _check_positions(position_ids: Tensor, max_len: int) -> None:
 class SinusoidalPositionalEmbedding(nn.Module):
     """Fixed sinusoidal encodings, looked up by position id; nothing to learn or save."""
 
-    def __init__(self, max_len: int, d_model: int) -> None:
+    def __init__(self, max_len: int, d_model: int, *, layout: str = "interleaved") -> None:
         super().__init__()
         self.max_len = max_len
-        self.register_buffer("table", sinusoidal_table(max_len, d_model), persistent=False)
+        self.register_buffer("table", sinusoidal_table(max_len, d_model, layout), persistent=False)
 
     def forward(self, position_ids: Tensor) -> Tensor:
         """(B, T) or (T,) position ids -> (..., T, D)."""

@@ -1,5 +1,5 @@
 """translation and text2text-generation: an encoder-decoder run's output for each source text,
-through ``generate`` (beam search, 4 beams by default, as ``einformer translate``):
+through ``generate`` (beam search: the model's generation config, else 4 beams, as ``einformer translate``):
 ``[{"translation_text": ...}]`` or ``[{"generated_text": ...}]`` per input, transformers' shapes."""
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ class TranslationPipeline(Pipeline):
             raise ValueError(f"{self.task} needs an encoder-decoder run; {loaded.path} holds a {loaded.model_type}")
         return loaded.model
 
-    def __call__(self, inputs, *, num_beams: int = 4, max_new_tokens: int | None = None, length_penalty: float = 1.0):
+    def __call__(
+        self,
+        inputs,
+        *,
+        num_beams: int | None = None,
+        max_new_tokens: int | None = None,
+        length_penalty: float | None = None,
+    ):
         texts, single = as_list(inputs)
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():

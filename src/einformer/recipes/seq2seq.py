@@ -21,7 +21,7 @@ from ..config import EncoderDecoderConfig, UniversalTransformerConfig
 from ..data.batches import Seq2SeqBatches, collate
 from ..data.pairs import read_pairs
 from ..data.tasks import get_task
-from ..data.tokenizer import Tokenizer
+from ..data.tokenizer import Tokenizer, pad_batch
 from ..models.encoder_decoder import EncoderDecoderTransformer
 from ..models.universal import UniversalTransformer
 from ..training import Trainer, TrainingArguments, TrainResult
@@ -41,9 +41,9 @@ class Seq2SeqRun:
     """A trained model with its tokenizers: translate and evaluate."""
 
     model: EncoderDecoderTransformer | UniversalTransformer
-    source_tokenizer: Tokenizer
+    source_tokenizer: Tokenizer  # or a MarianTokenizer (data/marian_tokenizer.py)
     target_tokenizer: Tokenizer
-    info: Seq2SeqRunInfo
+    info: Seq2SeqRunInfo | None  # None for a Hugging Face (Marian) directory
 
     @classmethod
     def from_loaded(cls, loaded: Loaded, command: str = "this command") -> Seq2SeqRun:
@@ -52,7 +52,8 @@ class Seq2SeqRun:
                 f"{command} needs a sequence-to-sequence run; {loaded.path} holds a {loaded.model_type} language "
                 "model: use `einformer generate` for language models"
             )
-        loaded.expect(command, *ARCHITECTURES, run_kind=Seq2SeqRunInfo.kind)
+        marian = loaded.origin == "huggingface"
+        loaded.expect(command, *ARCHITECTURES, run_kind=None if marian else Seq2SeqRunInfo.kind)
         return cls(loaded.model, loaded.source_tokenizer, loaded.require_tokenizer(command), loaded.run)
 
     def test_pairs(self) -> list[tuple[str, str]]:
@@ -69,10 +70,17 @@ class Seq2SeqRun:
         )[2]
 
     def encode_sources(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        limit = self.model.config.max_position - 1
-        rows = [self.source_tokenizer.encode(t)[:limit] for t in texts]
-        batch = collate([(r, []) for r in rows])
-        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        """Source ids with EOS, cut to the model's positions, right-padded: input_ids, attention_mask (B, S)."""
+        tok, limit = self.source_tokenizer, self.model.config.max_position - 1
+        return pad_batch([tok.encode(t, add_eos=False)[:limit] + [tok.eos_id] for t in texts], tok.pad_id)
+
+    def _length(self, max_new_tokens: int | None, longest_source: int) -> dict:
+        """``max_new_tokens`` if given; else, for a run, room for its longest training target or twice the
+        source (longer test inputs must not be cut off by the training lengths); else the model's
+        generation config (a Marian directory's max_length)."""
+        if max_new_tokens is None and self.info is not None:
+            max_new_tokens = max(self.info.max_target_tokens, 2 * longest_source) + 1
+        return {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
 
     @torch.no_grad()
     def greedy_target(self, source: str, max_new_tokens: int | None = None):
@@ -82,8 +90,10 @@ class Seq2SeqRun:
         BOS then the output shifted right), ready for a teacher-forced pass.
         """
         batch = self.encode_sources([source])
-        max_new = max_new_tokens or self.info.max_target_tokens + 1
-        out = self.model.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=max_new)
+        if max_new_tokens is None and self.info is not None:
+            max_new_tokens = self.info.max_target_tokens + 1
+        length = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
+        out = self.model.generate(batch["input_ids"], batch["attention_mask"], num_beams=1, **length)
         ids = out[0, 1:].tolist()
         eos = self.target_tokenizer.eos_id
         if eos in ids:
@@ -94,26 +104,23 @@ class Seq2SeqRun:
         self,
         texts: list[str],
         *,
-        num_beams: int = 4,
+        num_beams: int | None = None,
         max_new_tokens: int | None = None,
         batch_size: int = 64,
-        length_penalty: float = 1.0,
+        length_penalty: float | None = None,
     ) -> list[str]:
-        """Source texts -> target texts (beam search by default)."""
+        """Source texts -> target texts, by beam search: ``num_beams`` (and ``length_penalty``) default to
+        the model's generation config when it sets them (a Marian directory's), else 4 beams."""
+        defaults = self.model.generation_config.to_options()
+        search = {"num_beams": num_beams or defaults.get("num_beams", 4)}
+        if length_penalty is not None:
+            search["length_penalty"] = length_penalty
         out = []
         for i in range(0, len(texts), batch_size):
             batch = self.encode_sources(texts[i : i + batch_size])
-            # room for the longest training target, or twice the source: longer test inputs
-            # (length generalisation) must not be cut off by the training lengths
             longest_source = int(batch["attention_mask"].sum(1).max())
-            max_new = max_new_tokens or max(self.info.max_target_tokens, 2 * longest_source) + 1
-            ids = self.model.generate(
-                batch["input_ids"],
-                batch["attention_mask"],
-                max_new_tokens=max_new,
-                num_beams=num_beams,
-                length_penalty=length_penalty,
-            )
+            length = self._length(max_new_tokens, longest_source)
+            ids = self.model.generate(batch["input_ids"], batch["attention_mask"], **search, **length)
             out += [self.target_tokenizer.decode(row[1:]) for row in ids.tolist()]
         return out
 
@@ -122,9 +129,12 @@ class Seq2SeqRun:
         hypotheses = self.translate([s for s, _ in pairs], num_beams=num_beams, batch_size=batch_size)
         references = [t for _, t in pairs]
         metrics = {"exact_match": sum(h == r for h, r in zip(hypotheses, references, strict=True)) / len(pairs)}
-        ids = [(self.source_tokenizer.encode(s), self.target_tokenizer.encode(t)) for s, t in pairs]
+        ids = [
+            (self.source_tokenizer.encode(s, add_eos=False), self.target_tokenizer.encode(t, add_eos=False))
+            for s, t in pairs
+        ]
         metrics["loss"] = validation_loss(self.model, ids, batch_size)
-        if self.info.metric == "bleu" or self.info.task is None:
+        if self.info is None or self.info.metric == "bleu" or self.info.task is None:
             metrics["bleu"] = corpus_bleu(hypotheses, references)
         return metrics
 
@@ -144,8 +154,9 @@ def validation_loss(model, ids: list[tuple[list[int], list[int]]], batch_size: i
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
+    c = model.config
     for i in range(0, len(ids), batch_size):
-        batch = collate(ids[i : i + batch_size])
+        batch = collate(ids[i : i + batch_size], eos_id=c.eos_token_id, pad_id=c.pad_token_id)
         logits = model(batch["input_ids"], batch["attention_mask"], labels=batch["labels"]).logits
         labels = batch["labels"]
         total += float(

@@ -1,0 +1,136 @@
+"""The tokenizer of a Hugging Face Marian directory: sentencepiece pieces looked up in vocab.json.
+
+A Marian directory holds ``source.spm`` and ``target.spm`` (sentencepiece models, read with the
+``sentencepiece`` library) and ``vocab.json`` (piece -> model id, one table for both sides unless
+``target_vocab.json`` is there too, tokenizer_config's ``separate_vocabs``). Encoding splits the
+text into the source model's pieces, maps each through vocab.json (``<unk>`` when absent) and
+appends ``</s>``; a leading language code such as ``>>fr<<`` is kept as one token. The text is not
+normalised first (transformers' ``MarianTokenizer`` defines a Moses punctuation normaliser but does
+not call it while encoding). Decoding maps ids back to pieces and joins them with the target
+model. ``for_target()`` gives the target side's view, for encoding labels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import read_json
+from .tokenizer import pad_batch
+
+FILES = ("source.spm", "target.spm", "vocab.json")
+SPIECE_UNDERLINE = "\u2581"
+
+
+def is_marian_tokenizer_dir(directory: str | Path) -> bool:
+    return all((Path(directory) / name).is_file() for name in FILES)
+
+
+def _load_spm(path: Path):
+    try:
+        import sentencepiece
+    except ImportError:
+        raise ImportError("Marian tokenizers need sentencepiece: pip install sentencepiece") from None
+    processor = sentencepiece.SentencePieceProcessor()
+    processor.Load(str(path))
+    return processor
+
+
+class MarianTokenizer:
+    """Text <-> Marian ids. ``encode`` reads the source side; ``for_target()`` the target side."""
+
+    def __init__(self, directory: str | Path, *, target: bool = False) -> None:
+        d = Path(directory)
+        missing = [name for name in FILES if not (d / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{d} is a Marian directory without its tokenizer files {missing}: a Marian tokenizer is "
+                "source.spm + target.spm + vocab.json (save them with the model, e.g. MarianTokenizer.save_pretrained)"
+            )
+        config = (
+            read_json(d / "tokenizer_config.json", "tokenizer config")
+            if (d / "tokenizer_config.json").is_file()
+            else {}
+        )
+        self.directory, self.target = d, target
+        self.separate_vocabs = bool(config.get("separate_vocabs", False))
+        self.unk_token = config.get("unk_token", "<unk>")
+        self.eos_token = config.get("eos_token", "</s>")
+        self.pad_token = config.get("pad_token", "<pad>")
+        self.source_vocab = _read_vocab(d / "vocab.json")
+        target_vocab = _read_vocab(d / "target_vocab.json") if self.separate_vocabs else self.source_vocab
+        self.vocab = target_vocab if target else self.source_vocab
+        self.id_to_piece = {i: piece for piece, i in target_vocab.items()}
+        for name in ("unk_token", "eos_token", "pad_token"):
+            if getattr(self, name) not in self.vocab:
+                raise ValueError(f"{d}: vocab.json has no {name} {getattr(self, name)!r}; is it a Marian vocabulary?")
+        self.unk_id, self.eos_id, self.pad_id = (
+            self.vocab[t] for t in (self.unk_token, self.eos_token, self.pad_token)
+        )
+        self.specials = {self.unk_token, self.eos_token, self.pad_token}
+        self.spm_source = _load_spm(d / "source.spm")
+        self.spm_target = _load_spm(d / "target.spm")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> MarianTokenizer:
+        return cls(directory)
+
+    def for_target(self) -> MarianTokenizer:
+        """The same files read for the target side (target.spm and the target vocabulary)."""
+        return MarianTokenizer(self.directory, target=True)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.source_vocab)
+
+    def tokenize(self, text: str) -> list[str]:
+        """Text -> pieces: a leading >>xx<< language code, then the sentencepiece pieces."""
+        code = []
+        if text.startswith(">>") and (end := text.find("<<")) != -1:
+            code, text = [text[: end + 2]], text[end + 2 :]
+        spm = self.spm_target if self.target else self.spm_source
+        return code + spm.encode(text, out_type=str)
+
+    def encode(self, text: str, *, add_eos: bool = True) -> list[int]:
+        """Text -> ids, ``</s>`` appended (Marian's only special token on the input)."""
+        ids = [self.vocab.get(piece, self.unk_id) for piece in self.tokenize(text)]
+        return ids + [self.eos_id] * add_eos
+
+    def batch(self, texts: list[str], *, add_eos: bool = True) -> dict[str, torch.Tensor]:
+        """Right-padded ``input_ids`` and ``attention_mask`` (B, T), as MarianTokenizer(texts, padding=True)."""
+        return pad_batch([self.encode(t, add_eos=add_eos) for t in texts], self.pad_id)
+
+    def id_to_token(self, i: int) -> str:
+        """A target id's piece (vocab.json, else the target sentencepiece model)."""
+        return self.id_to_piece.get(int(i)) or self.spm_target.IdToPiece(int(i)) or self.unk_token
+
+    def decode(self, ids: Iterable[int], *, skip_special_tokens: bool = True) -> str:
+        """Target ids -> text, stopping at ``</s>`` and skipping the start (pad) token."""
+        pieces, out = [], []
+        for i in ids:
+            i = int(i)
+            if skip_special_tokens and i == self.eos_id:
+                break
+            piece = self.id_to_token(i)
+            if piece in self.specials:
+                if skip_special_tokens:
+                    continue
+                out.append(self.spm_target.decode_pieces(pieces) + piece + " ")
+                pieces = []
+            else:
+                pieces.append(piece)
+        text = "".join(out) + self.spm_target.decode_pieces(pieces)
+        return text.replace(SPIECE_UNDERLINE, " ").strip()
+
+
+def _read_vocab(path: Path) -> dict[str, int]:
+    try:
+        vocab = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read the Marian vocabulary {path}: {e}") from None
+    if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
+        raise ValueError(f"{path} must map each piece to an integer id")
+    return vocab
