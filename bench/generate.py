@@ -5,6 +5,11 @@ outputs are checked to be identical first. Each case runs ours and theirs altern
 is the median of per-run ratios of new tokens per second (above 1 = einformer is faster).
 
     python bench/generate.py [--layers 6 --d-model 384 --heads 6 --vocab 8192 --prompt 16 --new 128]
+    python bench/generate.py --sweep     # prompts of 16, 256 and 768 tokens: 64 new, and the prompt pass alone
+
+It also prints einformer's batch-1 greedy step (the time per token after the prompt, from runs of
+1 and ``--new`` tokens) against the weight floor: the bare chain of one row through every weight
+matrix, below which no exact fp32 decode step can go.
 """
 
 from __future__ import annotations
@@ -58,6 +63,34 @@ def weight_floor_ms(ours, repeats: int = 200) -> float:
                     m(x)
             times.append((time.perf_counter() - start) / (repeats // 5))
     return statistics.median(times) * 1e3
+
+
+def step_ms(ours, ids, new: int, repeats: int) -> float:
+    """einformer's ms per generated token after the prompt: (time(new) - time(1)) / (new - 1), medians."""
+
+    def best(n):
+        kw = dict(max_new_tokens=n, min_new_tokens=n, do_sample=False)
+        times = []
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            with torch.no_grad():
+                ours.generate(ids, **kw)
+            if i:
+                times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return (best(new) - best(1)) / (new - 1) * 1e3
+
+
+def sweep(ours, theirs, vocab: int, repeats: int) -> None:
+    """Greedy batch 1 with 64 new tokens after prompts of 16, 256 and 768 tokens, and the prompt pass alone."""
+    g = torch.Generator().manual_seed(1)
+    for length in (16, 256, 768):
+        ids = torch.randint(1, vocab, (1, length), generator=g)
+        for new in (64, 1):
+            kw = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False)
+            label = f"prompt {length}, {new} new" if new > 1 else f"prompt {length}, prefill (1 new)"
+            run_case(label, ours, theirs, ids, kw, repeats, new)
 
 
 def run_case(name, ours, theirs, ids, kw, repeats, new):
@@ -128,8 +161,18 @@ def main():
     p.add_argument("--prompt", type=int, default=16)
     p.add_argument("--new", type=int, default=128)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--sweep", action="store_true", help="the prompt-length sweep (16, 256, 768) only")
     args = p.parse_args()
+    if args.sweep:
+        args.prompt, args.new = 768, 64  # room for the longest prompt
     ours, theirs = build(args)
+    if args.sweep:
+        print(
+            f"GPT {args.layers} x {args.d_model}, vocab {args.vocab}; greedy batch 1; fp32 CPU, "
+            f"{torch.get_num_threads()} threads"
+        )
+        sweep(ours, theirs, args.vocab, args.repeats)
+        return
     g = torch.Generator().manual_seed(0)
     one = torch.randint(1, args.vocab, (1, args.prompt), generator=g)
     eight = torch.randint(1, args.vocab, (8, args.prompt), generator=g)
@@ -168,6 +211,8 @@ def main():
         f"weights alone, batch 1: {floor:.2f} ms/token (transformers: {hf_batch1:.2f}); so at most "
         f"{hf_batch1 / floor:.2f}x transformers at batch 1 with fp32 weights on this machine"
     )
+    ms = step_ms(ours, one, args.new, args.repeats)
+    print(f"einformer's batch-1 greedy step: {ms:.2f} ms/token = {ms / floor:.2f}x the weight floor")
 
 
 if __name__ == "__main__":

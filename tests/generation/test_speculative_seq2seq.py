@@ -145,3 +145,59 @@ def test_stop_strings_inside_a_proposal_stop_where_greedy_stops():
         expected = model.generate(ids, **kw)
         assert model.generate(ids, prompt_lookup_num_tokens=8, **kw).tolist() == expected.tolist()
         assert model.generate(ids, assistant_model=model, num_assistant_tokens=8, **kw).tolist() == expected.tolist()
+
+
+# assisted sampling, whole sequences: 10^5 draws from two Markov "models" over 4 tokens
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.length = 0
+
+    def crop(self, length: int) -> None:
+        self.length = length
+
+
+class MarkovState:
+    """A decoder state whose next-token logits depend on the last token only (a table): the exact
+    distribution of any generated sequence is a product of table rows."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        self.table, self.cache = table, _Cache()
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.cache.length += tokens.shape[1]
+        return self.table[tokens[:, -1]]  # (1, V)
+
+    def verify(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.cache.length += tokens.shape[1]
+        return self.table[tokens]  # (1, T, V)
+
+    def rollback(self, length: int) -> None:
+        self.cache.crop(length)
+
+
+def test_assisted_sampling_draws_whole_sequences_as_plain_sampling_does():
+    """10^5 seeded runs of 3 tokens with a draft unlike the model: the 64 sequences' frequencies
+    match the exact p(x1) p(x2 | x1) p(x3 | x2) (chi-square, p > 1e-3)."""
+    from einformer.generation.speculative import Assistant, speculative_steps
+
+    from .test_prompt_lookup import p_value
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(4, 4, generator=g) * 1.5  # logits: row = previous token
+    draft = torch.randn(4, 4, generator=g) * 1.5
+    probs = target.softmax(-1)
+    prompt = torch.tensor([[2]])
+    exact = torch.einsum("a,ab,bc->abc", probs[2], probs, probs).flatten()  # (64,)
+    counts = torch.zeros(64)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(100_000):
+        proposer = Assistant(MarkovState(draft), 2, "constant", None)
+        steps = speculative_steps(
+            MarkovState(target), prompt, proposer=proposer, max_new_tokens=3, eos_token_id=[-1], pad_token_id=0,
+            generator=generator, do_sample=True,
+        )  # fmt: skip
+        a, b, c = (int(token) for token, *_ in steps)
+        counts[a * 16 + b * 4 + c] += 1
+    assert p_value(counts, exact) > 1e-3

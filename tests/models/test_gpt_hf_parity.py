@@ -109,3 +109,48 @@ def test_beam_search_with_processors_matches(pair, options):
     ids, mask = prompts()
     kw = dict(max_new_tokens=8, num_beams=4, **options)
     assert ours.generate(ids, mask, **kw).tolist() == hf_generate(theirs, ids, mask, **kw).tolist()
+
+
+def _draft(tmp_path_factory, seed: int):
+    """A smaller random GPT-2 with the same vocabulary, for assisted decoding."""
+    torch.manual_seed(seed)
+    config = transformers.GPT2Config(
+        vocab_size=20, n_positions=64, n_embd=16, n_layer=1, n_head=2, initializer_range=0.3,
+        bos_token_id=1, eos_token_id=2, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+    )  # fmt: skip
+    theirs = transformers.GPT2LMHeadModel(config).eval()
+    path = tmp_path_factory.mktemp(f"draft{seed}")
+    theirs.save_pretrained(path)
+    return GPT.from_pretrained(path).eval(), theirs
+
+
+REPEATING = [[5, 6, 7, 8, 9, 5, 6, 7, 8, 9, 5, 6], [11, 3, 14, 3, 11, 3, 14]]
+
+
+@pytest.mark.parametrize("num_tokens", [2, 5, 10])
+@pytest.mark.parametrize("ngram", [1, 2, 3])
+def test_prompt_lookup_gives_transformers_tokens(pair, num_tokens, ngram):
+    ours, theirs = pair
+    for prompt in REPEATING:
+        ids = torch.tensor([prompt])
+        kw = dict(
+            max_new_tokens=20, do_sample=False, prompt_lookup_num_tokens=num_tokens, max_matching_ngram_size=ngram
+        )
+        expected = theirs.generate(ids, attention_mask=torch.ones_like(ids), pad_token_id=2, **kw)
+        assert ours.generate(ids, **kw).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("schedule", ["constant", "heuristic"])
+def test_assisted_decoding_gives_transformers_tokens(pair, tmp_path_factory, schedule):
+    ours, theirs = pair
+    for seed in (3, 4):
+        draft_ours, draft_theirs = _draft(tmp_path_factory, seed)
+        for prompt in REPEATING:
+            ids = torch.tensor([prompt])
+            kw = dict(
+                max_new_tokens=20, do_sample=False, num_assistant_tokens=4, num_assistant_tokens_schedule=schedule
+            )
+            expected = theirs.generate(
+                ids, attention_mask=torch.ones_like(ids), pad_token_id=2, assistant_model=draft_theirs, **kw
+            )
+            assert ours.generate(ids, assistant_model=draft_ours, **kw).tolist() == expected.tolist()
