@@ -15,11 +15,13 @@ The run is cached in --run-dir (outside the repository): a second call only expo
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
 import torch
 
+from einformer.recipes.export import export as export_run
 from einformer.recipes.seq2seq import corpus_bleu, load_run, train_seq2seq
 from einformer.training import TrainingArguments
 
@@ -95,7 +97,9 @@ def main() -> None:
         print(f"training {a.steps} steps into {a.run_dir} ...", flush=True)
         print(f"trained in {train(a.data, a.run_dir, a.steps):.0f} s")
     run = load_run(a.run_dir)
-    export = run.model.save_pretrained(a.run_dir / "marian-export", format="hf")
+    export_dir = a.run_dir.parent / (a.run_dir.name + "-marian")
+    shutil.rmtree(export_dir, ignore_errors=True)
+    export = export_run(a.run_dir, export_dir, format="hf")  # `einformer export RUN OUT`
     print(f"exported the run as a Marian directory: {export}")
     sources = (a.data / "test_2016_flickr.de").read_text(encoding="utf-8").splitlines()[: a.limit]
     references = (a.data / "test_2016_flickr.en").read_text(encoding="utf-8").splitlines()[: a.limit]

@@ -205,14 +205,17 @@ def _tokenizers(loaded: Loaded, model_type: str) -> None:
     elif loaded.origin == "huggingface" and model_type == "marian":  # sentencepiece: source.spm / target.spm
         from .data.marian_tokenizer import MarianTokenizer, is_marian_tokenizer_dir
 
-        if not is_marian_tokenizer_dir(d):
+        if is_marian_tokenizer_dir(d):
+            loaded.source_tokenizer = MarianTokenizer(d)
+            loaded.tokenizer = loaded.source_tokenizer.for_target()
+        elif (d / "target_tokenizer.json").is_file():  # an einformer run exported in Marian's format
+            loaded.source_tokenizer = Tokenizer.load(d / "source_tokenizer.json")
+            loaded.tokenizer = Tokenizer.load(d / "target_tokenizer.json")
+        else:
             loaded.tokenizer_problem = (
                 f"{d} is a Marian directory without its tokenizer: einformer needs source.spm, target.spm and "
                 "vocab.json beside config.json (MarianTokenizer.save_pretrained writes them)"
             )
-            return
-        loaded.source_tokenizer = MarianTokenizer(d)
-        loaded.tokenizer = loaded.source_tokenizer.for_target()
     elif loaded.origin == "huggingface" and model_type == "transfo-xl":  # the authors' word vocabulary
         from .data.word_vocab import WordVocab, is_word_vocab_dir
 

@@ -15,6 +15,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("sentencepiece")
+pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 
 from einformer import load, pipeline  # noqa: E402
 from einformer.checkpoint import CheckpointError  # noqa: E402
@@ -231,3 +232,56 @@ def test_a_mismatched_position_table_is_refused(marian_dir, tmp_path):
     save_file(state, copy / "model.safetensors")
     with pytest.raises(CheckpointError, match="embed_positions.weight is not Marian's static sinusoid table"):
         EncoderDecoderTransformer.from_pretrained(copy)
+
+
+def test_a_run_in_marian_s_configuration_exports_to_a_marian_directory(tmp_path, capsys):
+    """`einformer export RUN OUT` on an encoder-decoder run trained in Marian's configuration: transformers
+    reads OUT with the run's logits, and einformer reads it back with the run's tokenizers."""
+    from einformer.recipes.seq2seq import load_run, train_seq2seq
+    from einformer.training import TrainingArguments
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"w{i}x{j}\t{f'w{i}x{j}'[::-1]}\n" for i in range(20) for j in range(5)))
+    marian = dict(activation="silu", sinusoid_layout="halves", output_bias=True, share_embeddings=True)
+    args = TrainingArguments(max_steps=20, batch_size=16, warmup_steps=5, eval_every=20, save_every=20, progress=False)
+    train_seq2seq(tmp_path / "run", data=str(pairs), tokenizer="char", preset="tiny", model_overrides=marian, args=args)
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "out")]) == 0
+    run, hf = load_run(tmp_path / "run"), transformers.MarianMTModel.from_pretrained(tmp_path / "out").eval()
+    batch = run.encode_sources(["w3x1", "w17x4"])
+    decoder_input_ids = torch.tensor([[1, 5, 6, 7]] * 2)
+    with torch.no_grad():
+        expected = run.model(batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input_ids).logits
+        got = hf(**batch, decoder_input_ids=decoder_input_ids).logits
+    assert (got - expected).abs().max() < 1e-5
+    assert hf.generation_config.num_beams == 4 and hf.generation_config.max_length == run.model.config.max_position
+    ours = run.model.generate(batch["input_ids"], batch["attention_mask"], num_beams=2, max_new_tokens=8)
+    theirs = hf.generate(**batch, num_beams=2, max_new_tokens=8)
+    # after EOS transformers' beam search fills with EOS when pad_token_id is 0 (it reads `pad or eos`)
+    assert [_until_eos(row) for row in theirs.tolist()] == [_until_eos(row) for row in ours.tolist()]
+    capsys.readouterr()
+    for directory in (tmp_path / "run", tmp_path / "out"):
+        assert main(["translate", str(directory), "w3x1", "w7x2", "--num-beams", "2", "--max-new-tokens", "12"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == lines[2:] and len(lines) == 4
+    # a run in the paper's own configuration has no Marian form: refused by name, nothing written
+    plain = tmp_path / "plain"
+    train_seq2seq(plain, data=str(pairs), tokenizer="char", preset="tiny", args=args)
+    assert main(["export", str(plain), str(tmp_path / "plain-out")]) != 0
+    assert "sinusoid_layout='interleaved' (Marian: 'halves')" in capsys.readouterr().err
+    assert not (tmp_path / "plain-out").exists()
+
+
+def _until_eos(row: list[int], eos: int = 2) -> list[int]:
+    return row[: row.index(eos) + 1] if eos in row else row
+
+
+def test_a_marian_directory_exports_with_its_sentencepiece_files(marian_dir, tmp_path):
+    assert main(["export", str(marian_dir), str(tmp_path / "copy")]) == 0
+    for name in ("source.spm", "target.spm", "vocab.json", "tokenizer_config.json"):
+        assert (tmp_path / "copy" / name).read_bytes() == (marian_dir / name).read_bytes(), name
+    hf = transformers.MarianMTModel.from_pretrained(tmp_path / "copy").eval()
+    batch = _batch(marian_dir, SOURCES[:2])
+    assert (
+        hf.generate(**batch).tolist()
+        == transformers.MarianMTModel.from_pretrained(marian_dir).generate(**batch).tolist()
+    )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import read_json
+from ..checkpoint import atomic_write, read_json
 from .tokenizer import pad_batch
 
 FILES = ("source.spm", "target.spm", "vocab.json")
@@ -81,6 +81,17 @@ class MarianTokenizer:
     def for_target(self) -> MarianTokenizer:
         """The same files read for the target side (target.spm and the target vocabulary)."""
         return MarianTokenizer(self.directory, target=True)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Copy the tokenizer files (and tokenizer_config.json) into ``directory``."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        names = [*FILES, "tokenizer_config.json", "target_vocab.json"]
+        for name in names:
+            if (self.directory / name).is_file() and (self.directory / name).resolve() != (out / name).resolve():
+                with atomic_write(out / name) as f:
+                    f.write((self.directory / name).read_bytes())
+        return out
 
     @property
     def vocab_size(self) -> int:

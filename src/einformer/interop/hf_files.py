@@ -45,3 +45,14 @@ def write_hf_dir(directory: str | Path, config: dict, tensors: dict[str, Tensor]
     save_tensors({k: v.clone() for k, v in tensors.items()}, directory / "model.safetensors")
     write_json(directory / "config.json", config)
     return directory
+
+
+def check_fit(kind: str, source: str, hf_keys, used: set[str], problems: list[str]) -> None:
+    """Refuse a checkpoint with keys the key map did not consume or with ``problems``, listing them."""
+    unexpected = sorted(set(hf_keys) - used)
+    if unexpected or problems:
+        raise CheckpointError(
+            f"{kind} checkpoint {source} does not fit:\n"
+            + (f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}\n" if unexpected else "")
+            + "".join(f"  {p}\n" for p in problems)
+        )

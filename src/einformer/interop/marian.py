@@ -23,7 +23,7 @@ from torch import Tensor
 from ..checkpoint import CheckpointError, load_state_strict
 from ..config import EncoderDecoderConfig
 from ..nn.embeddings import sinusoidal_table
-from .hf_files import read_hf_config, read_hf_weights, write_hf_dir
+from .hf_files import check_fit, read_hf_config, read_hf_weights, write_hf_dir
 
 ACTIVATIONS = {"swish": "silu", "silu": "silu", "relu": "relu", "gelu": "gelu", "gelu_new": "gelu_tanh"}
 # options that change the computation, with the only value einformer implements
@@ -188,13 +188,7 @@ def state_from_hf(hf_state: dict[str, Tensor], c: EncoderDecoderConfig, source: 
             ours[our_key] = tensor.reshape(-1).clone() if hf_key == "final_logits_bias" else tensor.clone()
             used.add(hf_key)
     used |= _embeddings(hf_state, c, ours, problems)
-    unexpected = sorted(set(hf_state) - used)
-    if unexpected or problems:
-        raise CheckpointError(
-            f"Marian checkpoint {source} does not fit:\n"
-            + (f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}\n" if unexpected else "")
-            + "".join(f"  {p}\n" for p in problems)
-        )
+    check_fit("Marian", source, hf_state, used, problems)
     return ours
 
 

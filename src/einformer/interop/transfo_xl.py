@@ -23,7 +23,7 @@ from torch import Tensor
 from ..checkpoint import CheckpointError, load_state_strict
 from ..config import TransformerXLConfig
 from ..nn.adaptive import cluster_bounds
-from .hf_files import read_hf_config, read_hf_weights
+from .hf_files import check_fit, read_hf_config, read_hf_weights
 
 # options that change the computation, with the only value einformer implements
 UNSUPPORTED = {"attn_type": 0, "adaptive": True, "sample_softmax": -1}
@@ -117,13 +117,7 @@ def state_from_hf(hf: dict[str, Tensor], c: TransformerXLConfig, source: str) ->
                 _same(hf, f"transformer.layers.{i}.dec_attn.{name}", ref, used, problems)
     _adaptive(hf, c, ours, used, problems)
     _positions(hf, c, used, problems)
-    unexpected = sorted(set(hf) - used)
-    if unexpected or problems:
-        raise CheckpointError(
-            f"Transformer-XL checkpoint {source} does not fit:\n"
-            + (f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}\n" if unexpected else "")
-            + "".join(f"  {p}\n" for p in problems)
-        )
+    check_fit("Transformer-XL", source, hf, used, problems)
     return ours
 
 
