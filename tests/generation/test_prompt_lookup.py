@@ -213,3 +213,24 @@ def test_assisted_sampling_draws_the_second_token_as_plain_sampling_does():
                              num_assistant_tokens=3, assistant_confidence_threshold=None)  # fmt: skip
         counts[int(out[0, -1])] += 1
     assert p_value(counts, marginal) > 1e-3
+
+
+@pytest.mark.parametrize("cache", ["dynamic", "static"])
+@pytest.mark.parametrize("padded", [False, True])
+def test_the_packed_verify_equals_the_forward(cache, padded):
+    """Checking K proposed tokens through the packed single-token weights (T rows per sequence, a causal
+    mask after the cache) gives the regular forward's logits and cache."""
+    model = gpt()
+    ids = torch.tensor([[0, 0, 5, 6, 7], [9, 8, 5, 6, 7]])
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]) if padded else None
+    proposed = torch.tensor([[4, 9, 11, 3], [2, 2, 7, 1]])
+    states = []
+    for fast in (True, False):
+        state = decoders.CausalState(model, mask, cache, 16, fast=fast)
+        state.step(ids)
+        states.append((state, state.verify(proposed)))
+    (fast_state, fast_logits), (slow_state, slow_logits) = states
+    assert fast_logits.shape == (2, 4, model.config.vocab_size)
+    torch.testing.assert_close(fast_logits, slow_logits, atol=1e-5, rtol=1e-5)
+    for mine, theirs in zip(fast_state.cache.layers, slow_state.cache.layers, strict=True):
+        torch.testing.assert_close(mine.keys, theirs.keys, atol=1e-6, rtol=1e-5)

@@ -140,6 +140,10 @@ class CausalState(DecoderState):
             raise ValueError("checking proposed tokens needs a key/value cache (use_cache=True)")
         self._extend_mask(tokens)
         self.started = True
+        if self.fast:  # the packed single-token weights, T rows per sequence
+            if self.weights is None:
+                self.weights = self.model.step_weights(rows=tokens.shape[0])
+            return self.model.step(tokens, self.cache, self.mask, self.weights)
         return self.model(tokens, self.mask, kv_cache=self.cache).logits
 
     def _extend_mask(self, tokens: Tensor) -> None:

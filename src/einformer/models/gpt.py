@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from ..config import GPTConfig
 from ..generation.generate import GenerationMixin
 from ..nn import Dropout, LearnedPositionalEmbedding, TransformerLayer
+from ..nn.masks import causal_mask
 from ..nn.packed import PackedLinear
 from .base import PreTrainedModel, load_generation_config, save_generation_config
 
@@ -148,7 +149,11 @@ class GPT(GenerationMixin, PreTrainedModel):
         The same computation as ``forward(tokens[:, None], attention_mask, kv_cache=kv_cache)`` on
         (B, D) activations through ``TransformerLayer.step``, with the logits of that one position.
         ``weights``: from ``step_weights``; ``attention_mask`` (B, S) covers the new token too.
+        Tokens (B, T) (proposed tokens to check) give logits (B, T, V), the packed weights serving
+        T rows per sequence and a causal mask aligned after the cache.
         """
+        if tokens.dim() == 2:
+            return self._step_many(tokens, kv_cache, attention_mask, weights)
         position = positions_from_mask(attention_mask, kv_cache.length, 1, tokens.device)[:, 0]  # (B,) or (1,)
         x = self.embed(tokens) + self.pos.weight[position]  # (B, D)
         padded = attention_mask is not None and not bool(attention_mask.all())
@@ -156,6 +161,16 @@ class GPT(GenerationMixin, PreTrainedModel):
         for block, layer_cache, w in zip(self.blocks, kv_cache.layers, weights["layers"], strict=True):
             x = block.step(x, layer_cache, keep, w)
         return weights["lm_head"](self.final_norm(x))
+
+    def _step_many(self, tokens: Tensor, kv_cache, attention_mask: Tensor | None, weights: dict) -> Tensor:
+        t, past = tokens.shape[1], kv_cache.length
+        x = self.embed(tokens) + self.pos(positions_from_mask(attention_mask, past, t, tokens.device))  # (B, T, D)
+        keep = causal_mask(t, past + t, device=tokens.device)[None, None]  # (1, 1, T, S)
+        if attention_mask is not None and not bool(attention_mask.all()):
+            keep = keep & (attention_mask != 0)[:, None, None, :]  # (B, 1, T, S)
+        for block, layer_cache, w in zip(self.blocks, kv_cache.layers, weights["layers"], strict=True):
+            x = block.step(x, layer_cache, keep, w)
+        return weights["lm_head"](self.final_norm(x))  # (B, T, V)
 
     def step_weights(self, rows: int, *, pack: bool = True) -> dict:
         """Every weight ``step`` multiplies by, prepared once per generation for about ``rows`` rows."""

@@ -311,6 +311,8 @@ class MultiHeadAttention(nn.Module):
         supplies the encoder's. The newest query is the last position, so it may see every key: no
         causal mask, only ``keep`` (B, 1, 1, S) for padding. ``w``: from ``step_weights``.
         """
+        if h.dim() == 3:
+            return self._step_many(h, kv_cache, keep, w)
         b, h_, hkv = h.shape[0], self.n_heads, self.n_kv_heads
         # (B, H * Dh) -> (B, H, 1, Dh): with one position per row, this view is the transpose
         if kv_cache.frozen:
@@ -324,6 +326,18 @@ class MultiHeadAttention(nn.Module):
             k, v = kv_cache.update(k.view(b, hkv, 1, self.d_qk), v.view(b, hkv, 1, self.d_v))  # (B, Hkv, S, Dh)
         out = single_query_attention(q, k, v, keep)  # (B, H, 1, Dv)
         return w["out"](out.reshape(b, h_ * self.d_v))  # -> (B, H * Dv) -> (B, d_model)
+
+    def _step_many(self, h: Tensor, kv_cache, keep: Tensor | None, w: dict) -> Tensor:
+        """``step`` for T new positions per row (checking proposed tokens): h (B, T, D) -> (B, T, D), with
+        ``keep`` (B, 1, T, S) the causal (and padding) mask over the cache and the new keys."""
+        qkv = w["qkv"](h)  # (B, T, Dq + Dk + Dv)
+        q, k, v = qkv.split([self.n_heads * self.d_qk, self.n_kv_heads * self.d_qk, self.n_kv_heads * self.d_v], -1)
+        q = rearrange(q, "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T, Dqk)
+        k = rearrange(k, "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, Hkv, T, Dqk)
+        v = rearrange(v, "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, Hkv, T, Dv)
+        k, v = kv_cache.update(k, v)  # (B, Hkv, S, D)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=k.shape[1] != q.shape[1])
+        return w["out"](rearrange(out, "b h t d -> b t (h d)"))  # (B, H, T, Dv) -> (B, T, H * Dv) -> (B, T, D)
 
     def step_weights(self, rows: int, *, cross: bool = False, pack: bool = True) -> dict:
         """``step``'s projections for about ``rows`` rows: query, key and value as one (Dq + Dk + Dv, D)
