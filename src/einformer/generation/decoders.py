@@ -162,9 +162,11 @@ class CausalState(DecoderState):
         if self.started:  # the first call's tokens are the prompt, which the mask already covers
             self._extend_mask(tokens)
         first, self.started = not self.started, True
-        if self.use_step(tokens, first):
+        if self.fast and not first:  # one token, or a few after a rollback (a draft catching up)
             if self.weights is None:
                 self.weights = self.model.step_weights(rows=tokens.shape[0])
+            if tokens.shape[1] > 1:
+                return self.model.step(tokens, self.cache, self.mask, self.weights)[:, -1]
             return self.model.step(tokens[:, 0], self.cache, self.mask, self.weights)
         traced = self.traced or {}
         out = self.model(
