@@ -37,8 +37,8 @@ MODELS = {
 BLOCK = 256
 
 
-def train(data: Path, cache: Path, name: str, quick: bool = False) -> None:
-    spec = dict(MODELS[name], **({"steps": 4} if quick else {}))
+def train(data: Path, cache: Path, name: str, quick: bool = False, steps: int | None = None) -> None:
+    spec = dict(MODELS[name], **({"steps": 4} if quick else {"steps": steps} if steps else {}))
     run_dir = cache / name
     if (run_dir / "run.json").is_file():
         return
@@ -130,9 +130,10 @@ def main() -> None:
     p.add_argument("--lookup-tokens", type=int, default=10)
     p.add_argument("--ngram", type=int, default=4, help="max_matching_ngram_size (characters here)")
     p.add_argument("--quick", action="store_true", help="train 4 steps each: checks the script, not the speed")
+    p.add_argument("--target-steps", type=int, default=None, help="the target's training steps (default 600)")
     a = p.parse_args()
     for name in MODELS:
-        train(a.data, a.cache, name, a.quick)
+        train(a.data, a.cache, name, a.quick, a.target_steps if name == "target" else None)
     import transformers
 
     target, draft = load_lm_run(a.cache / "target"), load_lm_run(a.cache / "draft")

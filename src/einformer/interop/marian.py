@@ -154,6 +154,7 @@ def config_to_hf(c: EncoderDecoderConfig) -> dict:
         "normalize_embedding": False,
         "pad_token_id": c.pad_token_id,
         "eos_token_id": c.eos_token_id,
+        "forced_eos_token_id": None,  # MarianConfig's default (0) would force id 0 at the length limit
         "decoder_start_token_id": c.bos_token_id,
         "tie_word_embeddings": True,
         "is_encoder_decoder": True,

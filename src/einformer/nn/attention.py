@@ -330,14 +330,18 @@ class MultiHeadAttention(nn.Module):
     def _step_many(self, h: Tensor, kv_cache, keep: Tensor | None, w: dict) -> Tensor:
         """``step`` for T new positions per row (checking proposed tokens): h (B, T, D) -> (B, T, D), with
         ``keep`` (B, 1, T, S) the causal (and padding) mask over the cache and the new keys."""
+        b, t, h_, hkv = h.shape[0], h.shape[1], self.n_heads, self.n_kv_heads
         qkv = w["qkv"](h)  # (B, T, Dq + Dk + Dv)
-        q, k, v = qkv.split([self.n_heads * self.d_qk, self.n_kv_heads * self.d_qk, self.n_kv_heads * self.d_v], -1)
-        q = rearrange(q, "b t (h d) -> b h t d", h=self.n_heads)  # (B, H, T, Dqk)
-        k = rearrange(k, "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, Hkv, T, Dqk)
-        v = rearrange(v, "b t (h d) -> b h t d", h=self.n_kv_heads)  # (B, Hkv, T, Dv)
+        q, k, v = qkv.split([h_ * self.d_qk, hkv * self.d_qk, hkv * self.d_v], -1)
+        # views, not einops, on this per-token path: (B, T, H * Dh) -> (B, T, H, Dh) -> (B, H, T, Dh)
+        q = q.view(b, t, h_, self.d_qk).transpose(1, 2)
+        k = k.view(b, t, hkv, self.d_qk).transpose(1, 2)
+        v = v.view(b, t, hkv, self.d_v).transpose(1, 2)
         k, v = kv_cache.update(k, v)  # (B, Hkv, S, D)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=k.shape[1] != q.shape[1])
-        return w["out"](rearrange(out, "b h t d -> b t (h d)"))  # (B, H, T, Dv) -> (B, T, H * Dv) -> (B, T, D)
+        return w["out"](
+            out.transpose(1, 2).reshape(b, t, h_ * self.d_v)
+        )  # (B, H, T, Dv) -> (B, T, H * Dv) -> (B, T, D)
 
     def step_weights(self, rows: int, *, cross: bool = False, pack: bool = True) -> dict:
         """``step``'s projections for about ``rows`` rows: query, key and value as one (Dq + Dk + Dv, D)
