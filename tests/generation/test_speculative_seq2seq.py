@@ -118,6 +118,11 @@ def test_refusals():
     ids = torch.tensor([SOURCES[0]])
     with pytest.raises(ValueError, match="one prompt at a time"):
         model.generate(torch.tensor([SOURCES[0][:6], SOURCES[1]]), max_new_tokens=3, prompt_lookup_num_tokens=3)
+    with pytest.raises(ValueError, match="one prompt at a time"):  # assisted: a batch above 1
+        model.generate(torch.tensor([SOURCES[0][:6], SOURCES[1]]), max_new_tokens=3, assistant_model=seq2seq(1))
+    small = GPT(GPTConfig.from_preset("tiny", vocab_size=40)).eval()
+    with pytest.raises(ValueError, match="one prompt at a time"):
+        small.generate(torch.tensor([[5, 6, 7], [1, 2, 3]]), max_new_tokens=3, assistant_model=small)
     with pytest.raises(ValueError, match="not beam search"):
         model.generate(ids, max_new_tokens=3, prompt_lookup_num_tokens=3, num_beams=2)
     other = EncoderDecoderTransformer(EncoderDecoderConfig.from_preset("tiny", src_vocab_size=40, tgt_vocab_size=50))
