@@ -56,3 +56,8 @@ def check_fit(kind: str, source: str, hf_keys, used: set[str], problems: list[st
             + (f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}\n" if unexpected else "")
             + "".join(f"  {p}\n" for p in problems)
         )
+
+
+def first_id(value):
+    """A token id that a Hugging Face config may give as a list of ids (eos_token_id): the first."""
+    return value[0] if isinstance(value, list) else value

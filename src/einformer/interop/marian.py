@@ -22,8 +22,9 @@ from torch import Tensor
 
 from ..checkpoint import CheckpointError, load_state_strict
 from ..config import EncoderDecoderConfig
+from ..generation.config import GenerationConfig
 from ..nn.embeddings import sinusoidal_table
-from .hf_files import check_fit, read_hf_config, read_hf_weights, write_hf_dir
+from .hf_files import check_fit, first_id, read_hf_config, read_hf_weights, write_hf_dir
 
 ACTIVATIONS = {"swish": "silu", "silu": "silu", "relu": "relu", "gelu": "gelu", "gelu_new": "gelu_tanh"}
 # options that change the computation, with the only value einformer implements
@@ -96,12 +97,8 @@ def config_from_hf(hf: dict, source: str = "config.json") -> EncoderDecoderConfi
         layer_norm_eps=1e-5,
         pad_token_id=pad,
         bos_token_id=hf.get("decoder_start_token_id", pad),
-        eos_token_id=_first(hf.get("eos_token_id", 0)),
+        eos_token_id=first_id(hf.get("eos_token_id", 0)),
     )
-
-
-def _first(value):
-    return value[0] if isinstance(value, list) else value
 
 
 def legacy_generation(hf: dict) -> dict:
@@ -229,17 +226,22 @@ def _embeddings(hf_state: dict, c: EncoderDecoderConfig, ours: dict, problems: l
 
 
 def load_hf_marian(cls, directory: str | Path):
-    """A ``cls`` (EncoderDecoderTransformer) built from a Hugging Face Marian directory."""
-    source = Path(directory) / "config.json"
-    config = config_from_hf(read_hf_config(directory), str(source))
+    """A ``cls`` (EncoderDecoderTransformer) built from a Hugging Face Marian directory, with the
+    generation settings an old config.json holds (a generation_config.json, read after, wins)."""
+    hf = read_hf_config(directory)
+    config = config_from_hf(hf, str(Path(directory) / "config.json"))
     model = cls(config)
     state = state_from_hf(read_hf_weights(directory), config, str(directory))
     load_state_strict(model, state, source=f"Marian checkpoint {directory}")
+    legacy = legacy_generation(hf)
+    if legacy:
+        model.generation_config = GenerationConfig(**{**model.generation_config.to_options(), **legacy})
     return model
 
 
 def save_hf_marian(model, directory: str | Path) -> Path:
-    """config.json + model.safetensors that transformers' MarianMTModel loads with identical logits."""
+    """config.json, model.safetensors and generation_config.json that transformers' MarianMTModel loads
+    with identical logits."""
     c = model.config
     hf_config = config_to_hf(c)
     state = model.state_dict()
@@ -250,4 +252,7 @@ def save_hf_marian(model, directory: str | Path) -> Path:
     else:
         tensors["model.encoder.embed_tokens.weight"] = state["src_embed.weight"]
         tensors["model.decoder.embed_tokens.weight"] = state["tgt_embed.weight"]
-    return write_hf_dir(directory, hf_config, tensors)
+    write_hf_dir(directory, hf_config, tensors)
+    options = model.generation_config.to_options()  # the decoder's first token, as Marian names it
+    GenerationConfig(**{"decoder_start_token_id": c.bos_token_id, **options}).save_pretrained(directory)
+    return Path(directory)

@@ -150,7 +150,7 @@ def read_plain_pickle(path: str | Path):
         read_one(stream, str(path))  # torch's protocol version
         read_one(stream, str(path))  # the saving machine's sys_info
         return read_one(stream, str(path))
+    except UnsafePickle:
+        raise
     except (IndexError, KeyError, TypeError, ValueError) as e:
-        if isinstance(e, UnsafePickle):
-            raise
         raise UnsafePickle(f"{path} is not a well-formed plain-data pickle ({type(e).__name__}: {e})") from None

@@ -23,7 +23,7 @@ from torch import Tensor
 from ..checkpoint import CheckpointError, load_state_strict
 from ..config import TransformerXLConfig
 from ..nn.adaptive import cluster_bounds
-from .hf_files import check_fit, read_hf_config, read_hf_weights
+from .hf_files import check_fit, first_id, read_hf_config, read_hf_weights
 
 # options that change the computation, with the only value einformer implements
 UNSUPPORTED = {"attn_type": 0, "adaptive": True, "sample_softmax": -1}
@@ -47,7 +47,6 @@ def config_from_hf(hf: dict, source: str = "config.json") -> TransformerXLConfig
     div_val = hf.get("div_val", 4)
     ties = hf.get("tie_projs", [False] + [True] * len(cutoffs))
     clamp = hf.get("clamp_len", 1000)
-    eos = hf.get("eos_token_id")
     return TransformerXLConfig(
         vocab_size=hf.get("vocab_size", 267735),
         d_model=hf.get("d_model", 1024),
@@ -72,7 +71,7 @@ def config_from_hf(hf: dict, source: str = "config.json") -> TransformerXLConfig
         always_project=div_val > 1,
         layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
         init_std=hf.get("init_std", 0.02),
-        eos_token_id=eos[0] if isinstance(eos, list) else eos,
+        eos_token_id=first_id(hf.get("eos_token_id")),
     )
 
 

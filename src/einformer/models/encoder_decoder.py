@@ -19,9 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import EncoderDecoderConfig
-from ..generation.config import GenerationConfig
 from ..generation.generate import GenerationMixin
-from ..interop.hf_files import read_hf_config
 from ..nn import (
     DecoderLayer,
     Dropout,
@@ -165,14 +163,11 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, map_location: str | torch.device = "cpu"):
         """Load our own directory, or a Hugging Face MarianMT one (config.json with model_type "marian")."""
-        from ..interop.marian import is_hf_marian, legacy_generation, load_hf_marian
+        from ..interop.marian import is_hf_marian, load_hf_marian
 
         if not is_hf_marian(directory):
             return super().from_pretrained(directory, map_location=map_location)
         model = load_hf_marian(cls, directory)
-        legacy = legacy_generation(read_hf_config(directory))
-        if legacy:  # old directories keep num_beams, max_length and bad_words_ids in config.json
-            model.generation_config = GenerationConfig(**{**model.generation_config.to_options(), **legacy})
         load_generation_config(model, directory)  # generation_config.json, when present, wins
         return model.to(map_location).eval()
 
@@ -180,10 +175,7 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         """Hugging Face's Marian layout: transformers' MarianMTModel loads it with identical logits."""
         from ..interop.marian import save_hf_marian
 
-        save_hf_marian(self, directory)
-        options = self.generation_config.to_options()  # the decoder's first token, as Marian names it
-        GenerationConfig(**{"decoder_start_token_id": self.config.bos_token_id, **options}).save_pretrained(directory)
-        return Path(directory)
+        return save_hf_marian(self, directory)
 
     def shift_right(self, labels: Tensor) -> Tensor:
         return shift_right(labels, self.config.pad_token_id, self.config.bos_token_id)
