@@ -5,7 +5,7 @@ Three states serve every einformer model; a model names the one it needs in ``de
 
 * ``"causal"``, ``CausalState`` (GPT): the prompt goes through ``model(ids, mask, kv_cache=...)``;
   each later token through ``model.step`` (one position per row, the lean path of ``nn/layer.py``),
-  with the weights prepared once per generation by ``model.step_weights``.
+  with the weights prepared by ``model.step_weights`` (kept for the next call: ``prepared_weights``).
 * ``"seq2seq"``, ``Seq2SeqState`` (the encoder-decoder, the Universal Transformer): the source is
   encoded once (``model.encoder_states``); the decoder starts from BOS with an
   ``EncoderDecoderCache`` (the first call fills the cross-attention caches) and steps with
@@ -26,10 +26,13 @@ forward (the einsum attention path), not ``model.step``.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import Tensor
 
 from ..nn.kv_cache import DynamicCache, EncoderDecoderCache, StaticCache
+from ..nn.packed import PACK_MIN_ROWS
 
 
 def prompt_length(model, input_ids: Tensor) -> int:
@@ -60,6 +63,31 @@ def start(
     if kind == "memory":
         return input_ids, MemoryState(model, attention_mask)
     raise ValueError(f"{type(model).__name__} does not generate (it names no decoding state)")
+
+
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (key, its step weights)
+
+
+def prepared_weights(model, rows: int) -> dict:
+    """``model.step_weights(rows)``, kept for later generate calls while the model's parameters are
+    the same tensors at the same version: packing the 6 x 384 GPT's weights took about 25 ms, a
+    sixth of an assisted generate call of 96 tokens (docs/generation.md). An optimizer step,
+    ``load_state_dict``, ``.to()`` or an in-place edit under ``torch.no_grad()`` makes new ones; an
+    edit through ``param.data`` escapes torch's version counter, so call ``release_weights(model)``
+    after one. Kept beside the model (a weak reference), not on it: copying or pickling the model is
+    unaffected, and the copies go with the model."""
+    key = (max(PACK_MIN_ROWS, rows), tuple((p.data_ptr(), p._version) for p in model.parameters()))
+    kept = _PREPARED.get(model)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    weights = model.step_weights(rows=rows)
+    _PREPARED[model] = (key, weights)  # one set per model: the packed copies cost the weights' size
+    return weights
+
+
+def release_weights(model) -> None:
+    """Drop the step weights kept for ``model`` (their memory; the next generate call packs again)."""
+    _PREPARED.pop(model, None)
 
 
 def new_cache(kind: str, n_layers: int, max_length: int) -> DynamicCache | StaticCache | None:
@@ -142,7 +170,7 @@ class CausalState(DecoderState):
         self.started = True
         if self.fast:  # the packed single-token weights, T rows per sequence
             if self.weights is None:
-                self.weights = self.model.step_weights(rows=tokens.shape[0])
+                self.weights = prepared_weights(self.model, tokens.shape[0])
             return self.model.step(tokens, self.cache, self.mask, self.weights)
         return self.model(tokens, self.mask, kv_cache=self.cache).logits
 
@@ -164,7 +192,7 @@ class CausalState(DecoderState):
         first, self.started = not self.started, True
         if self.fast and not first:  # one token, or a few after a rollback (a draft catching up)
             if self.weights is None:
-                self.weights = self.model.step_weights(rows=tokens.shape[0])
+                self.weights = prepared_weights(self.model, tokens.shape[0])
             if tokens.shape[1] > 1:
                 return self.model.step(tokens, self.cache, self.mask, self.weights)[:, -1]
             return self.model.step(tokens[:, 0], self.cache, self.mask, self.weights)
@@ -212,7 +240,7 @@ class Seq2SeqState(DecoderState):
         first, self.started = not self.started, True
         if self.use_step(tokens, first):
             if self.weights is None:
-                self.weights = self.model.step_weights(rows=tokens.shape[0])
+                self.weights = prepared_weights(self.model, tokens.shape[0])
             return self.model.step(tokens[:, 0], self.cache, self.keep, self.weights)
         cache = {} if self.cache is None else {"cache": self.cache}
         traced = self.traced or {}

@@ -82,17 +82,24 @@ class Assistant:
         logits = self.state.step(sequence[:, self.state.cache.length :]).float()
         proposal, dists, draft = [], [], sequence
         limit = min(int(self.num_tokens), room)
+        probabilities = sample or bool(self.confidence)  # greedy without the threshold: the argmax alone
         for i in range(limit):
-            probs = _process(processors, draft, logits).softmax(dim=-1)  # (1, V)
-            token = int(draw(probs, generator)) if sample else int(probs.argmax(dim=-1))
-            if self.confidence and float(probs[0, token]) < self.confidence and proposal:
-                break
+            scores = _process(processors, draft, logits)
+            if probabilities:
+                probs = scores.softmax(dim=-1)  # (1, V)
+                token = int(draw(probs, generator)) if sample else int(probs.argmax(dim=-1))
+                if self.confidence and float(probs[0, token]) < self.confidence and proposal:
+                    break
+                dists.append(probs[0])
+            else:
+                token = int(scores.argmax(dim=-1))
             proposal.append(token)
-            dists.append(probs[0])
             if token in eos or i == limit - 1:
                 break
-            draft = torch.cat([draft, probs.new_tensor([[token]], dtype=torch.long)], dim=1)
-            logits = self.state.step(draft[:, -1:]).float()
+            new = torch.tensor([[token]], device=sequence.device)
+            if processors:  # they read the sequence so far
+                draft = torch.cat([draft, new], dim=1)
+            logits = self.state.step(new).float()
         return proposal, (dists if sample else None)
 
     def update(self, proposed: int, accepted: int) -> None:

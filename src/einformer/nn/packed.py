@@ -41,6 +41,11 @@ def onednn_packing_available(weight: Tensor) -> bool:
 # the 6 x 384 GPT (147,456 weights and up) is faster packed at every batch size, 1 included.
 PACK_MIN_WORK = 100_000
 
+# The layout oneDNN picks for a 1-row hint suits only 1-row products: checking 6 proposed tokens
+# through bench/generate.py's 6 x 384 GPT took 6.45 ms with it and 4.09 ms with a 16-row hint, and
+# one row was no faster with it (4.27 vs 4.03 ms; docs/generation.md). So the hint is at least this.
+PACK_MIN_ROWS = 16
+
 
 class PackedLinear:
     """``F.linear(x, weight, bias)`` with ``weight`` (Dout, Din) packed once for about ``rows`` rows.
@@ -48,8 +53,9 @@ class PackedLinear:
     Args:
         weight: (Dout, Din) as in ``nn.Linear``.
         bias: (Dout,) or None.
-        rows: the expected number of input rows per call (batch x beams); a hint for the layout:
-            any number of rows gives the same result.
+        rows: the expected number of input rows per call (batch x beams, x proposed tokens when
+            checking them); a hint for the layout, raised to ``PACK_MIN_ROWS``: any number of rows
+            gives the same result.
         pack: False keeps plain ``F.linear`` (the reference the packed path is tested against).
         min_work: pack only a weight of at least this many elements (default ``PACK_MIN_WORK``).
     """
@@ -61,7 +67,7 @@ class PackedLinear:
         self.packed = None
         worth = weight.numel() >= (PACK_MIN_WORK if min_work is None else min_work)
         if pack and worth and onednn_packing_available(weight):
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), max(1, rows))
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), max(PACK_MIN_ROWS, rows))
 
     def __call__(self, x: Tensor) -> Tensor:
         """(..., Din) -> (..., Dout)."""
