@@ -205,7 +205,8 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         return weights["lm_head"](self.decoder_norm(x))
 
     def step_weights(self, rows: int, *, pack: bool = True) -> dict:
-        """Every weight ``step`` multiplies by, prepared once per generation for about ``rows`` rows."""
+        """Every weight ``step`` multiplies by, prepared once for about ``rows`` rows
+        (``generation/decoders.prepared_weights`` keeps them between generate calls)."""
         return {
             "layers": [layer.step_weights(rows, pack=pack) for layer in self.decoder_layers],
             "lm_head": PackedLinear(self.lm_head.weight, self.lm_head.bias, rows, pack=pack),

@@ -173,7 +173,8 @@ class GPT(GenerationMixin, PreTrainedModel):
         return weights["lm_head"](self.final_norm(x))  # (B, T, V)
 
     def step_weights(self, rows: int, *, pack: bool = True) -> dict:
-        """Every weight ``step`` multiplies by, prepared once per generation for about ``rows`` rows."""
+        """Every weight ``step`` multiplies by, prepared once for about ``rows`` rows
+        (``generation/decoders.prepared_weights`` keeps them between generate calls)."""
         return {
             "layers": [block.step_weights(rows, pack=pack) for block in self.blocks],
             "lm_head": PackedLinear(self.lm_head.weight, self.lm_head.bias, rows, pack=pack),

@@ -8,7 +8,7 @@ decoder layer, used by the encoder-decoder and the Universal Transformer.
 Each layer has two ways to run:
 * ``forward`` on (B, T, D): training, the prompt, anything with several positions;
 * ``step`` on (B, D): one new position per row while generating, with a key/value cache and the
-  weights prepared once per generation by ``step_weights`` (query, key and value fused into one
+  weights prepared by ``step_weights`` (once, and kept while they are unchanged) (query, key and value fused into one
   product, packed for oneDNN: ``nn/packed.py``). It is the same computation as ``forward`` on
   (B, 1, D) in fewer operations, held equal to it by tests for every layer option (pre- and
   post-norm, gated feed-forward, padding); eval mode only (no dropout).
