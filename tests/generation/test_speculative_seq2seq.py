@@ -206,3 +206,33 @@ def test_assisted_sampling_draws_whole_sequences_as_plain_sampling_does():
         a, b, c = (int(token) for token, *_ in steps)
         counts[a * 16 + b * 4 + c] += 1
     assert p_value(counts, exact) > 1e-3
+
+
+@pytest.mark.parametrize("cache", ["dynamic", "static"])
+@pytest.mark.parametrize("padded", [False, True])
+@pytest.mark.parametrize("options", [{}, {"norm_first": False, "sinusoid_layout": "halves", "output_bias": True}])
+def test_the_packed_verify_equals_the_decoder_forward(cache, padded, options):
+    """Checking proposed target tokens through the single-token weights (T rows per sequence, a causal
+    mask after the self-attention cache, the memory mask over the cross-attention) gives the regular
+    decoder forward's logits and caches: pre-norm, and Marian's post-norm layout with an output bias."""
+    model = seq2seq(**options)
+    if options:
+        with torch.no_grad():
+            model.lm_head.bias.normal_()  # a non-zero final_logits_bias
+    source = torch.tensor([[7, 8, 9, 10, 2, 0, 0], [30, 4, 17, 25, 6, 11, 2]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0], [1] * 7]) if padded else None
+    proposed = torch.tensor([[4, 9, 11, 3], [2, 2, 7, 1]])
+    states = []
+    for fast in (True, False):
+        bos, state = decoders.start(model, source, mask, cache, 16, fast=fast)
+        state.step(bos)
+        state.step(torch.tensor([[5], [6]]))
+        states.append((state, state.verify(proposed)))
+    (fast_state, fast_logits), (slow_state, slow_logits) = states
+    assert fast_logits.shape == (2, 4, 40)
+    assert fast_state.weights is not None and slow_state.weights is None  # the step path, and the forward
+    torch.testing.assert_close(fast_logits, slow_logits, atol=1e-5, rtol=1e-5)
+    layers = fast_state.cache.self_attention.layers, slow_state.cache.self_attention.layers
+    for mine, theirs in zip(*layers, strict=True):
+        torch.testing.assert_close(mine.keys, theirs.keys, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(mine.values, theirs.values, atol=1e-6, rtol=1e-5)

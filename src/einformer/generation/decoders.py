@@ -228,7 +228,11 @@ class Seq2SeqState(DecoderState):
         self-attention caches keep them all until ``rollback`` (as ``CausalState.verify``)."""
         if self.cache is None:
             raise ValueError("checking proposed tokens needs a key/value cache (use_cache=True)")
-        self.started = True
+        first, self.started = not self.started, True
+        if self.fast and not first:  # the packed single-token weights, T rows per sequence
+            if self.weights is None:
+                self.weights = prepared_weights(self.model, tokens.shape[0])
+            return self.model.step(tokens, self.cache, self.keep, self.weights)
         return self.model.decode(tokens, self.memory, self.memory_mask, cache=self.cache)[0]
 
     def rollback(self, length: int) -> None:

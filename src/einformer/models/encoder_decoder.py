@@ -28,6 +28,7 @@ from ..nn import (
     TokenEmbedding,
     TransformerLayer,
 )
+from ..nn.masks import causal_mask
 from ..nn.packed import PackedLinear
 from .base import PreTrainedModel, load_generation_config
 from .seq2seq import init_weights, layer_arguments, shift_right
@@ -197,11 +198,15 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         ``decode(tokens[:, None], memory, mask, cache=cache)`` on (B, D) activations through
         ``DecoderLayer.step``; the cross-attention caches must be filled (a ``decode`` did it).
         ``memory_keep``: (B, 1, 1, S) over the memory, or None; ``weights``: from ``step_weights``.
+        Tokens (B, T) (proposed tokens to check) give logits (B, T, V), with a causal mask aligned
+        after the cache.
         """
-        position = torch.tensor([cache.length], device=tokens.device)
-        x = self.tgt_embed(tokens) + self.tgt_pos(position)  # (B, D) + (1, D)
+        past, t = cache.length, (tokens.shape[1] if tokens.dim() == 2 else 1)
+        positions = torch.arange(past, past + t, device=tokens.device)
+        x = self.tgt_embed(tokens) + self.tgt_pos(positions)  # (B, D) + (1, D), or (B, T, D) + (T, D)
+        causal = causal_mask(t, past + t, device=tokens.device)[None, None] if tokens.dim() == 2 else None
         for i, (layer, w) in enumerate(zip(self.decoder_layers, weights["layers"], strict=True)):
-            x = layer.step(x, *cache.layer(i), memory_keep, w)
+            x = layer.step(x, *cache.layer(i), memory_keep, w, causal)  # causal: (1, 1, T, S') or None
         return weights["lm_head"](self.decoder_norm(x))
 
     def step_weights(self, rows: int, *, pack: bool = True) -> dict:

@@ -329,15 +329,19 @@ class MultiHeadAttention(nn.Module):
 
     def _step_many(self, h: Tensor, kv_cache, keep: Tensor | None, w: dict) -> Tensor:
         """``step`` for T new positions per row (checking proposed tokens): h (B, T, D) -> (B, T, D), with
-        ``keep`` (B, 1, T, S) the causal (and padding) mask over the cache and the new keys."""
+        ``keep`` (B, 1, T, S) the causal (and padding) mask over the cache and the new keys, or, for a
+        frozen cache (cross-attention), (B, 1, 1, S) over the memory or None."""
         b, t, h_, hkv = h.shape[0], h.shape[1], self.n_heads, self.n_kv_heads
-        qkv = w["qkv"](h)  # (B, T, Dq + Dk + Dv)
-        q, k, v = qkv.split([h_ * self.d_qk, hkv * self.d_qk, hkv * self.d_v], -1)
         # views, not einops, on this per-token path: (B, T, H * Dh) -> (B, T, H, Dh) -> (B, H, T, Dh)
-        q = q.view(b, t, h_, self.d_qk).transpose(1, 2)
-        k = k.view(b, t, hkv, self.d_qk).transpose(1, 2)
-        v = v.view(b, t, hkv, self.d_v).transpose(1, 2)
-        k, v = kv_cache.update(k, v)  # (B, Hkv, S, D)
+        if kv_cache.frozen:
+            q, k, v = w["q"](h).view(b, t, h_, self.d_qk).transpose(1, 2), kv_cache.keys, kv_cache.values
+        else:
+            qkv = w["qkv"](h)  # (B, T, Dq + Dk + Dv)
+            q, k, v = qkv.split([h_ * self.d_qk, hkv * self.d_qk, hkv * self.d_v], -1)
+            q = q.view(b, t, h_, self.d_qk).transpose(1, 2)
+            k = k.view(b, t, hkv, self.d_qk).transpose(1, 2)
+            v = v.view(b, t, hkv, self.d_v).transpose(1, 2)
+            k, v = kv_cache.update(k, v)  # (B, Hkv, S, D)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=k.shape[1] != q.shape[1])
         return w["out"](
             out.transpose(1, 2).reshape(b, t, h_ * self.d_v)

@@ -123,13 +123,16 @@ class DecoderLayer(nn.Module):
         x = self.ffn_block.add(x, self.ffn(self.ffn_block.input(x)))
         return x, self_w, cross_w
 
-    def step(self, x: Tensor, self_cache, cross_cache, memory_keep: Tensor | None, w: dict) -> Tensor:
+    def step(self, x: Tensor, self_cache, cross_cache, memory_keep, w: dict, causal_keep=None) -> Tensor:
         """One new target position per row: x (B, D) -> (B, D).
 
         ``cross_cache`` must already hold the memory's keys and values (a ``forward`` with it filled
         them); ``memory_keep`` is (B, 1, 1, S) over the memory, or None when nothing is padding.
+        ``x`` (B, T, D) checks T proposed positions at once, with ``causal_keep`` (1, 1, T, S') the
+        causal mask over the self-attention cache and the new positions.
         """
-        x = self.self_block.add(x, self.self_attn.step(self.self_block.input(x), self_cache, None, w["self"]))
+        h = self.self_attn.step(self.self_block.input(x), self_cache, causal_keep, w["self"])
+        x = self.self_block.add(x, h)
         x = self.cross_block.add(
             x, self.cross_attn.step(self.cross_block.input(x), cross_cache, memory_keep, w["cross"])
         )
