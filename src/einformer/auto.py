@@ -197,7 +197,6 @@ def _bert_class(run: RunInfo | None, config: dict) -> type[PreTrainedModel]:
 def _tokenizers(loaded: Loaded, model_type: str) -> None:
     """Attach the tokenizer(s) each family reads."""
     from .data.bert_tokenizer import load_tokenizer
-    from .data.tokenizer import Tokenizer
 
     d = loaded.path
     if model_type == "bert":
@@ -208,10 +207,7 @@ def _tokenizers(loaded: Loaded, model_type: str) -> None:
         if is_marian_tokenizer_dir(d):
             loaded.source_tokenizer = MarianTokenizer(d)
             loaded.tokenizer = loaded.source_tokenizer.for_target()
-        elif (d / "target_tokenizer.json").is_file():  # an einformer run exported in Marian's format
-            loaded.source_tokenizer = Tokenizer.load(d / "source_tokenizer.json")
-            loaded.tokenizer = Tokenizer.load(d / "target_tokenizer.json")
-        else:
+        elif not _run_tokenizers(loaded, d):  # else an einformer run exported in Marian's format
             loaded.tokenizer_problem = (
                 f"{d} is a Marian directory without its tokenizer: einformer needs source.spm, target.spm and "
                 "vocab.json beside config.json (MarianTokenizer.save_pretrained writes them)"
@@ -227,10 +223,7 @@ def _tokenizers(loaded: Loaded, model_type: str) -> None:
             return
         loaded.tokenizer = WordVocab.from_pretrained(d)
     elif loaded.decoding == "seq2seq":
-        if (d / "target_tokenizer.json").is_file():
-            loaded.source_tokenizer = Tokenizer.load(d / "source_tokenizer.json")
-            loaded.tokenizer = Tokenizer.load(d / "target_tokenizer.json")
-        else:
+        if not _run_tokenizers(loaded, d):
             loaded.tokenizer_problem = f"{d} holds a bare model without its source_/target_tokenizer.json"
     elif loaded.origin == "huggingface":  # GPT-2: byte-level BPE from tokenizer.json or vocab.json + merges.txt
         from .data.gpt2_tokenizer import GPT2Tokenizer, is_gpt2_tokenizer_dir
@@ -253,6 +246,17 @@ def _tokenizers(loaded: Loaded, model_type: str) -> None:
         loaded.tokenizer = load_lm_tokenizer(d)  # einformer's, or GPT-2's in a run fine-tuned from GPT-2
     else:
         loaded.tokenizer_problem = f"{d} has no tokenizer.json"
+
+
+def _run_tokenizers(loaded: Loaded, d: Path) -> bool:
+    """An encoder-decoder run's source_/target_tokenizer.json, when ``d`` holds them."""
+    from .data.tokenizer import Tokenizer
+
+    if not (d / "target_tokenizer.json").is_file():
+        return False
+    loaded.source_tokenizer = Tokenizer.load(d / "source_tokenizer.json")
+    loaded.tokenizer = Tokenizer.load(d / "target_tokenizer.json")
+    return True
 
 
 class AutoModel:

@@ -130,6 +130,12 @@ class DecoderState:
         self.prefix = tokens if self.prefix is None else torch.cat([self.prefix, tokens], dim=1)
         return self.prefix
 
+    def step_weights(self, rows: int) -> dict:
+        """The model's step weights for ``rows`` rows, fetched at the first step that needs them."""
+        if self.weights is None:
+            self.weights = prepared_weights(self.model, rows)
+        return self.weights
+
     def use_step(self, tokens: Tensor, first: bool) -> bool:
         """A single new token after the first call, with a cache and a model that has ``step``."""
         return self.fast and not first and tokens.shape[1] == 1
@@ -169,9 +175,7 @@ class CausalState(DecoderState):
         self._extend_mask(tokens)
         self.started = True
         if self.fast:  # the packed single-token weights, T rows per sequence
-            if self.weights is None:
-                self.weights = prepared_weights(self.model, tokens.shape[0])
-            return self.model.step(tokens, self.cache, self.mask, self.weights)
+            return self.model.step(tokens, self.cache, self.mask, self.step_weights(tokens.shape[0]))
         return self.model(tokens, self.mask, kv_cache=self.cache).logits
 
     def _extend_mask(self, tokens: Tensor) -> None:
@@ -191,11 +195,10 @@ class CausalState(DecoderState):
             self._extend_mask(tokens)
         first, self.started = not self.started, True
         if self.fast and not first:  # one token, or a few after a rollback (a draft catching up)
-            if self.weights is None:
-                self.weights = prepared_weights(self.model, tokens.shape[0])
+            weights = self.step_weights(tokens.shape[0])
             if tokens.shape[1] > 1:
-                return self.model.step(tokens, self.cache, self.mask, self.weights)[:, -1]
-            return self.model.step(tokens[:, 0], self.cache, self.mask, self.weights)
+                return self.model.step(tokens, self.cache, self.mask, weights)[:, -1]
+            return self.model.step(tokens[:, 0], self.cache, self.mask, weights)
         traced = self.traced or {}
         out = self.model(
             self.inputs(tokens),
@@ -230,9 +233,7 @@ class Seq2SeqState(DecoderState):
             raise ValueError("checking proposed tokens needs a key/value cache (use_cache=True)")
         first, self.started = not self.started, True
         if self.fast and not first:  # the packed single-token weights, T rows per sequence
-            if self.weights is None:
-                self.weights = prepared_weights(self.model, tokens.shape[0])
-            return self.model.step(tokens, self.cache, self.keep, self.weights)
+            return self.model.step(tokens, self.cache, self.keep, self.step_weights(tokens.shape[0]))
         return self.model.decode(tokens, self.memory, self.memory_mask, cache=self.cache)[0]
 
     def rollback(self, length: int) -> None:
@@ -243,9 +244,7 @@ class Seq2SeqState(DecoderState):
         """New target tokens (N, T_new) -> logits (N, V) of the last one."""
         first, self.started = not self.started, True
         if self.use_step(tokens, first):
-            if self.weights is None:
-                self.weights = prepared_weights(self.model, tokens.shape[0])
-            return self.model.step(tokens[:, 0], self.cache, self.keep, self.weights)
+            return self.model.step(tokens[:, 0], self.cache, self.keep, self.step_weights(tokens.shape[0]))
         cache = {} if self.cache is None else {"cache": self.cache}
         traced = self.traced or {}
         if traced:

@@ -201,10 +201,11 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         Tokens (B, T) (proposed tokens to check) give logits (B, T, V), with a causal mask aligned
         after the cache.
         """
-        past, t = cache.length, (tokens.shape[1] if tokens.dim() == 2 else 1)
+        many, past = tokens.dim() == 2, cache.length
+        t = tokens.shape[1] if many else 1
         positions = torch.arange(past, past + t, device=tokens.device)
         x = self.tgt_embed(tokens) + self.tgt_pos(positions)  # (B, D) + (1, D), or (B, T, D) + (T, D)
-        causal = causal_mask(t, past + t, device=tokens.device)[None, None] if tokens.dim() == 2 else None
+        causal = causal_mask(t, past + t, device=tokens.device)[None, None] if many else None
         for i, (layer, w) in enumerate(zip(self.decoder_layers, weights["layers"], strict=True)):
             x = layer.step(x, *cache.layer(i), memory_keep, w, causal)  # causal: (1, 1, T, S') or None
         return weights["lm_head"](self.decoder_norm(x))
