@@ -1,0 +1,28 @@
+"""Model configurations: one frozen dataclass per model family, one file each.
+
+A config holds every number that decides a model's shape and computation, validates them in
+``__post_init__`` (a ``ValueError`` names the field and why), and round-trips through
+config.json. Models read configs; the blocks in ``einformer.nn`` never do.
+"""
+
+from ..validation import ACTIVATION_NAMES, check  # noqa: F401  (part of config's interface)
+from .base import BaseConfig
+from .bert import PROBLEM_TYPES, BertConfig
+from .encoder_decoder import EncoderDecoderConfig
+from .gpt import GPTConfig
+from .llama import LlamaConfig
+from .transformer_xl import TransformerXLConfig
+from .universal import UniversalTransformerConfig
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "PROBLEM_TYPES",
+    "BaseConfig",
+    "BertConfig",
+    "EncoderDecoderConfig",
+    "GPTConfig",
+    "LlamaConfig",
+    "TransformerXLConfig",
+    "UniversalTransformerConfig",
+    "check",
+]
