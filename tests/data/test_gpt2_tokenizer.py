@@ -76,7 +76,7 @@ def test_tokenizer_json_written_by_transformers_and_our_export_round_trip(files,
 def test_batches_pad_on_the_configured_side(files):
     tok = GPT2Tokenizer.from_pretrained(files)
     tok.padding_side = "left"
-    batch = tok(["a", "Hello world"])
+    batch = tok(["a", "Hello world"], padding=True, return_tensors="pt")
     short = tok.encode("a")
     assert batch["attention_mask"][0].tolist()[-len(short) :] == [1] * len(short)
     assert batch["input_ids"][0, -len(short) :].tolist() == short and batch["input_ids"][0, 0] == tok.eos_id

@@ -9,21 +9,21 @@ sets ``bos_token`` / ``eos_token`` / ``unk_token`` / ``pad_token``, ``add_prefix
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
-import torch
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, processors
 
 from ..checkpoint import atomic_write, read_json, write_json
-from .tokenizer import Tokenizer, encode_array, read_tokenizer_file
+from .tokenization_fast import PreTrainedTokenizerFast, read_tokenizer_file
+from .tokenizer import Tokenizer
 
 ENDOFTEXT = "<|endoftext|>"
 
 
-class GPT2Tokenizer:
-    """Text <-> GPT-2 ids; ``tok(texts, padding=True)`` pads on ``padding_side`` (left for generation)."""
+class GPT2Tokenizer(PreTrainedTokenizerFast):
+    """Text <-> GPT-2 ids; ``tok(texts, padding=True)`` pads on ``padding_side`` (left for generation),
+    with ``pad_token``, else with the EOS (transformers would ask for a pad token)."""
 
     def __init__(
         self,
@@ -39,7 +39,8 @@ class GPT2Tokenizer:
     ) -> None:
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
-        self.backend, self.padding_side, self.model_max_length = backend, padding_side, model_max_length
+        super().__init__(backend)
+        self.padding_side, self.model_max_length = padding_side, model_max_length
         self.add_prefix_space = add_prefix_space
         self.bos_token, self.eos_token, self.unk_token, self.pad_token = bos_token, eos_token, unk_token, pad_token
         for name in ("bos", "eos", "unk", "pad"):
@@ -78,47 +79,14 @@ class GPT2Tokenizer:
             model_max_length=int(config.get("model_max_length", 1024)),
         )
 
-    # ids of the special tokens (pad falls back to eos for batching, as generate does)
-    def _id(self, token: str | None) -> int | None:
-        return None if token is None else self.backend.token_to_id(token)
-
-    @property
-    def bos_id(self) -> int | None:
-        return self._id(self.bos_token)
-
-    @property
-    def eos_id(self) -> int | None:
-        return self._id(self.eos_token)
-
     @property
     def pad_id(self) -> int | None:
-        return self._id(self.pad_token) if self.pad_token is not None else self.eos_id
+        """The id to pad with: ``pad_token_id``, else ``eos_token_id`` (as generate does). An old name:
+        unlike ``pad_token_id`` (None without a pad token, as in transformers), it falls back."""
+        return self.pad_token_id if self.pad_token is not None else self.eos_token_id
 
-    @property
-    def vocab_size(self) -> int:
-        return self.backend.get_vocab_size()
-
-    def encode(self, text: str) -> list[int]:
-        return self.backend.encode(text, add_special_tokens=False).ids
-
-    def encode_array(self, text: str, *, chunk: int = 1 << 16) -> torch.Tensor:
-        return encode_array(self.backend, text, chunk=chunk)
-
-    def decode(self, ids: Iterable[int], *, skip_special_tokens: bool = False) -> str:
-        return self.backend.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
-
-    def __call__(self, texts: str | list[str], *, padding: bool = True, return_tensors: str = "pt") -> dict:
-        """``input_ids`` and ``attention_mask`` (B, T) tensors, padded on ``padding_side``."""
-        rows = [self.encode(t) for t in ([texts] if isinstance(texts, str) else texts)]
-        if not padding and len({len(r) for r in rows}) > 1:
-            raise ValueError("texts of different lengths need padding=True")
-        width = max(map(len, rows))
-        ids = torch.full((len(rows), width), self.pad_id if self.pad_id is not None else 0, dtype=torch.long)
-        mask = torch.zeros(len(rows), width, dtype=torch.long)
-        for i, row in enumerate(rows):
-            span = slice(width - len(row), width) if self.padding_side == "left" else slice(0, len(row))
-            ids[i, span], mask[i, span] = torch.tensor(row, dtype=torch.long), 1
-        return {"input_ids": ids, "attention_mask": mask}
+    def _pad_value(self) -> int:
+        return self.pad_id if self.pad_id is not None else 0
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """tokenizer.json, vocab.json + merges.txt, tokenizer_config.json and special_tokens_map.json:

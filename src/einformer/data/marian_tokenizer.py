@@ -13,13 +13,12 @@ model. ``for_target()`` gives the target side's view, for encoding labels.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
 from ..checkpoint import atomic_write, read_json
-from .tokenizer import pad_batch
+from .tokenization import PreTrainedTokenizer
 
 FILES = ("source.spm", "target.spm", "vocab.json")
 SPIECE_UNDERLINE = "\u2581"
@@ -39,8 +38,9 @@ def _load_spm(path: Path):
     return processor
 
 
-class MarianTokenizer:
-    """Text <-> Marian ids. ``encode`` reads the source side; ``for_target()`` the target side."""
+class MarianTokenizer(PreTrainedTokenizer):
+    """Text <-> Marian ids. ``encode`` reads the source side; ``for_target()`` the target side.
+    ``decode`` skips the special tokens by default and then stops at the first ``</s>``."""
 
     def __init__(self, directory: str | Path, *, target: bool = False) -> None:
         d = Path(directory)
@@ -60,6 +60,7 @@ class MarianTokenizer:
         self.unk_token = config.get("unk_token", "<unk>")
         self.eos_token = config.get("eos_token", "</s>")
         self.pad_token = config.get("pad_token", "<pad>")
+        self.model_max_length = int(config.get("model_max_length", 512))
         self.source_vocab = _read_vocab(d / "vocab.json")
         target_vocab = _read_vocab(d / "target_vocab.json") if self.separate_vocabs else self.source_vocab
         self.vocab = target_vocab if target else self.source_vocab
@@ -67,9 +68,6 @@ class MarianTokenizer:
         for name in ("unk_token", "eos_token", "pad_token"):
             if getattr(self, name) not in self.vocab:
                 raise ValueError(f"{d}: vocab.json has no {name} {getattr(self, name)!r}; is it a Marian vocabulary?")
-        self.unk_id, self.eos_id, self.pad_id = (
-            self.vocab[t] for t in (self.unk_token, self.eos_token, self.pad_token)
-        )
         self.specials = {self.unk_token, self.eos_token, self.pad_token}
         self.spm_source = _load_spm(d / "source.spm")
         self.spm_target = _load_spm(d / "target.spm")
@@ -97,6 +95,16 @@ class MarianTokenizer:
     def vocab_size(self) -> int:
         return len(self.source_vocab)
 
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self.vocab)
+
+    def _convert_token_to_id(self, token: str) -> int | None:
+        return self.vocab.get(token)
+
+    def _convert_id_to_token(self, index: int) -> str:
+        """A target id's piece (vocab.json, else the target sentencepiece model)."""
+        return self.id_to_piece.get(index) or self.spm_target.IdToPiece(index) or self.unk_token
+
     def tokenize(self, text: str) -> list[str]:
         """Text -> pieces: a leading >>xx<< language code, then the sentencepiece pieces."""
         code = []
@@ -105,27 +113,40 @@ class MarianTokenizer:
         spm = self.spm_target if self.target else self.spm_source
         return code + spm.encode(text, out_type=str)
 
-    def encode(self, text: str, *, add_eos: bool = True) -> list[int]:
-        """Text -> ids, ``</s>`` appended (Marian's only special token on the input)."""
-        ids = [self.vocab.get(piece, self.unk_id) for piece in self.tokenize(text)]
-        return ids + [self.eos_id] * add_eos
+    def _tokenize_ids(self, text: str) -> list[int]:
+        unk = self.unk_token_id
+        return [self.vocab.get(piece, unk) for piece in self.tokenize(text)]
 
-    def batch(self, texts: list[str], *, add_eos: bool = True) -> dict[str, torch.Tensor]:
-        """Right-padded ``input_ids`` and ``attention_mask`` (B, T), as MarianTokenizer(texts, padding=True)."""
-        return pad_batch([self.encode(t, add_eos=add_eos) for t in texts], self.pad_id)
+    def build_inputs_with_special_tokens(self, ids: list[int], pair: list[int] | None = None) -> list[int]:
+        """``</s>`` appended (Marian's only special token on the input)."""
+        return ids + (pair or []) + [self.eos_token_id]
 
-    def id_to_token(self, i: int) -> str:
-        """A target id's piece (vocab.json, else the target sentencepiece model)."""
-        return self.id_to_piece.get(int(i)) or self.spm_target.IdToPiece(int(i)) or self.unk_token
+    def encode(
+        self,
+        text: str,
+        text_pair: str | None = None,
+        add_special_tokens: bool = True,
+        *,
+        truncation: bool | str = False,
+        max_length: int | None = None,
+        add_eos: bool | None = None,
+    ) -> list[int]:
+        """Text -> ids, ``</s>`` appended unless ``add_special_tokens=False`` (``add_eos``: its old name)."""
+        add = add_special_tokens if add_eos is None else add_eos
+        return super().encode(text, text_pair, add, truncation=truncation, max_length=max_length)
 
-    def decode(self, ids: Iterable[int], *, skip_special_tokens: bool = True) -> str:
-        """Target ids -> text, stopping at ``</s>`` and skipping the start (pad) token."""
+    def decode(self, token_ids, skip_special_tokens: bool = True) -> str:
+        """Target ids -> text; ``skip_special_tokens`` (the default) stops at ``</s>`` and skips the
+        start (pad) token."""
+        return super().decode(token_ids, skip_special_tokens)
+
+    def _decode(self, ids: list[int], skip_special_tokens: bool) -> str:
         pieces, out = [], []
+        eos = self.eos_token_id
         for i in ids:
-            i = int(i)
-            if skip_special_tokens and i == self.eos_id:
+            if skip_special_tokens and i == eos:
                 break
-            piece = self.id_to_token(i)
+            piece = self._convert_id_to_token(i)
             if piece in self.specials:
                 if skip_special_tokens:
                     continue
@@ -135,6 +156,12 @@ class MarianTokenizer:
                 pieces.append(piece)
         text = "".join(out) + self.spm_target.decode_pieces(pieces)
         return text.replace(SPIECE_UNDERLINE, " ").strip()
+
+    # -- old name, kept while callers move to __call__ ------------------------------------------------
+
+    def batch(self, texts: list[str], *, add_eos: bool = True) -> dict[str, torch.Tensor]:
+        """Right-padded ``input_ids`` and ``attention_mask`` (B, T), as MarianTokenizer(texts, padding=True)."""
+        return self(texts, add_special_tokens=add_eos, padding=True, return_tensors="pt")
 
 
 def _read_vocab(path: Path) -> dict[str, int]:

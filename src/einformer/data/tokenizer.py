@@ -13,6 +13,10 @@ stack too:
 * ``wordpiece``: BERT's sub-word scheme (continuations marked ``##``), learned the same way;
 * ``bytebpe``: GPT-2's byte-level BPE: any text round-trips exactly, newlines and all (for
   language modelling).
+
+``Tokenizer`` has the interface every einformer tokenizer shares (tokenization.py): ``tok(texts,
+padding=True, truncation=True, return_tensors="pt")``, ``batch_decode``, ``pad_token_id``...,
+``save_pretrained`` / ``from_pretrained``.
 """
 
 from __future__ import annotations
@@ -27,22 +31,34 @@ from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
 from ..checkpoint import atomic_write
+from .tokenization import pad_row, to_long_tensor
+from .tokenization_fast import (  # noqa: F401  (encode_array, read_tokenizer_file: importable from here as before)
+    PreTrainedTokenizerFast,
+    encode_array,
+    read_tokenizer_file,
+)
 
 SPECIALS = ["[PAD]", "[BOS]", "[EOS]", "[UNK]"]
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
 LEVELS = ("char", "word", "bpe", "wordpiece", "bytebpe")
+FILE = "tokenizer.json"
 
 
-class Tokenizer:
-    """Text <-> ids, with padding and the special ids einformer's models expect."""
+class Tokenizer(PreTrainedTokenizerFast):
+    """Text <-> ids, with padding and the special ids einformer's models expect.
+
+    ``encode`` adds no special token by default (the file has no post-processor, as transformers reads
+    it too); ``add_bos`` / ``add_eos`` put [BOS] / [EOS] around the ids. ``decode`` skips special tokens
+    by default in einformer's way: it stops at the first [EOS] and drops [PAD] and [BOS].
+    """
+
+    pad_token, bos_token, eos_token, unk_token = SPECIALS
 
     def __init__(self, backend: HFTokenizer) -> None:
         for i, token in enumerate(SPECIALS):
             if backend.token_to_id(token) != i:
                 raise ValueError(f"tokenizer must map {token} to id {i}; was it built by einformer?")
-        self.backend = backend
-
-    pad_id, bos_id, eos_id, unk_id = PAD_ID, BOS_ID, EOS_ID, UNK_ID
+        super().__init__(backend)
 
     @classmethod
     def train(cls, texts: Iterable[str], level: str, *, vocab_size: int = 8000, min_frequency: int = 1) -> Tokenizer:
@@ -84,36 +100,50 @@ class Tokenizer:
         backend.train_from_iterator(texts, trainer=trainer)
         return cls(backend)
 
-    @property
-    def vocab_size(self) -> int:
-        return self.backend.get_vocab_size()
-
-    def encode(self, text: str, *, add_bos: bool = False, add_eos: bool = False) -> list[int]:
-        ids = self.backend.encode(text, add_special_tokens=False).ids
+    def encode(
+        self,
+        text: str,
+        text_pair: str | None = None,
+        add_special_tokens: bool = True,
+        *,
+        truncation: bool | str = False,
+        max_length: int | None = None,
+        add_bos: bool = False,
+        add_eos: bool = False,
+    ) -> list[int]:
+        """Text -> ids; ``add_bos`` / ``add_eos`` put [BOS] before and [EOS] after them (after truncation)."""
+        ids = super().encode(text, text_pair, add_special_tokens, truncation=truncation, max_length=max_length)
         return [BOS_ID] * add_bos + ids + [EOS_ID] * add_eos
 
-    def encode_array(self, text: str, *, chunk: int = 1 << 16) -> torch.Tensor:
-        """(N,) int32 ids of a long text, ``chunk`` characters at a time (``encode_array``)."""
-        return encode_array(self.backend, text, chunk=chunk)
+    def decode(self, token_ids, skip_special_tokens: bool = True) -> str:
+        """Ids -> text. ``skip_special_tokens`` (the default): stop at the first [EOS], skip [PAD] and
+        [BOS] ([UNK] stays visible); False: every id as its token, as transformers decodes."""
+        return super().decode(token_ids, skip_special_tokens)
 
-    def decode(self, ids: Iterable[int]) -> str:
-        """Ids -> text, stopping at the first [EOS] and skipping [PAD]/[BOS]."""
-        kept = []
-        for i in ids:
-            i = int(i)
-            if i == EOS_ID:
-                break
-            if i not in (PAD_ID, BOS_ID):
-                kept.append(i)
-        return self.backend.decode(kept, skip_special_tokens=False)
+    def _decode(self, ids: list[int], skip_special_tokens: bool) -> str:
+        if skip_special_tokens:
+            ids = ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids
+            ids = [i for i in ids if i not in (PAD_ID, BOS_ID)]
+        return self.backend.decode(ids, skip_special_tokens=False)
 
-    def id_to_token(self, i: int) -> str:
-        return self.backend.id_to_token(int(i))
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """``directory``/tokenizer.json (and no tokenizer_config.json: that marks a GPT-2 directory)."""
+        directory = Path(directory)
+        self.save(directory / FILE)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> Tokenizer:
+        """A directory's tokenizer.json, or a tokenizer file itself (a run's source_tokenizer.json)."""
+        path = Path(path)
+        return cls.load(path / FILE if path.is_dir() else path)
+
+    # -- old names, kept while callers move to __call__ / save_pretrained / from_pretrained --------------
 
     def batch(self, texts: list[str], *, add_bos: bool = False, add_eos: bool = False) -> dict[str, torch.Tensor]:
         """Right-padded ``input_ids`` and ``attention_mask`` (1 = token), both (B, T) int64."""
-        rows = [self.encode(t, add_bos=add_bos, add_eos=add_eos) for t in texts]
-        return pad_batch(rows)
+        rows = [{"input_ids": self.encode(t, add_bos=add_bos, add_eos=add_eos)} for t in texts]
+        return self.pad(rows, padding=True, return_tensors="pt")
 
     def save(self, path: str | Path) -> None:
         with atomic_write(path, "w") as f:
@@ -160,52 +190,9 @@ def bounded_words(texts: Iterable[str], max_word: int = MAX_TRAINING_WORD) -> It
         )
 
 
-def read_tokenizer_file(path: str | Path) -> HFTokenizer:
-    """A tokenizer.json through ``tokenizers``; a malformed file is a ValueError naming it."""
-    try:
-        return HFTokenizer.from_file(str(path))
-    except Exception as e:  # the Rust side raises a bare Exception on a malformed file
-        raise ValueError(f"cannot read tokenizer {path}: {e}; re-save the tokenizer") from None
-
-
-def encode_array(backend: HFTokenizer, text: str, *, chunk: int = 1 << 16) -> torch.Tensor:
-    """(N,) int32 ids of a long text, encoded ``chunk`` characters at a time.
-
-    One tokenizer call on a whole file keeps every token's string and offsets alive (about 475
-    bytes per character for 20 MB); chunks keep memory near the text and its 4-byte ids. Chunks
-    end after a newline that a non-space character follows, where the char, word, byte-level BPE
-    and WordPiece pre-tokenizers split anyway, so the ids equal one call's. Metaspace BPE (the
-    seq2seq tokenizer, for short texts) keeps a newline inside a word: it is encoded whole.
-    """
-    pieces, start = [], 0
-    whole = type(backend.pre_tokenizer).__name__ == "Metaspace"
-    while start < len(text):
-        end = len(text) if whole else min(len(text), start + chunk)
-        if end < len(text):
-            cut = _safe_cut(text, start, end)
-            end = cut if cut is not None else len(text)
-        ids = backend.encode(text[start:end], add_special_tokens=False).ids
-        pieces.append(torch.tensor(ids, dtype=torch.int32))
-        start = end
-    return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.int32)
-
-
-def _safe_cut(text: str, start: int, end: int) -> int | None:
-    """The last position in (start, end] just after a newline and before a non-space character."""
-    i = text.rfind("\n", start, end)
-    while i != -1:
-        if i + 1 < len(text) and not text[i + 1].isspace():
-            return i + 1
-        i = text.rfind("\n", start, i)
-    return None
-
-
 def pad_batch(rows: list[list[int]], pad_id: int = PAD_ID) -> dict[str, torch.Tensor]:
     """Right-pad lists of ids into ``input_ids`` and ``attention_mask`` (B, T_max)."""
     width = max((len(r) for r in rows), default=0)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return {"input_ids": ids, "attention_mask": mask}
+    ids = [pad_row(r, width, pad_id, "right") for r in rows]
+    mask = [pad_row([1] * len(r), width, 0, "right") for r in rows]
+    return {"input_ids": to_long_tensor(ids), "attention_mask": to_long_tensor(mask)}
