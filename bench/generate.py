@@ -45,12 +45,17 @@ def build(args):
 
 
 def weight_floor_ms(ours, repeats: int = 200) -> float:
-    """ms per token of the bare chain of one row through every weight matrix (packed, as decoding uses
-    them): the cost of streaming the weights, below which no exact fp32 decode step can go."""
-    w = ours.step_weights(rows=1)
-    layers = [m for lw in w["layers"] for m in (lw["attn"]["qkv"], lw["attn"]["out"], *lw["ffn"].values())]
-    layers.append(w["lm_head"])
-    inputs = [torch.randn(1, m.weight.shape[1]) for m in layers]
+    """ms per token of the bare chain of one row through every weight matrix (packed and fused, as
+    decoding runs them): the cost of streaming the weights, below which no exact fp32 decode step can go."""
+    from einformer.nn.packed import prepare_for_inference
+
+    prepare_for_inference(ours, rows=1)
+    layers = []
+    for block in ours.blocks:
+        layers += [block.attn.fused, block.attn.out_proj, *(m for m in block.ffn.children() if hasattr(m, "weight"))]
+    layers.append(ours.lm_head)
+    widths = [m.linears[0].in_features if hasattr(m, "linears") else m.in_features for m in layers]
+    inputs = [torch.randn(1, w) for w in widths]
     with torch.no_grad():
         for _ in range(10):
             for m, x in zip(layers, inputs, strict=True):
@@ -123,8 +128,8 @@ def run_case(name, ours, theirs, ids, kw, repeats, new):
 
 
 def seq2seq_case(name, model, src, mask, num_beams, repeats):
-    """The encoder-decoder (the demo preset): the single-token step against the regular per-token
-    forward, in the same loops (greedy or beam search) with the same weights; tokens checked equal."""
+    """The encoder-decoder (the demo preset): prepared modules (packed, fused q/k/v) against the plain
+    ones, in the same loops (greedy or beam search) with the same weights; tokens checked equal."""
     from einformer.generation import decoders
     from einformer.generation.search import beam_search, greedy_search
 
@@ -136,7 +141,7 @@ def seq2seq_case(name, model, src, mask, num_beams, repeats):
         return greedy_search(state, prompt, **loop)
 
     with torch.no_grad():
-        assert torch.equal(decode(True), decode(False)), "the step must give the forward's tokens"
+        assert torch.equal(decode(True), decode(False)), "prepared modules must give the plain modules' tokens"
         times = {True: [], False: []}
         for i in range(repeats + 1):
             for fast in (True, False):
@@ -147,7 +152,7 @@ def seq2seq_case(name, model, src, mask, num_beams, repeats):
     ratio = statistics.median(b / a for a, b in zip(times[True], times[False], strict=True))
     tokens = src.shape[0] * 64
     print(
-        f"{name:<26} step {tokens / statistics.median(times[True]):8.1f} tok/s   per-token forward "
+        f"{name:<26} prepared {tokens / statistics.median(times[True]):8.1f} tok/s   plain modules "
         f"{tokens / statistics.median(times[False]):8.1f} tok/s   ratio={ratio:.2f}"
     )
 
@@ -203,7 +208,7 @@ def main():
     ).eval()
     src = torch.randint(4, 64, (1, 12), generator=g)
     mask = torch.ones_like(src)
-    print("encoder-decoder, demo preset (2 + 2 layers, 128 wide), 64 new tokens: step vs the per-token forward")
+    print("encoder-decoder, demo preset (2 + 2 layers, 128 wide), 64 new tokens: prepared vs plain modules")
     seq2seq_case("seq2seq greedy, batch 1", seq2seq, src, mask, 1, args.repeats)
     seq2seq_case("seq2seq beam 4, batch 1", seq2seq, src, mask, 4, args.repeats)
     # the floor and the step measured in turn, so that a slow spell of a shared host hits both

@@ -125,11 +125,34 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[s
         ) from None
 
 
+# Names einformer's layers used before their residual connections were written out in the layer
+# (einformer 0.1's ``Residual`` sub-modules): a checkpoint saved then still loads.
+LEGACY_KEYS = (
+    (".attn_block.norm.", ".attn_norm."),
+    (".ffn_block.norm.", ".ffn_norm."),
+    (".self_block.norm.", ".self_attn_norm."),
+    (".cross_block.norm.", ".cross_attn_norm."),
+)
+
+
+def renamed_legacy_keys(state: dict[str, Tensor], expected) -> dict[str, Tensor]:
+    """``state`` with each old key that the model does not have renamed to its current name."""
+    out = {}
+    for key, tensor in state.items():
+        if key not in expected:
+            dotted = "." + key
+            for old, new in LEGACY_KEYS:
+                dotted = dotted.replace(old, new)
+            key = dotted[1:] if dotted[1:] in expected else key
+        out[key] = tensor
+    return out
+
+
 def load_state_strict(module: nn.Module, state: dict[str, Tensor], *, source: str = "checkpoint") -> None:
     """Load ``state`` into ``module`` only if keys and shapes match exactly (tied aliases implied)."""
     aliases = tied_aliases(module)
     expected = module.state_dict()
-    state = dict(state)
+    state = renamed_legacy_keys(state, expected)
     for alias, target in aliases.items():
         if alias not in state and target in state:
             state[alias] = state[target]

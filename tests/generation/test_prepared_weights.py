@@ -1,7 +1,7 @@
-"""The step weights kept between generate calls (``decoders.prepared_weights``): reused while the
-parameters are unchanged, prepared again after any change torch's version counter sees, and never
-stored on the model (copying it still works). The oracle is generate without a cache, which runs
-the regular forward over the whole prefix every step."""
+"""The prepared (packed, fused) modules kept between generate calls (``nn/packed.py``): packed once
+while the parameters are unchanged, packed again after any change torch's version counter sees, and
+copying the model still works. The oracle is generate without a cache, which runs the whole prefix
+through the model every step."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from einformer import GPT, GPTConfig
-from einformer.generation import decoders
-from einformer.nn.packed import onednn_packing_available
+from einformer.nn import packed
+from einformer.nn.packed import onednn_packing_available, release
 
 
 def model() -> GPT:
@@ -30,37 +30,40 @@ def tokens(gpt: GPT, **options) -> list[list[int]]:
         return gpt.generate(ids, max_new_tokens=12, do_sample=False, **options).tolist()
 
 
-def count_preparations(monkeypatch, gpt: GPT) -> list[int]:
+def count_packings(monkeypatch) -> list[int]:
+    """One entry per weight (re)built by any packed or fused module."""
     calls = []
-    original = gpt.step_weights
+    original = packed._Packed.refresh
 
-    def step_weights(rows, **kw):
-        calls.append(rows)
-        return original(rows, **kw)
+    def refresh(self, key):
+        calls.append(1)
+        return original(self, key)
 
-    monkeypatch.setattr(gpt, "step_weights", step_weights)
+    monkeypatch.setattr(packed._Packed, "refresh", refresh)
     return calls
 
 
-def test_the_weights_are_prepared_once_for_many_calls(monkeypatch):
+def test_the_weights_are_packed_once_for_many_calls(monkeypatch):
     gpt = model()
-    calls = count_preparations(monkeypatch, gpt)
+    calls = count_packings(monkeypatch)
     first = tokens(gpt)
+    once = len(calls)
+    assert once > 0
     assert tokens(gpt) == first == tokens(gpt, use_cache=False)
     assert tokens(gpt, prompt_lookup_num_tokens=3) == first
-    assert len(calls) == 1
+    assert len(calls) == once
     assert tokens(gpt, num_beams=2) == tokens(gpt, num_beams=2, use_cache=False)
-    assert len(calls) == 1  # 2 rows take the same layout (a hint of at least PACK_MIN_ROWS)
+    assert len(calls) == once  # 2 rows take the same layout (a hint of at least PACK_MIN_ROWS)
     if onednn_packing_available(gpt.blocks[0].attn.q_proj.weight):
-        weights = decoders.prepared_weights(gpt, 1)
-        assert weights["layers"][0]["attn"]["qkv"].packed is not None
+        assert gpt.blocks[0].attn.fused.kernel.packed is not None
 
 
 @pytest.mark.parametrize("change", ["in place", "optimizer", "load_state_dict"])
-def test_a_change_to_the_parameters_prepares_them_again(monkeypatch, change):
+def test_a_change_to_the_parameters_packs_them_again(monkeypatch, change):
     gpt = model()
-    calls = count_preparations(monkeypatch, gpt)
+    calls = count_packings(monkeypatch)
     before = tokens(gpt)
+    once = len(calls)
     if change == "in place":
         with torch.no_grad():
             gpt.blocks[0].attn.q_proj.weight.mul_(3.0)
@@ -78,18 +81,19 @@ def test_a_change_to_the_parameters_prepares_them_again(monkeypatch, change):
                 p.add_(torch.randn_like(p) * 0.5)
         gpt.load_state_dict(other.state_dict())
     after = tokens(gpt)
+    repacked = len(calls) - once
     assert after == tokens(gpt, use_cache=False)  # the changed model's own tokens, not stale weights
     assert after != before  # the change is one that stale weights would have shown
-    assert len(calls) == 2
+    assert repacked == (2 if change == "in place" else once)  # only what changed is packed again
 
 
 def test_the_model_still_copies_and_release_frees_the_weights(monkeypatch):
     gpt = model()
     expected = tokens(gpt)
-    twin = copy.deepcopy(gpt)  # nothing packed hangs on the model (oneDNN tensors cannot be copied)
+    twin = copy.deepcopy(gpt)  # packed oneDNN tensors are left behind (they cannot be copied)
     assert tokens(twin) == expected
-    calls = count_preparations(monkeypatch, gpt)
+    calls = count_packings(monkeypatch)
     assert tokens(gpt) == expected and not calls
-    decoders.release_weights(gpt)
+    release(gpt)
     assert tokens(gpt) == expected
-    assert len(calls) == 1
+    assert len(calls) > 0

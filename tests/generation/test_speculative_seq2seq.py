@@ -9,9 +9,10 @@ import torch
 from einformer import GPT, EncoderDecoderConfig, EncoderDecoderTransformer, GPTConfig
 from einformer.config import UniversalTransformerConfig
 from einformer.data.tokenizer import Tokenizer
-from einformer.generation import decoders
+from einformer.generation import GenerationConfig, decoders
 from einformer.generation.speculative import PromptLookup, make_proposer
 from einformer.models.universal import UniversalTransformer
+from einformer.nn.packed import is_prepared
 
 
 def seq2seq(seed=0, shared=True, **kw):
@@ -53,9 +54,9 @@ def test_with_a_shared_vocabulary_the_source_is_searched_first():
     assert lookup.propose(torch.tensor([[1, 8, 9]]), 10, {2}, [])[0] == [10, 11]  # cut before the source's EOS
     assert PromptLookup(4, 2).propose(torch.tensor([[1, 8, 9]]), 10, {2}, [])[0] == []  # the output alone
     padded, mask = torch.tensor([[7, 8, 9, 2, 0, 0]]), torch.tensor([[1, 1, 1, 1, 0, 0]])
-    options = {"prompt_lookup_num_tokens": 4}
-    assert make_proposer(seq2seq(), options, 1, False, padded, mask).source == [7, 8, 9, 2]  # padding dropped
-    assert make_proposer(seq2seq(shared=False), options, 1, False, padded, mask).source == []  # two vocabularies
+    options = GenerationConfig(prompt_lookup_num_tokens=4)
+    assert make_proposer(seq2seq(), options, {}, padded, mask).source == [7, 8, 9, 2]  # padding dropped
+    assert make_proposer(seq2seq(shared=False), options, {}, padded, mask).source == []  # two vocabularies
 
 
 @pytest.mark.parametrize("schedule", ["constant", "heuristic"])
@@ -211,10 +212,11 @@ def test_assisted_sampling_draws_whole_sequences_as_plain_sampling_does():
 @pytest.mark.parametrize("cache", ["dynamic", "static"])
 @pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("options", [{}, {"norm_first": False, "sinusoid_layout": "halves", "output_bias": True}])
-def test_the_packed_verify_equals_the_decoder_forward(cache, padded, options):
-    """Checking proposed target tokens through the single-token weights (T rows per sequence, a causal
-    mask after the self-attention cache, the memory mask over the cross-attention) gives the regular
-    decoder forward's logits and caches: pre-norm, and Marian's post-norm layout with an output bias."""
+def test_the_prepared_verify_equals_the_plain_decoder_forward(cache, padded, options):
+    """Checking proposed target tokens through the prepared modules (fused q/k/v, T rows per sequence, a
+    causal mask after the self-attention cache, the memory mask over the cross-attention) gives the
+    plain decoder forward's logits and caches: pre-norm, and Marian's post-norm layout with an output
+    bias."""
     model = seq2seq(**options)
     if options:
         with torch.no_grad():
@@ -227,10 +229,10 @@ def test_the_packed_verify_equals_the_decoder_forward(cache, padded, options):
         bos, state = decoders.start(model, source, mask, cache, 16, fast=fast)
         state.step(bos)
         state.step(torch.tensor([[5], [6]]))
-        states.append((state, state.verify(proposed)))
-    (fast_state, fast_logits), (slow_state, slow_logits) = states
+        states.append((state, state.verify(proposed), is_prepared(model)))
+    (fast_state, fast_logits, fast_prepared), (slow_state, slow_logits, slow_prepared) = states
     assert fast_logits.shape == (2, 4, 40)
-    assert fast_state.weights is not None and slow_state.weights is None  # the step path, and the forward
+    assert fast_prepared and not slow_prepared  # the prepared (fused, packed) modules, and the plain ones
     torch.testing.assert_close(fast_logits, slow_logits, atol=1e-5, rtol=1e-5)
     layers = fast_state.cache.self_attention.layers, slow_state.cache.self_attention.layers
     for mine, theirs in zip(*layers, strict=True):

@@ -87,16 +87,16 @@ def _hf_state(model: TransformerXL) -> dict[str, torch.Tensor]:
             "dec_attn.qkv_net.weight": "attn.qkv.weight",
             "dec_attn.r_net.weight": "attn.r_net.weight",
             "dec_attn.o_net.weight": "attn.out.weight",
-            "dec_attn.layer_norm.weight": "attn_block.norm.weight",
-            "dec_attn.layer_norm.bias": "attn_block.norm.bias",
+            "dec_attn.layer_norm.weight": "attn_norm.weight",
+            "dec_attn.layer_norm.bias": "attn_norm.bias",
             "dec_attn.r_w_bias": "biases.u",
             "dec_attn.r_r_bias": "biases.v",
             "pos_ff.CoreNet.0.weight": "ffn.fc1.weight",
             "pos_ff.CoreNet.0.bias": "ffn.fc1.bias",
             "pos_ff.CoreNet.3.weight": "ffn.fc2.weight",
             "pos_ff.CoreNet.3.bias": "ffn.fc2.bias",
-            "pos_ff.layer_norm.weight": "ffn_block.norm.weight",
-            "pos_ff.layer_norm.bias": "ffn_block.norm.bias",
+            "pos_ff.layer_norm.weight": "ffn_norm.weight",
+            "pos_ff.layer_norm.bias": "ffn_norm.bias",
         }
         out |= {h + k: s[b + v] for k, v in pairs.items()}
     for i in range(len(c.cutoffs) + 1):

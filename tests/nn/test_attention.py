@@ -210,14 +210,15 @@ def test_bad_mask_and_options():
 
 @pytest.mark.parametrize("kv_heads", [4, 2, 1])
 @pytest.mark.parametrize("padded", [False, True])
-def test_single_query_attention_equals_the_einsum_reference(kv_heads, padded):
-    """The decode step's entry: one query (the last position) against every key, padding masked."""
-    from einformer.nn.attention import single_query_attention
-
+@pytest.mark.parametrize("scale", [None, 0.3])
+def test_the_single_query_branch_equals_the_einsum_reference(kv_heads, padded, scale):
+    """The decode step's branch of the core: one query (the last position) against every key, padding
+    masked, grouped heads, a given scale."""
     q, k, v = torch.randn(3, 4, 1, 8), torch.randn(3, kv_heads, 7, 8), torch.randn(3, kv_heads, 7, 5)
     keep = None
     if padded:
         keep = torch.ones(3, 1, 1, 7, dtype=torch.bool)
         keep[1, ..., :3] = False
-    expected = scaled_dot_product_attention(q, k, v, mask=keep, is_causal=True, impl="einsum")
-    torch.testing.assert_close(single_query_attention(q, k, v, keep), expected, rtol=1e-5, atol=1e-5)
+    expected = scaled_dot_product_attention(q, k, v, mask=keep, is_causal=True, scale=scale, impl="einsum")
+    got = scaled_dot_product_attention(q, k, v, mask=keep, is_causal=True, scale=scale)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

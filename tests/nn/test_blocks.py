@@ -11,11 +11,12 @@ from torch.testing import assert_close
 from einformer.nn import (
     FeedForward,
     LearnedPositionalEmbedding,
-    Residual,
+    RMSNorm,
     SinusoidalPositionalEmbedding,
     TokenEmbedding,
     TransformerLayer,
     sinusoidal_table,
+    transformer_layer,
 )
 from tests.nn.test_multihead import copy_into
 
@@ -29,12 +30,12 @@ def test_transformer_layer_equals_torch_transformer_encoder_layer(norm_first, ac
     ).eval()
     for p in theirs.parameters():
         nn.init.normal_(p, std=0.2)
-    ours = TransformerLayer(d, h, ff, activation=activation, norm_first=norm_first).eval()
+    ours = transformer_layer(d, h, ff, activation=activation, norm_first=norm_first).eval()
     copy_into(ours.attn, theirs.self_attn)
     ours.ffn.fc1.load_state_dict(theirs.linear1.state_dict())
     ours.ffn.fc2.load_state_dict(theirs.linear2.state_dict())
-    ours.attn_block.norm.load_state_dict(theirs.norm1.state_dict())
-    ours.ffn_block.norm.load_state_dict(theirs.norm2.state_dict())
+    ours.attn_norm.load_state_dict(theirs.norm1.state_dict())
+    ours.ffn_norm.load_state_dict(theirs.norm2.state_dict())
     x = torch.randn(3, 7, d)
     keep = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 6 + [0]])
     with torch.no_grad():
@@ -99,9 +100,37 @@ def test_token_embedding_scale_and_range():
         emb(torch.tensor([[1, 10]]))
 
 
-def test_residual_pre_and_post_norm():
+def test_the_layer_writes_the_papers_two_residual_orders():
+    """Post-norm: Norm(x + Sublayer(x)); pre-norm: x + Sublayer(Norm(x)), for parts the layer is given."""
     x = torch.randn(2, 3, 8)
-    fn = nn.Linear(8, 8)
-    post, pre = Residual(8), Residual(8, norm_first=True)
-    assert_close(post(x, fn), F.layer_norm(x + fn(x), (8,)))
-    assert_close(pre(x, fn), x + fn(F.layer_norm(x, (8,))))
+
+    class Attn(nn.Module):  # a stand-in attention with MultiHeadAttention's call signature
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 8)
+
+        def forward(self, h, **kwargs):
+            return self.lin(h), None
+
+    attn, ffn, n1, n2 = Attn(), nn.Linear(8, 8), nn.LayerNorm(8), RMSNorm(8)
+    for p in (*n1.parameters(), *n2.parameters()):
+        nn.init.normal_(p)
+    post = TransformerLayer(attn=attn, ffn=ffn, attn_norm=n1, ffn_norm=n2, norm_first=False)
+    pre = TransformerLayer(attn=attn, ffn=ffn, attn_norm=n1, ffn_norm=n2, norm_first=True)
+    y = n1(x + attn.lin(x))
+    assert_close(post(x)[0], n2(y + ffn(y)))
+    y = x + attn.lin(n1(x))
+    assert_close(pre(x)[0], y + ffn(n2(y)))
+
+
+def test_rms_norm_is_the_formula_and_transformers_llama_rms_norm():
+    norm = RMSNorm(8, eps=1e-6)
+    nn.init.normal_(norm.weight)
+    x = torch.randn(2, 3, 8, dtype=torch.float64)
+    expected = x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * norm.weight.double()
+    assert_close(norm.double()(x), expected, atol=1e-12, rtol=0)
+    modeling = pytest.importorskip("transformers.models.llama.modeling_llama")
+    theirs = modeling.LlamaRMSNorm(8, eps=1e-6)
+    theirs.weight.data.copy_(norm.weight.float())
+    xb = torch.randn(4, 8).bfloat16()  # computed in fp32 and cast back as transformers does
+    assert torch.equal(norm.float()(xb), theirs(xb))

@@ -1,7 +1,9 @@
 """Generation: decoding loops, logits processors, stopping criteria and streaming, shared by every
 einformer model that generates."""
 
+from .config import GenerationConfig
 from .generate import GenerateOutput, GenerationMixin
+from .kinds import CausalLM, MemoryLM, Seq2SeqLM, kind_of
 from .processors import (
     BadWords,
     MinLength,
@@ -19,15 +21,20 @@ from .stopping import MaxTime, StopStrings
 from .streaming import CallbackStreamer, TextStream, stream_text
 
 __all__ = [
+    "kind_of",
     "BadWords",
     "CallbackStreamer",
+    "CausalLM",
+    "GenerationConfig",
     "GenerateOutput",
     "GenerationMixin",
     "MaxTime",
+    "MemoryLM",
     "MinLength",
     "MinP",
     "NoRepeatNGram",
     "RepetitionPenalty",
+    "Seq2SeqLM",
     "StopStrings",
     "SuppressTokens",
     "Temperature",

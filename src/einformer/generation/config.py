@@ -81,7 +81,7 @@ class GenerationConfig:
     max_matching_ngram_size: int | None = None
     num_assistant_tokens: int | None = None
     num_assistant_tokens_schedule: str | None = None
-    assistant_confidence_threshold: float | None = None
+    assistant_confidence_threshold: float | None = 0.4  # transformers' default; None or 0: no early stop
 
     def __post_init__(self) -> None:
         validate_options(self.to_options())

@@ -28,7 +28,9 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+from .config import GenerationConfig
 from .decoders import CausalState, Seq2SeqState
+from .kinds import CausalLM, Seq2SeqLM, kind_of
 from .search import _process, sample
 
 
@@ -203,41 +205,44 @@ def _stops(token: Tensor, sequence: Tensor, scores: Tensor, eos: set[int], stopp
     return any(bool(criterion(sequence, scores).any()) for criterion in stopping)
 
 
+NOUNS = {"causal": "a decoder-only", "seq2seq": "an encoder-decoder"}
+
+
 def _vocabulary(model) -> int:
     """The size of the vocabulary a model generates in (an encoder-decoder's target side)."""
     c = model.config
-    return c.tgt_vocab_size if model.decoding == "seq2seq" else c.vocab_size
+    return c.tgt_vocab_size if isinstance(model, Seq2SeqLM) else c.vocab_size
 
 
-def make_proposer(model, o: dict, num_beams: int, do_sample: bool, input_ids: Tensor, attention_mask: Tensor | None):
+def make_proposer(model, o: GenerationConfig, runtime: dict, input_ids: Tensor, attention_mask: Tensor | None):
     """Prompt lookup or a draft model when asked (None otherwise); a clear error where it does not apply.
     ``input_ids``: the prompt, or an encoder-decoder's source."""
-    num_tokens, assistant = o.get("prompt_lookup_num_tokens"), o.get("assistant_model")
+    num_tokens, assistant = o.prompt_lookup_num_tokens, runtime.get("assistant_model")
     if not num_tokens and assistant is None:
         return None
     method = "prompt-lookup decoding" if num_tokens else "assisted decoding"
     if num_tokens and assistant is not None:
         raise ValueError("give prompt_lookup_num_tokens or assistant_model, not both")
-    if model.decoding not in ("causal", "seq2seq") or not getattr(model, "supports_cache", True):
+    if not isinstance(model, CausalLM | Seq2SeqLM) or not getattr(model, "supports_cache", True):
         raise ValueError(
             f"{method} is implemented for decoder-only and encoder-decoder models with a key/value cache, "
             f"not {type(model).__name__}"
         )
-    if num_beams > 1:
+    if o.num_beams > 1:
         raise ValueError(f"{method} runs with greedy search or sampling, not beam search: drop num_beams")
-    if o.get("use_cache") is False:
+    if not o.use_cache:
         raise ValueError(f"{method} checks proposals against the key/value cache: keep use_cache=True")
     if num_tokens:
-        max_ngram = o.get("max_matching_ngram_size") or 2  # transformers' default
+        max_ngram = o.max_matching_ngram_size or 2  # transformers' default
         if num_tokens < 1 or max_ngram < 1:
             raise ValueError(f"prompt_lookup_num_tokens ({num_tokens}) and max_matching_ngram_size must be >= 1")
-        seq2seq = model.decoding == "seq2seq"
+        seq2seq = isinstance(model, Seq2SeqLM)
         source = [] if not seq2seq or not model.config.share_embeddings else _source(model, input_ids, attention_mask)
         return PromptLookup(num_tokens, max_ngram, source)
-    kind = "an encoder-decoder" if model.decoding == "seq2seq" else "a decoder-only"
-    if getattr(assistant, "decoding", None) != model.decoding or not getattr(assistant, "supports_cache", True):
+    kind = kind_of(model)
+    if kind_of(assistant) != kind or not getattr(assistant, "supports_cache", True):
         raise ValueError(
-            f"assistant_model must be {kind} einformer model with a key/value cache, as the model is; got "
+            f"assistant_model must be {NOUNS[kind]} einformer model with a key/value cache, as the model is; got "
             f"{type(assistant).__name__}"
         )
     if _vocabulary(assistant) != _vocabulary(model):
@@ -245,13 +250,13 @@ def make_proposer(model, o: dict, num_beams: int, do_sample: bool, input_ids: Te
             f"the assistant's vocabulary ({_vocabulary(assistant)} tokens) differs from the model's "
             f"({_vocabulary(model)}); a draft model must share the tokenizer"
         )
-    schedule = o.get("num_assistant_tokens_schedule") or "constant"  # transformers' defaults
+    schedule = o.num_assistant_tokens_schedule or "constant"  # transformers' defaults
     if schedule not in ("constant", "heuristic"):
         raise ValueError(f"num_assistant_tokens_schedule={schedule!r}: choose 'constant' or 'heuristic'")
-    count = o.get("num_assistant_tokens") or 20
-    confidence = o.get("assistant_confidence_threshold", 0.4)
+    count = o.num_assistant_tokens or 20
+    confidence = o.assistant_confidence_threshold
     assistant.eval()
-    if model.decoding == "seq2seq":
+    if isinstance(model, Seq2SeqLM):
         memory = assistant.encoder_states(input_ids, attention_mask)
         state = Seq2SeqState(assistant, memory, attention_mask, "dynamic", assistant.config.max_position)
     else:

@@ -106,14 +106,14 @@ def _key_map(n_layers: int) -> list[tuple[str, str, str]]:
     for i in range(n_layers):
         h, b = f"h.{i}.", f"blocks.{i}."
         rows += [
-            (h + "ln_1.weight", b + "attn_block.norm.weight", "copy"),
-            (h + "ln_1.bias", b + "attn_block.norm.bias", "copy"),
+            (h + "ln_1.weight", b + "attn_norm.weight", "copy"),
+            (h + "ln_1.bias", b + "attn_norm.bias", "copy"),
             (h + "attn.c_attn.weight", b + "attn.{}_proj.weight", "qkv"),
             (h + "attn.c_attn.bias", b + "attn.{}_proj.bias", "qkv"),
             (h + "attn.c_proj.weight", b + "attn.out_proj.weight", "t"),
             (h + "attn.c_proj.bias", b + "attn.out_proj.bias", "copy"),
-            (h + "ln_2.weight", b + "ffn_block.norm.weight", "copy"),
-            (h + "ln_2.bias", b + "ffn_block.norm.bias", "copy"),
+            (h + "ln_2.weight", b + "ffn_norm.weight", "copy"),
+            (h + "ln_2.bias", b + "ffn_norm.bias", "copy"),
             (h + "mlp.c_fc.weight", b + "ffn.fc1.weight", "t"),
             (h + "mlp.c_fc.bias", b + "ffn.fc1.bias", "copy"),
             (h + "mlp.c_proj.weight", b + "ffn.fc2.weight", "t"),

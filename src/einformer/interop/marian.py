@@ -39,8 +39,8 @@ UNSUPPORTED = {
 TRAINING_ONLY = ("activation_dropout", "encoder_layerdrop", "decoder_layerdrop")
 # generation settings that old Marian config.json files carry instead of a generation_config.json
 LEGACY_GENERATION = ("num_beams", "max_length", "bad_words_ids", "forced_eos_token_id", "decoder_start_token_id")
-LAYER_NORMS = {"attn_block": "self_attn_layer_norm", "ffn_block": "final_layer_norm"}
-DECODER_NORMS = {"self_block": "self_attn_layer_norm", "cross_block": "encoder_attn_layer_norm"}
+LAYER_NORMS = {"attn_norm": "self_attn_layer_norm", "ffn_norm": "final_layer_norm"}
+DECODER_NORMS = {"self_attn_norm": "self_attn_layer_norm", "cross_attn_norm": "encoder_attn_layer_norm"}
 
 
 def is_hf_marian(directory: str | Path) -> bool:
@@ -166,14 +166,14 @@ def _key_map(c: EncoderDecoderConfig) -> list[tuple[str, str]]:
         h, b = f"model.encoder.layers.{i}.", f"encoder_layers.{i}."
         rows += [(f"{h}self_attn.{p}.{w}", f"{b}attn.{p}.{w}") for p in linears for w in ("weight", "bias")]
         rows += [(f"{h}{fc}.{w}", f"{b}ffn.{fc}.{w}") for fc in ("fc1", "fc2") for w in ("weight", "bias")]
-        rows += [(f"{h}{n}.{w}", f"{b}{o}.norm.{w}") for o, n in LAYER_NORMS.items() for w in ("weight", "bias")]
+        rows += [(f"{h}{n}.{w}", f"{b}{o}.{w}") for o, n in LAYER_NORMS.items() for w in ("weight", "bias")]
     for i in range(c.n_decoder_layers):
         h, b = f"model.decoder.layers.{i}.", f"decoder_layers.{i}."
         for hf_attn, ours in (("self_attn", "self_attn"), ("encoder_attn", "cross_attn")):
             rows += [(f"{h}{hf_attn}.{p}.{w}", f"{b}{ours}.{p}.{w}") for p in linears for w in ("weight", "bias")]
         rows += [(f"{h}{fc}.{w}", f"{b}ffn.{fc}.{w}") for fc in ("fc1", "fc2") for w in ("weight", "bias")]
-        norms = {**DECODER_NORMS, "ffn_block": "final_layer_norm"}
-        rows += [(f"{h}{n}.{w}", f"{b}{o}.norm.{w}") for o, n in norms.items() for w in ("weight", "bias")]
+        norms = {**DECODER_NORMS, "ffn_norm": "final_layer_norm"}
+        rows += [(f"{h}{n}.{w}", f"{b}{o}.{w}") for o, n in norms.items() for w in ("weight", "bias")]
     return rows
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,17 +19,17 @@ from torch import Tensor, nn
 
 from ..config import EncoderDecoderConfig
 from ..generation.generate import GenerationMixin
+from ..generation.kinds import Seq2SeqLM
 from ..nn import (
-    DecoderLayer,
     Dropout,
     LearnedPositionalEmbedding,
     SinusoidalPositionalEmbedding,
     TokenEmbedding,
-    TransformerLayer,
+    decoder_layer,
+    transformer_layer,
 )
-from ..nn.masks import causal_mask
-from ..nn.packed import PackedLinear
-from .base import PreTrainedModel, load_generation_config
+from ..nn.masks import padding_keep
+from .base import PreTrainedModel
 from .seq2seq import init_weights, layer_arguments, shift_right
 
 
@@ -46,11 +45,10 @@ class Seq2SeqOutput:
     cross_attentions: tuple[Tensor, ...] | None = None
 
 
-class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
+class EncoderDecoderTransformer(Seq2SeqLM, GenerationMixin, PreTrainedModel):
     """Source ids (B, S) and target ids (B, T) -> next-token logits (B, T, V)."""
 
     config_class = EncoderDecoderConfig
-    decoding = "seq2seq"
 
     def __init__(self, config: EncoderDecoderConfig) -> None:
         super().__init__(config)
@@ -71,8 +69,8 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             self.tgt_pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
         self.dropout = Dropout(c.dropout)
         layer_args = dict(layer_arguments(c), d_qk=c.d_qk, d_v=c.d_v)
-        self.encoder_layers = nn.ModuleList(TransformerLayer(**layer_args) for _ in range(c.n_encoder_layers))
-        self.decoder_layers = nn.ModuleList(DecoderLayer(**layer_args) for _ in range(c.n_decoder_layers))
+        self.encoder_layers = nn.ModuleList(transformer_layer(**layer_args) for _ in range(c.n_encoder_layers))
+        self.decoder_layers = nn.ModuleList(decoder_layer(**layer_args) for _ in range(c.n_decoder_layers))
         # pre-norm leaves the residual stream un-normalised: close each stack with a LayerNorm
         self.encoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
         self.decoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
@@ -115,12 +113,15 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
         """
         start = 0 if cache is None else cache.length
         positions = torch.arange(start, start + decoder_input_ids.shape[1], device=decoder_input_ids.device)
-        x = self.dropout(self.tgt_embed(decoder_input_ids) + self.tgt_pos(positions))
+        x = self.tgt_embed(decoder_input_ids) + self.tgt_pos(positions)
+        if self.training:
+            x = self.dropout(x)
+        keep = padding_keep(memory_mask)  # (B, 1, 1, S) or None, shared by every cross-attention
         self_w, cross_w, states = [], [], [x]
         for i, layer in enumerate(self.decoder_layers):
             self_cache, cross_cache = (None, None) if cache is None else cache.layer(i)
             x, sw, cw = layer(
-                x, memory, memory_mask, self_cache=self_cache, cross_cache=cross_cache, need_weights=need_weights
+                x, memory, keep, self_cache=self_cache, cross_cache=cross_cache, need_weights=need_weights
             )
             self_w.append(sw)
             cross_w.append(cw)
@@ -160,30 +161,10 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
             )
         return Seq2SeqOutput(logits, loss, memory, enc_w, dec_w, cross_w)
 
-    # -- Hugging Face interop (interop/marian.py) ---------------------------------------------
-    @classmethod
-    def from_pretrained(cls, directory: str | Path, *, map_location: str | torch.device = "cpu"):
-        """Load our own directory, or a Hugging Face MarianMT one (config.json with model_type "marian")."""
-        from ..interop.marian import is_hf_marian, load_hf_marian
-
-        if not is_hf_marian(directory):
-            return super().from_pretrained(directory, map_location=map_location)
-        model = load_hf_marian(cls, directory)
-        load_generation_config(model, directory)  # generation_config.json, when present, wins
-        return model.to(map_location).eval()
-
-    def save_hf(self, directory: str | Path) -> Path:
-        """Hugging Face's Marian layout: transformers' MarianMTModel loads it with identical logits."""
-        from ..interop.marian import save_hf_marian
-
-        return save_hf_marian(self, directory)
-
     def shift_right(self, labels: Tensor) -> Tensor:
         return shift_right(labels, self.config.pad_token_id, self.config.bos_token_id)
 
     # ---------------------------------------------------------------- generation (generation/decoders.py)
-    supports_cache = True
-
     @property
     def n_cached_layers(self) -> int:
         return len(self.decoder_layers)
@@ -191,29 +172,3 @@ class EncoderDecoderTransformer(GenerationMixin, PreTrainedModel):
     def encoder_states(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Source ids (B, S) -> memory (B, S, D): what the decoder attends to."""
         return self.encode(input_ids, attention_mask)[0]
-
-    def step(self, tokens: Tensor, cache, memory_keep: Tensor | None, weights: dict) -> Tensor:
-        """One new target token per row after the cached ones: tokens (B,) -> logits (B, V); eval mode.
-
-        ``decode(tokens[:, None], memory, mask, cache=cache)`` on (B, D) activations through
-        ``DecoderLayer.step``; the cross-attention caches must be filled (a ``decode`` did it).
-        ``memory_keep``: (B, 1, 1, S) over the memory, or None; ``weights``: from ``step_weights``.
-        Tokens (B, T) (proposed tokens to check) give logits (B, T, V), with a causal mask aligned
-        after the cache.
-        """
-        many, past = tokens.dim() == 2, cache.length
-        t = tokens.shape[1] if many else 1
-        positions = torch.arange(past, past + t, device=tokens.device)
-        x = self.tgt_embed(tokens) + self.tgt_pos(positions)  # (B, D) + (1, D), or (B, T, D) + (T, D)
-        causal = causal_mask(t, past + t, device=tokens.device)[None, None] if many else None
-        for i, (layer, w) in enumerate(zip(self.decoder_layers, weights["layers"], strict=True)):
-            x = layer.step(x, *cache.layer(i), memory_keep, w, causal)  # causal: (1, 1, T, S') or None
-        return weights["lm_head"](self.decoder_norm(x))
-
-    def step_weights(self, rows: int, *, pack: bool = True) -> dict:
-        """Every weight ``step`` multiplies by, prepared once for about ``rows`` rows
-        (``generation/decoders.prepared_weights`` keeps them between generate calls)."""
-        return {
-            "layers": [layer.step_weights(rows, pack=pack) for layer in self.decoder_layers],
-            "lm_head": PackedLinear(self.lm_head.weight, self.lm_head.bias, rows, pack=pack),
-        }

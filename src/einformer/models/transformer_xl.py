@@ -22,17 +22,17 @@ in Hugging Face's port, are only computed when no labels are given.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from ..config import TransformerXLConfig
 from ..generation.generate import GenerationMixin
-from ..nn import Dropout, FeedForward, Residual
+from ..generation.kinds import MemoryLM
+from ..nn import Dropout, FeedForward
 from ..nn.adaptive import AdaptiveEmbedding, AdaptiveLogSoftmax
 from ..nn.relative import RelativeMultiHeadAttention, memory_causal_mask, relative_encoding, relative_positions
-from .base import PreTrainedModel, load_generation_config
+from .base import PreTrainedModel
 
 
 @dataclasses.dataclass
@@ -44,11 +44,10 @@ class TransformerXLOutput:
     attentions: tuple[Tensor, ...] | None = None  # one (B, H, T, M + T) tensor per layer
 
 
-class TransformerXL(GenerationMixin, PreTrainedModel):
+class TransformerXL(MemoryLM, GenerationMixin, PreTrainedModel):
     """(B, T) ids and the memory of earlier segments -> next-token log-probabilities and new memory."""
 
     config_class = TransformerXLConfig
-    decoding = "memory"  # generation/decoders.py: MemoryState
     shifts_labels = False  # labels are the next tokens, aligned with input_ids
 
     def __init__(self, config: TransformerXLConfig) -> None:
@@ -102,18 +101,6 @@ class TransformerXL(GenerationMixin, PreTrainedModel):
             elif isinstance(module, RelativeBiases | TransformerXL) and hasattr(module, "u"):
                 nn.init.normal_(module.u, std=std)
                 nn.init.normal_(module.v, std=std)
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path, *, map_location: str | torch.device = "cpu") -> TransformerXL:
-        """Load our own directory, or a Hugging Face TransfoXLLMHeadModel one (model_type "transfo-xl",
-        the published wt103 checkpoint's format: ``interop/transfo_xl.py``)."""
-        from ..interop.transfo_xl import is_hf_transfo_xl, load_hf_transfo_xl
-
-        if not is_hf_transfo_xl(directory):
-            return super().from_pretrained(directory, map_location=map_location)
-        model = load_hf_transfo_xl(cls, directory)
-        load_generation_config(model, directory)
-        return model.to(map_location).eval()
 
     def forward(
         self,
@@ -191,8 +178,9 @@ class RelativeBiases(nn.Module):
 
 
 class TransformerXLLayer(nn.Module):
-    """Relative attention over memory + segment, then the feed-forward network, each in a residual
-    sub-layer. Pre-norm normalises the memory too (the reference code normalises memory + segment)."""
+    """Relative attention over memory + segment, then the feed-forward network, each with a residual
+    and a LayerNorm after (post-norm) or before (pre-norm). Pre-norm normalises the memory too (the
+    reference code normalises memory + segment)."""
 
     def __init__(
         self,
@@ -210,16 +198,22 @@ class TransformerXLLayer(nn.Module):
         super().__init__()
         self.attn = RelativeMultiHeadAttention(d_model, n_heads, d_head, attention_dropout=attention_dropout)
         self.ffn = FeedForward(d_model, d_ff, activation="relu", dropout=dropout)
-        self.attn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-        self.ffn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
+        self.attn_norm = nn.LayerNorm(d_model, eps=eps)
+        self.ffn_norm = nn.LayerNorm(d_model, eps=eps)
+        self.dropout = Dropout(dropout)
         self.biases = RelativeBiases(n_heads, d_head) if own_biases else None
         self.norm_first = norm_first
 
     def forward(self, x, memory, r, u, v, mask, *, need_weights=False):
         """(B, T, D), memory (B, M, D) -> (B, T, D) and weights (B, H, T, M + T) or None."""
-        if self.norm_first and memory.shape[1]:
-            memory = self.attn_block.norm(memory)
-        h, weights = self.attn(self.attn_block.input(x), memory, r, u, v, mask, need_weights=need_weights)
-        x = self.attn_block.add(x, h)
-        x = self.ffn_block.add(x, self.ffn(self.ffn_block.input(x)))
+        if self.norm_first:
+            if memory.shape[1]:
+                memory = self.attn_norm(memory)
+            h, weights = self.attn(self.attn_norm(x), memory, r, u, v, mask, need_weights=need_weights)
+            x = x + self.dropout(h)
+            x = x + self.dropout(self.ffn(self.ffn_norm(x)))
+        else:
+            h, weights = self.attn(x, memory, r, u, v, mask, need_weights=need_weights)
+            x = self.attn_norm(x + self.dropout(h))
+            x = self.ffn_norm(x + self.dropout(self.ffn(x)))
         return x, weights

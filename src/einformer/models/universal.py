@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from ..config import UniversalTransformerConfig
 from ..generation.generate import GenerationMixin
-from ..nn import AdaptiveComputationTime, DecoderLayer, Dropout, TokenEmbedding, TransformerLayer
+from ..generation.kinds import Seq2SeqLM
+from ..nn import AdaptiveComputationTime, Dropout, TokenEmbedding, decoder_layer, transformer_layer
 from ..nn.embeddings import sinusoidal_table
 from .base import PreTrainedModel
 from .seq2seq import init_weights, layer_arguments, shift_right
@@ -61,11 +62,10 @@ class Recurrence:
     cost: Tensor  # scalar
 
 
-class UniversalTransformer(GenerationMixin, PreTrainedModel):
+class UniversalTransformer(Seq2SeqLM, GenerationMixin, PreTrainedModel):
     """Source ids (B, S) and target ids (B, T) -> next-token logits (B, T, V), and ponder maps."""
 
     config_class = UniversalTransformerConfig
-    decoding = "seq2seq"
     supports_cache = False  # the recurrence in depth, with per-position halting, has no key/value cache
     n_cached_layers = 0
 
@@ -80,8 +80,8 @@ class UniversalTransformer(GenerationMixin, PreTrainedModel):
         self.register_buffer("signal", table, persistent=False)
         self.dropout = Dropout(c.dropout)
         layer_args = layer_arguments(c)
-        self.encoder_layer = TransformerLayer(**layer_args)
-        self.decoder_layer = DecoderLayer(**layer_args)
+        self.encoder_layer = transformer_layer(**layer_args)
+        self.decoder_layer = decoder_layer(**layer_args)
         act_args = dict(max_steps=c.max_steps, epsilon=c.act_epsilon, init_bias=c.act_init_bias, mode=c.act_mode)
         self.encoder_act = AdaptiveComputationTime(c.d_model, **act_args) if c.act else None
         self.decoder_act = AdaptiveComputationTime(c.d_model, **act_args) if c.act else None

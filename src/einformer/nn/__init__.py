@@ -19,10 +19,11 @@ from .kv_cache import (
     StaticCache,
     StaticLayerCache,
 )
-from .layer import DecoderLayer, TransformerLayer
+from .layer import DecoderLayer, TransformerLayer, decoder_layer, transformer_layer
 from .masks import causal_mask, expand_attention_mask, merge_masks, padding_mask
+from .norms import RMSNorm, make_norm
+from .packed import prepare_for_inference
 from .relative import RelativeMultiHeadAttention, rel_shift
-from .residual import Residual
 
 __all__ = [
     "AdaptiveComputationTime",
@@ -38,13 +39,17 @@ __all__ = [
     "LearnedPositionalEmbedding",
     "MultiHeadAttention",
     "RelativeMultiHeadAttention",
-    "Residual",
+    "RMSNorm",
     "SinusoidalPositionalEmbedding",
     "StaticCache",
     "StaticLayerCache",
     "TokenEmbedding",
     "TransformerLayer",
     "causal_mask",
+    "decoder_layer",
+    "make_norm",
+    "prepare_for_inference",
+    "transformer_layer",
     "dropout",
     "expand_attention_mask",
     "merge_masks",

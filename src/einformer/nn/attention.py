@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .dropout import dropout
 from .masks import causal_mask, expand_attention_mask, merge_masks
-from .packed import PackedLinear
+from .packed import FusedLinear
 
 IMPLS = ("auto", "einsum", "sdpa")
 
@@ -62,6 +62,15 @@ def scaled_dot_product_attention(
         (B, H, T, Dv) output, or (output, weights) when ``return_weights``. A query whose keys are
         all masked gets a zero output and zero weights, never NaN.
     """
+    t, s = q.shape[-2], k.shape[-2]
+    if t == 1 and impl in ("auto", "sdpa") and not return_weights and record is None and dropout_p == 0.0:
+        # The decode step: one query, the last position, sees every key, so no causal mask; the
+        # general path's checks and branches below cost about 6 us a call, 5% of a decoded token of
+        # the 6 x 384 GPT. Tests hold this branch to the einsum reference.
+        if mask is not None and mask.is_floating_point():
+            mask = mask.to(q.dtype)
+        gqa = k.shape[1] != q.shape[1]
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=gqa)
     _check_inputs(q, k, v, mask)
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
@@ -70,7 +79,6 @@ def scaled_dot_product_attention(
     if impl == "sdpa" and (return_weights or record is not None):
         raise ValueError("impl='sdpa' cannot return attention weights; use impl='einsum' or 'auto'")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    t, s = q.shape[-2], k.shape[-2]
     if is_causal and t == 1:  # one query, the last position: it sees every key, no mask needed
         is_causal = False
     # torch's fused kernels have no dropout on a CPU: there the math runs here, with a cheaper mask
@@ -95,22 +103,6 @@ def scaled_dot_product_attention(
         )
     out, weights = _einsum_attention(q, k, v, mask, dropout_p, scale, record)
     return (out, weights) if return_weights else out
-
-
-def single_query_attention(q: Tensor, k: Tensor, v: Tensor, keep: Tensor | None = None) -> Tensor:
-    """The decode step's attention: one new query per row, the last position, against every cached key.
-
-    The fused kernel that ``scaled_dot_product_attention(impl="sdpa")`` calls, without the general
-    entry's checks and branches, which cost about 6 us a call (5% of a decoded token of the 6 x 384
-    GPT): with one query there is no causal mask, in eval mode no dropout, and ``keep`` is only
-    padding. ``tests/nn/test_attention.py`` holds it to the einsum reference.
-
-    Args:
-        q: (B, H, 1, Dqk); k: (B, Hkv, S, Dqk); v: (B, Hkv, S, Dv); keep: (B, 1, 1, S) boolean or None.
-    Returns:
-        (B, H, 1, Dv).
-    """
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=k.shape[1] != q.shape[1])
 
 
 def _einsum_attention(
@@ -186,6 +178,9 @@ class MultiHeadAttention(nn.Module):
     of widths ``d_qk`` and ``d_v``, attends per head, and projects the concatenated heads back to
     ``d_model``. ``n_kv_heads < n_heads`` is grouped-query attention (1 = multi-query).
 
+    One ``forward`` serves training, a prompt, one new token and K proposed tokens: with a
+    ``kv_cache`` the new keys and values are appended and the queries attend to all of them.
+
     Args:
         d_model: width of the query input and of the output.
         n_heads: number of query heads.
@@ -195,8 +190,14 @@ class MultiHeadAttention(nn.Module):
             default d_model.
         value_dim: width of the value input; default kv_dim.
         n_kv_heads: number of key/value heads; default n_heads.
-        bias: biases in the four projections.
+        bias: biases in the four projections (``out_bias`` overrides it for the output one).
+        out_bias: bias in the output projection; default ``bias``.
         dropout: dropout on the attention weights while training.
+        scale: multiplies the scores; default 1 / sqrt(d_qk), the paper's.
+        q_norm, k_norm: a norm over each head's query / key width (Qwen3's qk-norm), or None.
+        rotary: rotary position embeddings, called as ``rotary(q, k, position_ids) -> (q, k)`` on
+            (B, H, T, Dqk) heads before the cache; None for models whose positions are added to the
+            embeddings.
     """
 
     def __init__(
@@ -210,7 +211,12 @@ class MultiHeadAttention(nn.Module):
         value_dim: int | None = None,
         n_kv_heads: int | None = None,
         bias: bool = True,
+        out_bias: bool | None = None,
         dropout: float = 0.0,
+        scale: float | None = None,
+        q_norm: nn.Module | None = None,
+        k_norm: nn.Module | None = None,
+        rotary: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if n_heads < 1:
@@ -231,11 +237,14 @@ class MultiHeadAttention(nn.Module):
         self.d_model = d_model
         self.kv_dim = d_model if kv_dim is None else kv_dim
         self.value_dim = self.kv_dim if value_dim is None else value_dim
-        self.dropout = dropout
+        self.dropout, self.scale = dropout, scale
         self.q_proj = nn.Linear(d_model, n_heads * self.d_qk, bias=bias)
         self.k_proj = nn.Linear(self.kv_dim, n_kv_heads * self.d_qk, bias=bias)
         self.v_proj = nn.Linear(self.value_dim, n_kv_heads * self.d_v, bias=bias)
-        self.out_proj = nn.Linear(n_heads * self.d_v, d_model, bias=bias)
+        self.out_proj = nn.Linear(n_heads * self.d_v, d_model, bias=bias if out_bias is None else out_bias)
+        self.q_norm, self.k_norm, self.rotary = q_norm, k_norm, rotary
+        # q, k and v as one product for inference, made by nn/packed.prepare_for_inference (not saved)
+        self.fused: FusedLinear | None = None
         # a list to append each forward's intermediates to (with need_weights): explain/steps.py
         self.recorder: list[dict] | None = None
 
@@ -248,6 +257,7 @@ class MultiHeadAttention(nn.Module):
         attention_mask: Tensor | None = None,
         is_causal: bool = False,
         kv_cache=None,
+        position_ids: Tensor | None = None,
         need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """Attend from ``query`` to ``key``/``value`` (self-attention when both are None).
@@ -262,6 +272,7 @@ class MultiHeadAttention(nn.Module):
             kv_cache: a layer cache from ``einformer.nn.kv_cache``; new keys/values are appended
                 and attention runs over all of them. A filled cross-attention cache is reused
                 without projecting ``key``/``value`` again.
+            position_ids: (B, T) or (1, T) positions of the queries, for ``rotary``.
             need_weights: also return the (B, H, T, S) weights (reference einsum path).
 
         Returns:
@@ -269,17 +280,17 @@ class MultiHeadAttention(nn.Module):
         """
         self._check_widths(query, key, value)
         batch, t, _ = query.shape
-        # (B, T, H * Dqk) -> (B, H, T, Dqk): view + transpose, what rearrange("b t (h d) -> b h t d") does,
-        # spelled out because this runs once per layer per generated token
-        q = self.q_proj(query).view(batch, t, self.n_heads, self.d_qk).transpose(1, 2)
-        if kv_cache is not None and kv_cache.frozen:
-            k, v = kv_cache.keys, kv_cache.values  # cross-attention memory, projected once
+        frozen = kv_cache is not None and kv_cache.frozen  # cross-attention memory, projected once
+        q, k, v = self._heads(query, key, value, frozen)  # (B, H, T, Dqk), (B, Hkv, S, Dqk), (B, Hkv, S, Dv)
+        if self.q_norm is not None:
+            q = self.q_norm(q)
+        if frozen:
+            k, v = kv_cache.keys, kv_cache.values
         else:
-            key = query if key is None else key
-            value = key if value is None else value
-            s = key.shape[1]
-            k = self.k_proj(key).view(batch, s, self.n_kv_heads, self.d_qk).transpose(1, 2)  # (B, Hkv, S, Dqk)
-            v = self.v_proj(value).view(batch, s, self.n_kv_heads, self.d_v).transpose(1, 2)  # (B, Hkv, S, Dv)
+            if self.k_norm is not None:
+                k = self.k_norm(k)
+            if self.rotary is not None:
+                q, k = self.rotary(q, k, position_ids)
             if kv_cache is not None:
                 k, v = kv_cache.update(k, v)
         mask = None
@@ -293,6 +304,7 @@ class MultiHeadAttention(nn.Module):
             mask=mask,
             is_causal=is_causal,
             dropout_p=self.dropout if self.training else 0.0,
+            scale=self.scale,
             return_weights=need_weights,
             record=record,
         )
@@ -300,63 +312,43 @@ class MultiHeadAttention(nn.Module):
         out = out.transpose(1, 2).reshape(batch, t, self.n_heads * self.d_v)  # (B, H, T, Dv) -> (B, T, H * Dv)
         projected = self.out_proj(out)
         if record is not None:
-            record.update(query_input=query, key_input=key, q=q, k=k, v=v, concat=out, output=projected)
+            key_input = query if key is None else key
+            record.update(query_input=query, key_input=key_input, q=q, k=k, v=v, concat=out, output=projected)
             self.recorder.append(record)
         return projected, weights
 
-    def step(self, h: Tensor, kv_cache, keep: Tensor | None, w: dict) -> Tensor:
-        """One new query per row, eval mode: h (B, d_model) -> (B, d_model); ``forward`` on (B, 1, d_model).
-
-        Self-attention appends the new key and value to ``kv_cache``; a frozen cache (cross-attention)
-        supplies the encoder's. The newest query is the last position, so it may see every key: no
-        causal mask, only ``keep`` (B, 1, 1, S) for padding. ``w``: from ``step_weights``.
-        """
-        if h.dim() == 3:
-            return self._step_many(h, kv_cache, keep, w)
-        b, h_, hkv = h.shape[0], self.n_heads, self.n_kv_heads
-        # (B, H * Dh) -> (B, H, 1, Dh): with one position per row, this view is the transpose
-        if kv_cache.frozen:
-            q, k, v = w["q"](h).view(b, h_, 1, self.d_qk), kv_cache.keys, kv_cache.values
-        elif hkv == h_ and self.d_qk == self.d_v:  # (B, 3 * H * Dh) -> three (B, H, 1, Dh) in one view
-            q, k, v = w["qkv"](h).view(b, 3, h_, 1, self.d_qk).unbind(1)
-            k, v = kv_cache.update(k, v)  # (B, H, S, Dh)
+    def _heads(self, query: Tensor, key: Tensor | None, value: Tensor | None, frozen: bool):
+        """The projections split into heads: q (B, H, T, Dqk) and, unless a frozen cache holds them,
+        k (B, Hkv, S, Dqk) and v (B, Hkv, S, Dv) (else None). Views, not einops: this runs once per
+        layer per generated token."""
+        batch, t, h, hkv = query.shape[0], query.shape[1], self.n_heads, self.n_kv_heads
+        if self.fused is not None and key is None and not torch.is_grad_enabled():
+            qkv = self.fused(query)  # one (B, T, Dq + Dk + Dv) product
+            if hkv == h and self.d_qk == self.d_v:  # (B, T, 3 * H * D) -> (B, T, 3, H, D) -> 3 x (B, H, T, D)
+                return qkv.view(batch, t, 3, h, self.d_qk).permute(2, 0, 3, 1, 4).unbind(0)
+            q, k, v = qkv.split([h * self.d_qk, hkv * self.d_qk, hkv * self.d_v], dim=-1)
+            s = t
         else:
-            q, k, v = w["qkv"](h).split([h_ * self.d_qk, hkv * self.d_qk, hkv * self.d_v], dim=-1)
-            q = q.view(b, h_, 1, self.d_qk)
-            k, v = kv_cache.update(k.view(b, hkv, 1, self.d_qk), v.view(b, hkv, 1, self.d_v))  # (B, Hkv, S, Dh)
-        out = single_query_attention(q, k, v, keep)  # (B, H, 1, Dv)
-        return w["out"](out.reshape(b, h_ * self.d_v))  # -> (B, H * Dv) -> (B, d_model)
+            q = self.q_proj(query)
+            if frozen:
+                return q.view(batch, t, h, self.d_qk).transpose(1, 2), None, None
+            key = query if key is None else key
+            value = key if value is None else value
+            k, v, s = self.k_proj(key), self.v_proj(value), key.shape[1]
+        # (B, T, H * D) -> (B, T, H, D) -> (B, H, T, D), what rearrange("b t (h d) -> b h t d") does
+        return (
+            q.view(batch, t, h, self.d_qk).transpose(1, 2),
+            k.view(batch, s, hkv, self.d_qk).transpose(1, 2),
+            v.view(batch, s, hkv, self.d_v).transpose(1, 2),
+        )
 
-    def _step_many(self, h: Tensor, kv_cache, keep: Tensor | None, w: dict) -> Tensor:
-        """``step`` for T new positions per row (checking proposed tokens): h (B, T, D) -> (B, T, D), with
-        ``keep`` (B, 1, T, S) the causal (and padding) mask over the cache and the new keys, or, for a
-        frozen cache (cross-attention), (B, 1, 1, S) over the memory or None."""
-        b, t, h_, hkv = h.shape[0], h.shape[1], self.n_heads, self.n_kv_heads
-        # views, not einops, on this per-token path: (B, T, H * Dh) -> (B, T, H, Dh) -> (B, H, T, Dh)
-        if kv_cache.frozen:
-            q, k, v = w["q"](h).view(b, t, h_, self.d_qk).transpose(1, 2), kv_cache.keys, kv_cache.values
-        else:
-            qkv = w["qkv"](h)  # (B, T, Dq + Dk + Dv)
-            q, k, v = qkv.split([h_ * self.d_qk, hkv * self.d_qk, hkv * self.d_v], -1)
-            q = q.view(b, t, h_, self.d_qk).transpose(1, 2)
-            k = k.view(b, t, hkv, self.d_qk).transpose(1, 2)
-            v = v.view(b, t, hkv, self.d_v).transpose(1, 2)
-            k, v = kv_cache.update(k, v)  # (B, Hkv, S, D)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=k.shape[1] != q.shape[1])
-        return w["out"](
-            out.transpose(1, 2).reshape(b, t, h_ * self.d_v)
-        )  # (B, H, T, Dv) -> (B, T, H * Dv) -> (B, T, D)
-
-    def step_weights(self, rows: int, *, cross: bool = False, pack: bool = True) -> dict:
-        """``step``'s projections for about ``rows`` rows: query, key and value as one (Dq + Dk + Dv, D)
-        product, or the query alone for cross-attention (its keys and values are cached)."""
-        out = PackedLinear(self.out_proj.weight, self.out_proj.bias, rows, pack=pack)
-        if cross:
-            return {"q": PackedLinear(self.q_proj.weight, self.q_proj.bias, rows, pack=pack), "out": out}
-        projections = (self.q_proj, self.k_proj, self.v_proj)
-        weight = torch.cat([p.weight for p in projections])
-        bias = None if self.q_proj.bias is None else torch.cat([p.bias for p in projections])
-        return {"qkv": PackedLinear(weight, bias, rows, pack=pack), "out": out}
+    def fuse_projections(self, rows: int, *, pack: bool = True) -> None:
+        """Give self-attention one (Dq + Dk + Dv, D) product for q, k and v (``nn/packed.py``); a
+        cross-attention, whose keys come from another sequence, keeps its three."""
+        if self.kv_dim != self.d_model or self.value_dim != self.d_model:
+            return
+        if self.fused is None or not self.fused.fits(rows, pack):
+            self.fused = FusedLinear((self.q_proj, self.k_proj, self.v_proj), rows, pack=pack)
 
     def _check_widths(self, query: Tensor, key: Tensor | None, value: Tensor | None) -> None:
         """Name the offending input when a width does not match the projections."""

@@ -76,9 +76,19 @@ class SinusoidalPositionalEmbedding(nn.Module):
 
 
 class LearnedPositionalEmbedding(nn.Embedding):
-    """One learned vector per absolute position (BERT, GPT-2)."""
+    """One learned vector per absolute position (BERT, GPT-2).
+
+    ``offset``: position p reads row p + offset, a named departure for RoBERTa, whose table keeps its
+    first ``padding_idx + 1`` rows for padding and counts real positions from ``padding_idx + 1``.
+    """
+
+    def __init__(self, max_len: int, d_model: int, *, offset: int = 0) -> None:
+        super().__init__(max_len + offset, d_model)
+        self.offset = offset
 
     def forward(self, position_ids: Tensor) -> Tensor:
         """(B, T) or (T,) position ids -> (..., T, D)."""
+        if self.offset:
+            position_ids = position_ids + self.offset
         _check_positions(position_ids, self.num_embeddings)
         return super().forward(position_ids)

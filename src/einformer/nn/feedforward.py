@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .dropout import Dropout
-from .packed import PackedLinear
 
 ACTIVATIONS = {
     "relu": F.relu,
@@ -58,15 +57,3 @@ class FeedForward(nn.Module):
         if self.training and self.dropout.p > 0:
             h = self.dropout(h)
         return self.fc2(h)
-
-    def step(self, h: Tensor, w: dict) -> Tensor:
-        """(B, D) -> (B, D) in eval mode, with the weights of ``step_weights``."""
-        a = self.act(w["fc1"](h))
-        if "gate" in w:
-            a = a * w["gate"](h)
-        return w["fc2"](a)
-
-    def step_weights(self, rows: int, *, pack: bool = True) -> dict:
-        """The linear maps packed for about ``rows`` rows per call (``nn/packed.py``)."""
-        names = ("fc1", "fc2") if self.gate is None else ("fc1", "gate", "fc2")
-        return {n: PackedLinear(getattr(self, n).weight, getattr(self, n).bias, rows, pack=pack) for n in names}

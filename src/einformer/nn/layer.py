@@ -1,17 +1,18 @@
 """The Transformer's layers: self-attention, then a position-wise feed-forward network, each inside a
-residual sub-layer; the decoder layer adds cross-attention to the encoder's output in between.
+residual connection; the decoder layer adds cross-attention to the encoder's output in between.
 
-``TransformerLayer`` serves the paper's encoder layer (bidirectional, post-norm), BERT's layer (the
-same), and GPT's block (``causal=True``, ``norm_first=True``). ``DecoderLayer`` is the paper's
-decoder layer, used by the encoder-decoder and the Universal Transformer.
+A layer is given its parts (torchtune's rule): the attention, the feed-forward network and the
+norms are modules built elsewhere, so a model chooses LayerNorm or RMSNorm, a gated feed-forward,
+grouped-query attention, rotary positions or an attention scale without the layer knowing.
+``transformer_layer`` and ``decoder_layer`` build the usual parts from plain numbers.
 
-Each layer has two ways to run:
-* ``forward`` on (B, T, D): training, the prompt, anything with several positions;
-* ``step`` on (B, D): one new position per row while generating, with a key/value cache and the
-  weights prepared by ``step_weights`` (once, and kept while they are unchanged) (query, key and value fused into one
-  product, packed for oneDNN: ``nn/packed.py``). It is the same computation as ``forward`` on
-  (B, 1, D) in fewer operations, held equal to it by tests for every layer option (pre- and
-  post-norm, gated feed-forward, padding); eval mode only (no dropout).
+The residual is written out in ``forward``, in the paper's two orders (``norm_first``):
+* post-norm (the paper, section 5.4; BERT): x = Norm(x + Dropout(Sublayer(x)));
+* pre-norm (GPT-2 and later, Xiong et al. 2020): x = x + Dropout(Sublayer(Norm(x))).
+
+One ``forward`` serves training, a prompt, one new token and K proposed tokens: a key/value cache
+holds the earlier positions. Decoding fast comes from swapping modules (``nn/packed.py``), not from a
+second path.
 """
 
 from __future__ import annotations
@@ -19,128 +20,189 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .attention import MultiHeadAttention
+from .dropout import Dropout
 from .feedforward import FeedForward
-from .residual import Residual
+from .norms import make_norm
 
 
 class TransformerLayer(nn.Module):
-    """(B, T, D) -> (B, T, D).
+    """(B, T, D) -> (B, T, D): self-attention and a feed-forward network, each with a residual.
 
     Args:
-        d_model, n_heads, d_ff: widths and heads.
-        activation: of the feed-forward network.
-        dropout: on each sub-layer's output; attention_dropout: on the attention weights.
+        attn: the self-attention (``MultiHeadAttention``).
+        ffn: the position-wise network, (B, T, D) -> (B, T, D).
+        attn_norm, ffn_norm: the norms of the two residual connections.
         norm_first: pre-norm (GPT-2 and later) instead of the paper's post-norm.
-        eps: LayerNorm epsilon; bias: biases in the linear maps.
+        dropout: on each sub-layer's output while training.
         causal: each position attends only to itself and earlier ones (decoders).
-        d_qk, d_v: per-head query/key and value widths (default, as in the paper, d_model / n_heads).
     """
 
     def __init__(
         self,
-        d_model: int,
-        n_heads: int,
-        d_ff: int,
         *,
-        activation: str = "relu",
-        dropout: float = 0.0,
-        attention_dropout: float = 0.0,
+        attn: MultiHeadAttention,
+        ffn: nn.Module,
+        attn_norm: nn.Module,
+        ffn_norm: nn.Module,
         norm_first: bool = False,
-        eps: float = 1e-5,
-        bias: bool = True,
+        dropout: float = 0.0,
         causal: bool = False,
-        d_qk: int | None = None,
-        d_v: int | None = None,
     ) -> None:
         super().__init__()
-        self.causal = causal
-        self.attn = MultiHeadAttention(d_model, n_heads, d_qk=d_qk, d_v=d_v, dropout=attention_dropout, bias=bias)
-        self.ffn = FeedForward(d_model, d_ff, activation=activation, bias=bias)
-        self.attn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-        self.ffn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
+        self.attn, self.attn_norm, self.ffn, self.ffn_norm = attn, attn_norm, ffn, ffn_norm
+        self.norm_first, self.causal = norm_first, causal
+        self.dropout = Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, kv_cache=None, *, need_weights: bool = False):
-        """x (B, T, D), mask as MultiHeadAttention's attention_mask -> (B, T, D), weights (B, H, T, S) or None."""
-        h, weights = self.attn(
-            self.attn_block.input(x),
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, kv_cache=None, *, position_ids=None, need_weights: bool = False
+    ):
+        """x (B, T, D), mask as MultiHeadAttention's attention_mask -> (B, T, D), weights (B, H, T, S) or None.
+
+        ``kv_cache``: this layer's cache (earlier positions; the new ones are appended);
+        ``position_ids`` (B, T): for rotary attention."""
+        if self.norm_first:
+            h, weights = self._attend(self.attn_norm(x), mask, kv_cache, position_ids, need_weights)
+            x = x + self._drop(h)
+            x = x + self._drop(self.ffn(self.ffn_norm(x)))
+        else:
+            h, weights = self._attend(x, mask, kv_cache, position_ids, need_weights)
+            x = self.attn_norm(x + self._drop(h))
+            x = self.ffn_norm(x + self._drop(self.ffn(x)))
+        return x, weights
+
+    def _attend(self, h: Tensor, mask, kv_cache, position_ids, need_weights: bool):
+        return self.attn(
+            h,
             attention_mask=mask,
             is_causal=self.causal,
             kv_cache=kv_cache,
+            position_ids=position_ids,
             need_weights=need_weights,
         )
-        x = self.attn_block.add(x, h)
-        x = self.ffn_block.add(x, self.ffn(self.ffn_block.input(x)))
-        return x, weights
 
-    def step(self, x: Tensor, kv_cache, keep: Tensor | None, w: dict) -> Tensor:
-        """One new position per row: x (B, D) -> (B, D).
-
-        Args:
-            kv_cache: this layer's cache, holding the earlier positions; the new one is appended.
-            keep: (B, 1, 1, S) boolean over the keys (left padding), or None for all of them.
-            w: this layer's ``step_weights``.
-        """
-        if not self.causal:
-            raise ValueError("step is for causal layers: a bidirectional layer's earlier positions see the new one")
-        x = self.attn_block.add(x, self.attn.step(self.attn_block.input(x), kv_cache, keep, w["attn"]))
-        return self.ffn_block.add(x, self.ffn.step(self.ffn_block.input(x), w["ffn"]))
-
-    def step_weights(self, rows: int, *, pack: bool = True) -> dict:
-        """The weights ``step`` multiplies by, prepared for about ``rows`` rows per call."""
-        return {"attn": self.attn.step_weights(rows, pack=pack), "ffn": self.ffn.step_weights(rows, pack=pack)}
+    def _drop(self, h: Tensor) -> Tensor:
+        return self.dropout(h) if self.training else h  # no call at inference
 
 
 class DecoderLayer(nn.Module):
-    """Causal self-attention, cross-attention to the encoder output (memory), feed-forward.
-    ``d_qk`` / ``d_v``: per-head widths of both attentions, as ``TransformerLayer``'s."""
+    """Causal self-attention, cross-attention to the encoder output (memory), feed-forward; each with
+    a residual and a norm, as ``TransformerLayer``'s."""
 
     def __init__(
-        self, *, d_model, n_heads, d_ff, dropout, attention_dropout, activation, norm_first, eps, d_qk=None, d_v=None
-    ):
+        self,
+        *,
+        self_attn: MultiHeadAttention,
+        cross_attn: MultiHeadAttention,
+        ffn: nn.Module,
+        self_attn_norm: nn.Module,
+        cross_attn_norm: nn.Module,
+        ffn_norm: nn.Module,
+        norm_first: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
-        widths = dict(d_qk=d_qk, d_v=d_v, dropout=attention_dropout)
-        self.self_attn = MultiHeadAttention(d_model, n_heads, **widths)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, **widths)
-        self.ffn = FeedForward(d_model, d_ff, activation=activation)
-        self.self_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-        self.cross_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
-        self.ffn_block = Residual(d_model, norm_first=norm_first, dropout=dropout, eps=eps)
+        self.self_attn, self.cross_attn, self.ffn = self_attn, cross_attn, ffn
+        self.self_attn_norm, self.cross_attn_norm, self.ffn_norm = self_attn_norm, cross_attn_norm, ffn_norm
+        self.norm_first = norm_first
+        self.dropout = Dropout(dropout)
 
     def forward(self, x, memory, memory_mask, *, self_cache=None, cross_cache=None, need_weights=False):
-        """(B, T, D) and memory (B, S, D) -> (B, T, D), self weights (B, H, T, T'), cross (B, H, T, S)."""
-        h, self_w = self.self_attn(
-            self.self_block.input(x), is_causal=True, kv_cache=self_cache, need_weights=need_weights
-        )
-        x = self.self_block.add(x, h)
-        h, cross_w = self.cross_attn(
-            self.cross_block.input(x),
-            memory,
-            attention_mask=memory_mask,
-            kv_cache=cross_cache,
-            need_weights=need_weights,
-        )
-        x = self.cross_block.add(x, h)
-        x = self.ffn_block.add(x, self.ffn(self.ffn_block.input(x)))
+        """(B, T, D) and memory (B, S, D) -> (B, T, D), self weights (B, H, T, T'), cross (B, H, T, S).
+
+        ``self_cache`` holds the earlier target positions; a filled ``cross_cache`` holds the
+        memory's keys and values (the first call with it fills it)."""
+        self_args = dict(is_causal=True, kv_cache=self_cache, need_weights=need_weights)
+        cross_args = dict(attention_mask=memory_mask, kv_cache=cross_cache, need_weights=need_weights)
+        if self.norm_first:
+            h, self_w = self.self_attn(self.self_attn_norm(x), **self_args)
+            x = x + self._drop(h)
+            h, cross_w = self.cross_attn(self.cross_attn_norm(x), memory, **cross_args)
+            x = x + self._drop(h)
+            x = x + self._drop(self.ffn(self.ffn_norm(x)))
+        else:
+            h, self_w = self.self_attn(x, **self_args)
+            x = self.self_attn_norm(x + self._drop(h))
+            h, cross_w = self.cross_attn(x, memory, **cross_args)
+            x = self.cross_attn_norm(x + self._drop(h))
+            x = self.ffn_norm(x + self._drop(self.ffn(x)))
         return x, self_w, cross_w
 
-    def step(self, x: Tensor, self_cache, cross_cache, memory_keep, w: dict, causal_keep=None) -> Tensor:
-        """One new target position per row: x (B, D) -> (B, D).
+    def _drop(self, h: Tensor) -> Tensor:
+        return self.dropout(h) if self.training else h
 
-        ``cross_cache`` must already hold the memory's keys and values (a ``forward`` with it filled
-        them); ``memory_keep`` is (B, 1, 1, S) over the memory, or None when nothing is padding.
-        ``x`` (B, T, D) checks T proposed positions at once, with ``causal_keep`` (1, 1, T, S') the
-        causal mask over the self-attention cache and the new positions.
-        """
-        h = self.self_attn.step(self.self_block.input(x), self_cache, causal_keep, w["self"])
-        x = self.self_block.add(x, h)
-        x = self.cross_block.add(
-            x, self.cross_attn.step(self.cross_block.input(x), cross_cache, memory_keep, w["cross"])
-        )
-        return self.ffn_block.add(x, self.ffn.step(self.ffn_block.input(x), w["ffn"]))
 
-    def step_weights(self, rows: int, *, pack: bool = True) -> dict:
-        return {
-            "self": self.self_attn.step_weights(rows, pack=pack),
-            "cross": self.cross_attn.step_weights(rows, cross=True, pack=pack),
-            "ffn": self.ffn.step_weights(rows, pack=pack),
-        }
+def transformer_layer(
+    d_model: int,
+    n_heads: int,
+    d_ff: int,
+    *,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    attention_dropout: float = 0.0,
+    norm_first: bool = False,
+    norm: str = "layer",
+    eps: float = 1e-5,
+    bias: bool = True,
+    causal: bool = False,
+    d_qk: int | None = None,
+    d_v: int | None = None,
+    n_kv_heads: int | None = None,
+    scale: float | None = None,
+) -> TransformerLayer:
+    """A ``TransformerLayer`` with the usual parts, from plain numbers.
+
+    Args:
+        d_model, n_heads, d_ff: widths and heads; d_qk, d_v: per-head widths (default d_model / n_heads).
+        activation: of the feed-forward network (a gated one: "swiglu", "geglu").
+        dropout: on each sub-layer's output; attention_dropout: on the attention weights.
+        norm_first: pre-norm; norm: "layer" or "rms"; eps: its epsilon; bias: in the linear maps
+            (and the LayerNorms).
+        causal: decoder self-attention; n_kv_heads: grouped-query attention; scale: of the scores.
+    """
+    attn = MultiHeadAttention(
+        d_model,
+        n_heads,
+        d_qk=d_qk,
+        d_v=d_v,
+        n_kv_heads=n_kv_heads,
+        dropout=attention_dropout,
+        bias=bias,
+        scale=scale,
+    )
+    return TransformerLayer(
+        attn=attn,
+        ffn=FeedForward(d_model, d_ff, activation=activation, bias=bias),
+        attn_norm=make_norm(norm, d_model, eps=eps, bias=bias),
+        ffn_norm=make_norm(norm, d_model, eps=eps, bias=bias),
+        norm_first=norm_first,
+        dropout=dropout,
+        causal=causal,
+    )
+
+
+def decoder_layer(
+    d_model: int,
+    n_heads: int,
+    d_ff: int,
+    *,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    attention_dropout: float = 0.0,
+    norm_first: bool = False,
+    eps: float = 1e-5,
+    d_qk: int | None = None,
+    d_v: int | None = None,
+) -> DecoderLayer:
+    """A ``DecoderLayer`` with LayerNorms and the paper's attention, from plain numbers (as
+    ``transformer_layer``'s arguments)."""
+    widths = dict(d_qk=d_qk, d_v=d_v, dropout=attention_dropout)
+    return DecoderLayer(
+        self_attn=MultiHeadAttention(d_model, n_heads, **widths),
+        cross_attn=MultiHeadAttention(d_model, n_heads, **widths),
+        ffn=FeedForward(d_model, d_ff, activation=activation),
+        self_attn_norm=nn.LayerNorm(d_model, eps=eps),
+        cross_attn_norm=nn.LayerNorm(d_model, eps=eps),
+        ffn_norm=nn.LayerNorm(d_model, eps=eps),
+        norm_first=norm_first,
+        dropout=dropout,
+    )

@@ -61,9 +61,20 @@ def expand_attention_mask(attention_mask: Tensor, batch: int, t: int, s: int) ->
         raise ValueError(
             f"attention_mask of shape {shape} does not broadcast to (batch, heads, T, S) = ({batch}, H, {t}, {s})"
         )
-    if attention_mask.is_floating_point():
+    if attention_mask.is_floating_point() or attention_mask.dtype == torch.bool:
         return attention_mask
     return attention_mask != 0
+
+
+def padding_keep(attention_mask: Tensor | None) -> Tensor | None:
+    """A model's (B, S) mask -> the (B, 1, 1, S) keep-mask its layers share, or None when nothing is
+    padding (then attention needs no mask: the fused kernel's own causal mask, or none at all). A
+    (B, 1, 1, S) boolean keep-mask, made once by a caller that reuses it, is returned as it is."""
+    if attention_mask is None or (attention_mask.dim() == 4 and attention_mask.dtype == torch.bool):
+        return attention_mask
+    if bool(attention_mask.all()):
+        return None
+    return padding_mask(attention_mask)
 
 
 def merge_masks(mask: Tensor | None, keep: Tensor) -> Tensor:
@@ -73,3 +84,21 @@ def merge_masks(mask: Tensor | None, keep: Tensor) -> Tensor:
     if mask.dtype == torch.bool:
         return mask & keep
     return mask.masked_fill(~keep, float("-inf"))
+
+
+def positions_from_mask(attention_mask: Tensor | None, past: int, t: int, device=None) -> Tensor:
+    """(B, T) position ids: count only real tokens, so a left-padded prompt starts at 0 (as HF does)."""
+    if attention_mask is None:
+        return torch.arange(past, past + t, device=device)[None]
+    positions = attention_mask.long().cumsum(-1) - 1
+    positions = positions.masked_fill(attention_mask == 0, 1)  # padding: any valid id, never attended to
+    return positions[:, -t:]
+
+
+def sliding_window_keep(window: int, past: int, t: int, device=None) -> Tensor:
+    """Boolean (1, 1, T, S) keep-mask of a sliding window over cache indices: the query at index
+    past + i sees the keys at indices past + i - window < j (the last ``window``, itself included;
+    causality is the attention's own). S = past + T."""
+    rows = torch.arange(past, past + t, device=device)[:, None]  # (T, 1)
+    cols = torch.arange(past + t, device=device)[None]  # (1, S)
+    return (cols > rows - window)[None, None]

@@ -8,18 +8,29 @@ reorder a weight once into the blocked layout its kernels read fastest ("packing
 expected number of rows; the per-step product then runs close to the memory-bandwidth floor
 (measured in bench/generate.py).
 
+Speed comes by swapping modules, not by a second forward (gpt-fast's quantization handler is the
+model): ``prepare_for_inference(model, rows)`` replaces each large ``nn.Linear`` by a
+``PackedLinear`` that shares its parameters (state dict, optimizer and tied weights unchanged) and,
+under ``torch.no_grad()`` on few rows, multiplies by a packed copy; and it gives every
+self-attention one ``FusedLinear`` for its query, key and value (one product instead of three). Both
+keep their packed copy only while their source parameters are the same tensors at the same
+version: an optimizer step, ``load_state_dict``, ``.to()`` or an in-place edit under no_grad makes
+them pack again at the next call (an edit through ``param.data`` escapes torch's version counter:
+call ``release(model)`` after one). Copies and pickles of a model leave the packed copies behind.
+
 This uses ``torch.ops.mkldnn._reorder_linear_weight`` and ``torch.ops.mkldnn._linear_pointwise``:
 internal operators (the ones torch.compile's CPU weight freezing emits), not a documented API. So
-``PackedLinear`` checks that they exist and fall back to ``F.linear`` otherwise (no oneDNN, a GPU
-tensor, a dtype other than fp32, a torch without the operators). Packing copies the weight: call
-it once per generation, not per step, and only under ``torch.no_grad()`` (no autograd through it).
+packing checks that they exist and falls back to ``F.linear`` otherwise (no oneDNN, a GPU tensor, a
+dtype other than fp32, a torch without the operators).
 """
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def onednn_packing_available(weight: Tensor) -> bool:
@@ -46,31 +57,151 @@ PACK_MIN_WORK = 100_000
 # one row was no faster with it (4.27 vs 4.03 ms; docs/generation.md). So the hint is at least this.
 PACK_MIN_ROWS = 16
 
+# A prompt of many rows is a large product, where MKL's F.linear is as fast and needs no layout for
+# it: the packed copy serves calls of at most this many rows.
+PACK_MAX_ROWS = 64
+_LINEAR = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)  # the op, looked up once
 
-class PackedLinear:
-    """``F.linear(x, weight, bias)`` with ``weight`` (Dout, Din) packed once for about ``rows`` rows.
 
-    Args:
-        weight: (Dout, Din) as in ``nn.Linear``.
-        bias: (Dout,) or None.
-        rows: the expected number of input rows per call (batch x beams, x proposed tokens when
-            checking them); a hint for the layout, raised to ``PACK_MIN_ROWS``: any number of rows
-            gives the same result.
-        pack: False keeps plain ``F.linear`` (the reference the packed path is tested against).
-        min_work: pack only a weight of at least this many elements (default ``PACK_MIN_WORK``).
+class _Packed:
+    """A weight (Dout, Din) and bias, packed for about ``rows`` rows; ``refresh`` rebuilds them.
+
+    ``make``: () -> (weight, bias) from the owner's live parameters (a concatenation for a fused
+    projection). The owner compares a ``key`` of those parameters' data pointers and versions with
+    ``key`` at each call and refreshes on a difference. Plain Python, not a module: it is never saved,
+    and a copy of it (``copy.deepcopy`` of the model) starts empty.
     """
 
-    def __init__(
-        self, weight: Tensor, bias: Tensor | None, rows: int, *, pack: bool = True, min_work: int | None = None
-    ) -> None:
-        self.weight, self.bias = weight, bias
-        self.packed = None
-        worth = weight.numel() >= (PACK_MIN_WORK if min_work is None else min_work)
-        if pack and worth and onednn_packing_available(weight):
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), max(PACK_MIN_ROWS, rows))
+    def __init__(self, make, rows: int, pack: bool) -> None:
+        self.make, self.pack = make, pack
+        self.rows = max(PACK_MIN_ROWS, rows)
+        self.key, self.weight, self.bias, self.packed, self.max_numel = None, None, None, None, 0
+
+    def refresh(self, key) -> None:
+        """Copy (and pack) the sources again; ``key`` identifies them."""
+        with torch.no_grad():
+            self.weight, self.bias = self.make()
+            worth = self.pack and self.weight.numel() >= PACK_MIN_WORK
+            use = worth and onednn_packing_available(self.weight)
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, self.rows) if use else None
+            self.max_numel = PACK_MAX_ROWS * self.weight.shape[1]
+        self.key = key
 
     def __call__(self, x: Tensor) -> Tensor:
-        """(..., Din) -> (..., Dout)."""
-        if self.packed is None or x.dtype != torch.float32:
+        """(..., Din) -> (..., Dout) with the current copies (the owner refreshed them)."""
+        if self.packed is None or x.dtype != torch.float32 or x.numel() > self.max_numel:
             return F.linear(x, self.weight, self.bias)
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+        return _LINEAR(x, self.packed, self.bias, "none", [], "")
+
+    def __deepcopy__(self, memo):
+        return _Packed(deepcopy(self.make, memo), self.rows, self.pack)
+
+    def __getstate__(self):
+        return {**self.__dict__, "key": None, "weight": None, "bias": None, "packed": None}
+
+
+def _key(linear: nn.Linear) -> tuple:
+    """What identifies a linear layer's current parameters: the weight's storage and the versions
+    (``.to()`` and ``load_state_dict(assign=True)`` change the first, in-place edits the others)."""
+    w, b = linear.weight, linear.bias
+    return w.data_ptr(), w._version, None if b is None else b._version
+
+
+class PackedLinear(nn.Linear):
+    """An ``nn.Linear`` (the same parameter tensors) whose no-grad forward on at most ``PACK_MAX_ROWS``
+    rows multiplies by a oneDNN-packed copy of its weight; with autograd, plain ``F.linear``."""
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, rows: int) -> PackedLinear:
+        module = cls.__new__(cls)
+        nn.Module.__init__(module)
+        module.in_features, module.out_features = linear.in_features, linear.out_features
+        module.weight, module.bias = linear.weight, linear.bias  # shared, not copied
+        module.training = linear.training
+        module.kernel = _Packed(module._weights, rows, pack=True)
+        return module
+
+    def _weights(self):
+        return self.weight.detach(), None if self.bias is None else self.bias.detach()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled():
+            return F.linear(x, self.weight, self.bias)
+        kernel, key = self.kernel, _key(self)
+        if key != kernel.key:  # new parameters, or changed in place: pack again
+            kernel.refresh(key)
+        return kernel(x)
+
+
+class FusedLinear:
+    """Several ``nn.Linear`` of one input as one product: x -> cat([l(x) for l in linears], -1).
+
+    Attention's query, key and value projections read the same input; one (Dq + Dk + Dv, D) product
+    instead of three saves two calls per layer and token. Made by ``prepare_for_inference`` for
+    inference (no autograd); packed like ``PackedLinear`` when ``pack``.
+    """
+
+    def __init__(self, linears: tuple[nn.Linear, ...], rows: int, *, pack: bool = True) -> None:
+        self.linears = linears
+        self.kernel = _Packed(self._weights, rows, pack)
+
+    def _weights(self):
+        weight = torch.cat([lin.weight.detach() for lin in self.linears])
+        biased = self.linears[0].bias is not None
+        return weight, torch.cat([lin.bias.detach() for lin in self.linears]) if biased else None
+
+    def fits(self, rows: int, pack: bool) -> bool:
+        """Was it made for this row hint and packing choice (else ``prepare_for_inference`` makes anew)?"""
+        return self.kernel.rows == max(PACK_MIN_ROWS, rows) and self.kernel.pack == pack
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """(..., D) -> (..., Dout_1 + Dout_2 + ...), the outputs side by side."""
+        key = tuple(map(_key, self.linears))
+        if key != self.kernel.key:
+            self.kernel.refresh(key)
+        return self.kernel(x)
+
+
+def prepare_for_inference(model: nn.Module, rows: int = 1, *, pack: bool = True) -> nn.Module:
+    """Swap ``model``'s linear layers for packed ones and fuse every self-attention's q/k/v, in place.
+
+    Args:
+        rows: the expected rows per call (batch x beams, x proposed tokens), a layout hint; any
+            number of rows gives the same result.
+        pack: False fuses q/k/v only and leaves every product to ``F.linear`` (the reference).
+
+    Returns ``model``. Idempotent: a model prepared for other ``rows`` is re-prepared for these.
+    The state dict, the parameters and training are unchanged (see the module docstring).
+    """
+    for module in list(model.modules()):
+        fuse = getattr(module, "fuse_projections", None)
+        if fuse is not None:
+            fuse(rows, pack=pack)
+        for name, child in list(module.named_children()):
+            if type(child) is nn.Linear and pack and child.weight.numel() >= PACK_MIN_WORK:
+                setattr(module, name, PackedLinear.from_linear(child, rows))
+            elif isinstance(child, PackedLinear) and child.kernel.rows != max(PACK_MIN_ROWS, rows):
+                child.kernel = _Packed(child._weights, rows, pack=True)
+    return model
+
+
+def release(model: nn.Module) -> nn.Module:
+    """Undo ``prepare_for_inference``: plain ``nn.Linear`` again and no fused projections (their
+    memory freed). The parameters are the same tensors throughout."""
+    for module in list(model.modules()):
+        unfuse = getattr(module, "fuse_projections", None)
+        if unfuse is not None:
+            module.fused = None
+        for name, child in list(module.named_children()):
+            if isinstance(child, PackedLinear):
+                linear = nn.Linear.__new__(nn.Linear)
+                nn.Module.__init__(linear)
+                linear.in_features, linear.out_features = child.in_features, child.out_features
+                linear.weight, linear.bias, linear.training = child.weight, child.bias, child.training
+                setattr(module, name, linear)
+    return model
+
+
+def is_prepared(model: nn.Module) -> bool:
+    """Has ``prepare_for_inference`` swapped or fused anything in ``model``?"""
+    return any(isinstance(m, PackedLinear) or getattr(m, "fused", None) is not None for m in model.modules())
