@@ -1,0 +1,102 @@
+"""Rotary position embeddings against their oracles: a complex-number rotation, the relative-offset
+identity of the scores, and transformers' frequency functions for every rope_type."""
+
+import math
+
+import pytest
+import torch
+
+from einformer.nn.rotary import ROPE_TYPES, RotaryEmbedding, inverse_frequencies
+
+DH = 16
+
+
+def _complex_reference(x: torch.Tensor, positions: torch.Tensor, inv_freq: torch.Tensor) -> torch.Tensor:
+    """Pairs (i, i + Dh/2) as complex numbers, multiplied by exp(1j * m * w_i); fp64."""
+    half = x.shape[-1] // 2
+    z = torch.complex(x[..., :half].double(), x[..., half:].double())
+    turned = z * torch.exp(1j * positions.double()[..., None] * inv_freq.double())
+    return torch.cat([turned.real, turned.imag], dim=-1)
+
+
+@pytest.mark.parametrize("rope_type", ["default", "linear", "llama3", "yarn"])
+def test_rotation_equals_the_complex_number_reference(rope_type):
+    scaling = dict(factor=4.0, original_max_position_embeddings=32, low_freq_factor=1.0, high_freq_factor=4.0)
+    rope = RotaryEmbedding(DH, theta=500.0, rope_type=rope_type, **scaling)
+    q, k = torch.randn(2, 4, 7, DH), torch.randn(2, 2, 7, DH)
+    positions = torch.tensor([[0, 1, 2, 3, 4, 5, 6], [3, 9, 27, 40, 41, 63, 100]])
+    got_q, got_k = rope(q, k, positions)
+    scale = rope.attention_factor
+    for x, got in ((q, got_q), (k, got_k)):
+        expected = _complex_reference(x, positions[:, None], rope.inv_freq) * scale
+        torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_scores_depend_only_on_the_offset():
+    """q(m) . k(n) = q(m + s) . k(n + s) for every shift s: the score sees m - n only."""
+    rope = RotaryEmbedding(DH, theta=10000.0)
+    q, k = torch.randn(1, 1, 1, DH, dtype=torch.float64), torch.randn(1, 1, 1, DH, dtype=torch.float64)
+    rope = rope.double()
+    for m, n in [(0, 0), (5, 2), (2, 5), (17, 3)]:
+        scores = []
+        for shift in (0, 1, 9, 250):
+            qm, _ = rope(q, q, torch.tensor([[m + shift]]))
+            _, kn = rope(k, k, torch.tensor([[n + shift]]))
+            scores.append(float((qm * kn).sum()))
+        assert max(scores) - min(scores) < 1e-9, (m, n, scores)
+
+
+def test_partial_rotation_turns_the_first_dimensions_only():
+    rope = RotaryEmbedding(DH, partial_rotary_factor=0.5)
+    q = torch.randn(1, 2, 3, DH)
+    positions = torch.tensor([[1, 4, 9]])
+    got, _ = rope(q, q, positions)
+    torch.testing.assert_close(got[..., DH // 2 :], q[..., DH // 2 :])
+    expected = _complex_reference(q[..., : DH // 2], positions[:, None], rope.inv_freq)
+    torch.testing.assert_close(got[..., : DH // 2].double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_an_unknown_rope_type_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"rope_type 'longrope' is not supported; choose one of"):
+        RotaryEmbedding(DH, rope_type="longrope")
+
+
+CASES = {
+    "default": {},
+    "linear": dict(factor=2.0),
+    "dynamic": dict(factor=2.0),
+    "llama3": dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_position_embeddings=64),
+    "yarn": dict(factor=4.0, original_max_position_embeddings=64, beta_fast=32.0, beta_slow=1.0),
+}
+
+
+@pytest.mark.hf
+@pytest.mark.parametrize("rope_type", ROPE_TYPES)
+@pytest.mark.parametrize("partial", [1.0, 0.5])
+def test_frequencies_equal_transformers(rope_type, partial):
+    """inv_freq and the attention factor, for lengths inside and past the original context."""
+    transformers = pytest.importorskip("transformers")
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    params = {"rope_type": rope_type, "rope_theta": 10000.0, **CASES[rope_type]}
+    if partial != 1.0:
+        params["partial_rotary_factor"] = partial
+    config = transformers.LlamaConfig(
+        hidden_size=64, num_attention_heads=4, max_position_embeddings=64, rope_parameters=params
+    )
+    fields = {k: v for k, v in CASES[rope_type].items()}
+    fields.setdefault("original_max_position_embeddings", 64)
+    dim = int(DH * partial)
+    for seq_len in (None, 50, 200):
+        if rope_type == "default":
+            theirs = ROPE_INIT_FUNCTIONS.get("default")
+            if theirs is None:  # transformers 5 computes the default inside the model
+                base = 1.0 / 10000.0 ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim)
+                expected, factor = base, 1.0
+            else:
+                expected, factor = theirs(config, "cpu", seq_len=seq_len)
+        else:
+            expected, factor = ROPE_INIT_FUNCTIONS[rope_type](config, "cpu", seq_len=seq_len)
+        ours, our_factor = inverse_frequencies(dim, 10000.0, rope_type, seq_len, **fields)
+        torch.testing.assert_close(ours, expected.float(), rtol=1e-6, atol=0)
+        assert math.isclose(our_factor, factor, rel_tol=1e-9)
