@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from einformer import GPT, BertConfig, BertModel, GPTConfig, TransformerXLConfig, load
+from einformer import GPT, BertConfig, BertModel, GPTConfig, TransformerXLConfig, load, registry
 from einformer.cli import main
 from einformer.config import EncoderDecoderConfig
 from einformer.data.tokenizer import Tokenizer
+from einformer.generation.kinds import CausalLM, MemoryLM
 from einformer.recipes.bert_pretrain import train_wordpiece
 from einformer.training.run_dir import LanguageModelRunInfo
 
@@ -62,7 +63,9 @@ def test_generate_dispatches_on_model_type(dirs, capsys):
     code, out, _ = _run(capsys, "generate", dirs["lm"], "--prompt", "line", "--max-new-tokens", "4", "--greedy")
     assert code == 0 and out.startswith("line")
     code, _, err = _run(capsys, "generate", dirs["bert"], "--prompt", "x")
-    assert code == 2 and "generate needs a gpt or transformer-xl model" in err and "holds a bert model" in err
+    generating = " or ".join(registry.names(CausalLM, MemoryLM))  # every language-model family, from the registry
+    assert generating.startswith("gpt or ") and "transformer-xl" in generating
+    assert code == 2 and f"generate needs a {generating} model" in err and "holds a bert model" in err
     code, _, err = _run(capsys, "generate", dirs["gpt2"], "--prompt", "x")  # the GPT path, stopped at the tokenizer
     assert code == 2 and "Hugging Face GPT-2 directory" in err and "vocab.json + merges.txt" in err
 

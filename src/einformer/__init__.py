@@ -3,13 +3,15 @@
 Public API re-exports only; see README.md for a tour.
 """
 
-from .auto import AutoModel, Loaded, load  # noqa: E402
+from . import families  # noqa: E402, F401  (registers the built-in model families)
+from .auto import AutoModel, AutoTokenizer, Loaded, load  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
 from .config import (  # noqa: E402
     BaseConfig,
     BertConfig,
     EncoderDecoderConfig,
     GPTConfig,
+    LlamaConfig,
     TransformerXLConfig,
     UniversalTransformerConfig,
 )
@@ -24,16 +26,17 @@ from .models import (  # noqa: E402
     BertForTokenClassification,
     BertModel,
     EncoderDecoderTransformer,
+    Llama,
     PreTrainedModel,
     TransformerXL,
     UniversalTransformer,
 )
-from .pipelines import pipeline  # noqa: E402
-from .recipes.embeddings import embed  # noqa: E402
+from .pipelines import embed, pipeline  # noqa: E402
 from .version import __version__  # noqa: E402
 
 __all__ = [
     "AutoModel",
+    "AutoTokenizer",
     "Loaded",
     "load",
     "pipeline",
@@ -53,6 +56,8 @@ __all__ = [
     "EncoderDecoderTransformer",
     "GPT",
     "GPTConfig",
+    "Llama",
+    "LlamaConfig",
     "PreTrainedModel",
     "TransformerXL",
     "TransformerXLConfig",

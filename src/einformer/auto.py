@@ -3,13 +3,13 @@
 A path may hold
 * an einformer run directory of any kind (run.json: a ``RunInfo``), with its tokenizer(s);
 * an einformer model directory (config.json with einformer's ``model_type``);
-* a Hugging Face directory, dispatched on config.json's ``model_type`` (``HF_MODEL_TYPES``).
+* a Hugging Face directory (config.json with the ``model_type`` of a family's Hugging Face format).
 
 ``load`` returns a ``Loaded``: the model, its tokenizer(s) and the typed run description. Every
-command that takes a model goes through it and asks, by name, for what it needs (``expect``,
-``require_tokenizer``), so a model a command cannot use is refused in one sentence. To add a model
-family: its class in ``EINFORMER_MODELS`` (and ``HF_MODEL_TYPES`` for a Hugging Face format), and
-its tokenizer in ``_tokenizers``.
+command that takes a model goes through it and asks for what it needs (``expect``, ``expect_kind``,
+``require_tokenizer``), so a model a command cannot use is refused in one sentence. Which class a
+config.json opens as, and how the tokenizers beside it are read, is the family's record in the
+registry (``registry.py``; the built-in families in ``families/``): this file names no family.
 """
 
 from __future__ import annotations
@@ -18,58 +18,14 @@ import dataclasses
 import warnings
 from pathlib import Path
 
+from . import families, registry  # noqa: F401  (families: registers the built-in families)
 from .checkpoint import read_json
-from .models import (
-    GPT,
-    BertForMaskedLM,
-    BertForMultipleChoice,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-    BertModel,
-    EncoderDecoderTransformer,
-    PreTrainedModel,
-    TransformerXL,
-    UniversalTransformer,
-)
+from .generation.kinds import kind_of
+from .models import PreTrainedModel
+from .registry import FINETUNE_TASKS, MASKED_LM, PRETRAINING, Family, Tokenizers
 from .training.run_dir import LAST, FinetuneRunInfo, PretrainRunInfo, RunInfo, read_info
 
 MINILM_NAMES = ("minilm", "all-minilm-l6-v2")
-# config.json's model_type, as einformer writes it -> the model class
-EINFORMER_MODELS: dict[str, type[PreTrainedModel]] = {
-    "gpt": GPT,
-    "transformer-xl": TransformerXL,
-    "encoder-decoder": EncoderDecoderTransformer,
-    "universal-transformer": UniversalTransformer,
-    "bert": BertModel,
-}
-# config.json's model_type, as Hugging Face writes it -> the class that reads that format
-HF_MODEL_TYPES: dict[str, type[PreTrainedModel]] = {
-    "bert": BertModel,
-    "gpt2": GPT,
-    "marian": EncoderDecoderTransformer,
-    "transfo-xl": TransformerXL,
-}
-BERT_HEADS = {
-    cls.__name__: cls
-    for cls in (
-        BertModel,
-        BertForMaskedLM,
-        BertForPreTraining,
-        BertForSequenceClassification,
-        BertForTokenClassification,
-        BertForQuestionAnswering,
-        BertForMultipleChoice,
-    )
-}
-FINETUNE_HEADS = {
-    "classify": BertForSequenceClassification,
-    "regress": BertForSequenceClassification,
-    "tag": BertForTokenClassification,
-    "qa": BertForQuestionAnswering,
-    "choice": BertForMultipleChoice,
-}
 
 
 @dataclasses.dataclass
@@ -94,14 +50,24 @@ class Loaded:
         return self.model.config.model_type
 
     @property
+    def family(self) -> Family:
+        return registry.of(self.model)
+
+    @property
     def decoding(self) -> str | None:
-        """How the model generates ("causal", "seq2seq", "memory"), or None (an encoder: BERT)."""
-        return getattr(self.model, "decoding", None)
+        """How the model generates ("causal", "seq2seq", "memory"), or None (an encoder: BERT);
+        ``generation.kinds.kind_of``. Code that branches on it asks ``isinstance`` of the kind instead."""
+        return kind_of(self.model)
 
     @property
     def encoder(self) -> PreTrainedModel:
-        """A BERT's bare encoder (``BertModel``), whatever head the directory was saved with."""
-        return getattr(self.model, "bert", self.model)
+        """The family's bare model (a BERT's ``BertModel``), whatever head the directory was saved with."""
+        bare = self.family.bare_model
+        return next(m for m in self.model.modules() if isinstance(m, bare))
+
+    @property
+    def tokenizers(self) -> Tokenizers:
+        return Tokenizers(self.tokenizer, self.source_tokenizer, self.tokenizer_problem)
 
     def expect(self, command: str, *model_types: str, run_kind: str | None = None) -> Loaded:
         """Refuse by name a model (or run) that ``command`` cannot use."""
@@ -113,6 +79,15 @@ class Loaded:
         if run_kind is not None and (self.run is None or self.run.kind != run_kind):
             held = "a model directory, not a run" if self.run is None else f"a {self.run.kind} run"
             raise ValueError(f"{command} needs a {run_kind} run; {self.path} holds {held}")
+        return self
+
+    def expect_kind(self, command: str, *kinds: type) -> Loaded:
+        """Refuse a model that is none of ``kinds`` (``generation/kinds.py``), naming the families that are."""
+        if not isinstance(self.model, kinds):
+            raise ValueError(
+                f"{command} needs {_a(' or '.join(registry.names(*kinds)))} model; {self.path} holds "
+                f"{_a(self.model_type)} model ({type(self.model).__name__})"
+            )
         return self
 
     def require_tokenizer(self, command: str):
@@ -143,33 +118,55 @@ def resolve(path: str | Path) -> Path:
 def load(path: str | Path, *, map_location: str = "cpu", what: str = "model or run") -> Loaded:
     """Open a run directory, an einformer model directory or a Hugging Face directory; ``what`` names,
     in error messages, what the caller expected there (e.g. "seq2seq run")."""
+    opened = _open(path, what)
+    cls = _model_class(opened.family, opened.run, opened.config)
+    model = cls.from_pretrained(opened.model_dir, map_location=map_location).eval()
+    found = opened.family.read_tokenizers(opened.directory, opened.huggingface)
+    return Loaded(
+        opened.directory,
+        model,
+        found.tokenizer,
+        opened.run,
+        found.source,
+        origin="huggingface" if opened.huggingface else "einformer",
+        tokenizer_problem=found.problem,
+    )
+
+
+def family_of(path: str | Path) -> Family:
+    """The family of the model ``path`` holds, from its config.json alone (the model is not loaded)."""
+    return _open(path, "model or run").family
+
+
+@dataclasses.dataclass
+class _Opened:
+    directory: Path
+    model_dir: Path  # the run's best model, else its latest checkpoint
+    run: RunInfo | None
+    config: dict
+    family: Family
+    huggingface: bool
+
+
+def _open(path: str | Path, what: str) -> _Opened:
+    """What ``path`` holds, up to its family: the directories, run.json and config.json."""
     directory = resolve(path)
     run = read_info(directory)
     model_dir = directory
     if run is not None and not (directory / "config.json").is_file() and (directory / LAST / "config.json").is_file():
         warnings.warn(
             f"{directory} has no best model yet (no evaluation finished); using its latest checkpoint {LAST}/",
-            stacklevel=2,
+            stacklevel=3,
         )
         model_dir = directory / LAST
     config = _read_config(model_dir, what)
-    model_type = config.get("model_type")
-    huggingface = "einformer_version" not in config and model_type in HF_MODEL_TYPES and run is None
-    if huggingface:
-        cls = HF_MODEL_TYPES[model_type]
-    elif model_type in EINFORMER_MODELS:
-        cls = EINFORMER_MODELS[model_type]
-    else:
-        supported = sorted({*EINFORMER_MODELS, *HF_MODEL_TYPES})
+    found = registry.for_config(config, huggingface_allowed=run is None)
+    if found is None:
         raise ValueError(
-            f"{model_dir / 'config.json'}: model_type {model_type!r} is not supported; einformer reads {supported}"
+            f"{model_dir / 'config.json'}: model_type {config.get('model_type')!r} is not supported; "
+            f"einformer reads {registry.model_types()}"
         )
-    if cls is BertModel:
-        cls = _bert_class(run, config)
-    model = cls.from_pretrained(model_dir, map_location=map_location).eval()
-    loaded = Loaded(directory, model, None, run, origin="huggingface" if huggingface else "einformer")
-    _tokenizers(loaded, model_type)
-    return loaded
+    return _Opened(directory, model_dir, run, config, *found)
 
 
 def _read_config(directory: Path, what: str) -> dict:
@@ -182,81 +179,18 @@ def _read_config(directory: Path, what: str) -> dict:
     return read_json(path, "model config")
 
 
-def _bert_class(run: RunInfo | None, config: dict) -> type[PreTrainedModel]:
-    """The head a BERT directory was saved with: its fine-tune task, or Hugging Face's architectures."""
+def _model_class(family: Family, run: RunInfo | None, config: dict) -> type[PreTrainedModel]:
+    """The class a directory loads as: its fine-tune task's head, its pre-training's, the head Hugging
+    Face's ``architectures`` names, else the family's first class."""
     if isinstance(run, FinetuneRunInfo):
-        return FINETUNE_HEADS[run.task]
+        return family.model_for(FINETUNE_TASKS[run.task])
     if isinstance(run, PretrainRunInfo):
-        return BertForPreTraining if run.next_sentence else BertForMaskedLM
+        return family.model_for(PRETRAINING if run.next_sentence else MASKED_LM)
+    by_name = {cls.__name__: cls for cls in family.models.values()}
     for name in config.get("architectures") or ():
-        if name in BERT_HEADS:
-            return BERT_HEADS[name]
-    return BertModel
-
-
-def _tokenizers(loaded: Loaded, model_type: str) -> None:
-    """Attach the tokenizer(s) each family reads."""
-    from .data.bert_tokenizer import load_tokenizer
-
-    d = loaded.path
-    if model_type == "bert":
-        loaded.tokenizer = load_tokenizer(d)
-    elif loaded.origin == "huggingface" and model_type == "marian":  # sentencepiece: source.spm / target.spm
-        from .data.marian_tokenizer import MarianTokenizer, is_marian_tokenizer_dir
-
-        if is_marian_tokenizer_dir(d):
-            loaded.source_tokenizer = MarianTokenizer(d)
-            loaded.tokenizer = loaded.source_tokenizer.for_target()
-        elif not _run_tokenizers(loaded, d):  # else an einformer run exported in Marian's format
-            loaded.tokenizer_problem = (
-                f"{d} is a Marian directory without its tokenizer: einformer needs source.spm, target.spm and "
-                "vocab.json beside config.json (MarianTokenizer.save_pretrained writes them)"
-            )
-    elif loaded.origin == "huggingface" and model_type == "transfo-xl":  # the authors' word vocabulary
-        from .data.word_vocab import WordVocab, is_word_vocab_dir
-
-        if not is_word_vocab_dir(d):
-            loaded.tokenizer_problem = (
-                f"{d} is a Transformer-XL directory without its vocabulary: einformer reads vocab.pkl (restricted to "
-                "plain data) or vocab.txt (one word per line) beside config.json"
-            )
-            return
-        loaded.tokenizer = WordVocab.from_pretrained(d)
-    elif loaded.decoding == "seq2seq":
-        if not _run_tokenizers(loaded, d):
-            loaded.tokenizer_problem = f"{d} holds a bare model without its source_/target_tokenizer.json"
-    elif loaded.origin == "huggingface":  # GPT-2: byte-level BPE from tokenizer.json or vocab.json + merges.txt
-        from .data.gpt2_tokenizer import GPT2Tokenizer, is_gpt2_tokenizer_dir
-
-        if not is_gpt2_tokenizer_dir(d):
-            loaded.tokenizer_problem = (
-                f"{d} is a Hugging Face GPT-2 directory without its tokenizer: einformer needs tokenizer.json, or "
-                "vocab.json + merges.txt, beside config.json (save them with the model)"
-            )
-            return
-        loaded.tokenizer = GPT2Tokenizer.from_pretrained(d)
-        if loaded.tokenizer.vocab_size > loaded.model.config.vocab_size:
-            raise ValueError(
-                f"{d}: the tokenizer has {loaded.tokenizer.vocab_size} tokens but the model's vocab_size is "
-                f"{loaded.model.config.vocab_size}; the tokenizer belongs to another model"
-            )
-    elif (d / "tokenizer.json").is_file():
-        from .data.gpt2_tokenizer import load_lm_tokenizer
-
-        loaded.tokenizer = load_lm_tokenizer(d)  # einformer's, or GPT-2's in a run fine-tuned from GPT-2
-    else:
-        loaded.tokenizer_problem = f"{d} has no tokenizer.json"
-
-
-def _run_tokenizers(loaded: Loaded, d: Path) -> bool:
-    """An encoder-decoder run's source_/target_tokenizer.json, when ``d`` holds them."""
-    from .data.tokenizer import Tokenizer
-
-    if not (d / "target_tokenizer.json").is_file():
-        return False
-    loaded.source_tokenizer = Tokenizer.load(d / "source_tokenizer.json")
-    loaded.tokenizer = Tokenizer.load(d / "target_tokenizer.json")
-    return True
+        if name in by_name:
+            return by_name[name]
+    return family.default_model
 
 
 class AutoModel:
@@ -265,3 +199,19 @@ class AutoModel:
     @staticmethod
     def from_pretrained(path: str | Path, *, map_location: str = "cpu") -> PreTrainedModel:
         return load(path, map_location=map_location).model
+
+
+class AutoTokenizer:
+    """``AutoTokenizer.from_pretrained(path)``: the tokenizer of a model or run directory, read as its
+    family reads it (``Family.read_tokenizers``), without loading the model. For a sequence-to-sequence
+    model it is the source side's, the one that encodes inputs (as transformers' MarianTokenizer);
+    ``einformer.load(path).tokenizer`` is the target side's."""
+
+    @staticmethod
+    def from_pretrained(path: str | Path):
+        opened = _open(path, "model or run")
+        found = opened.family.read_tokenizers(opened.directory, opened.huggingface)
+        tokenizer = found.source if found.source is not None else found.tokenizer
+        if tokenizer is None:
+            raise ValueError(f"AutoTokenizer: {found.problem or f'{opened.directory} has no tokenizer'}")
+        return tokenizer

@@ -122,7 +122,7 @@ def test_bad_starts_are_refused_by_name(pretrained, texts, tmp_path, capsys):
     tokenizer.save_pretrained(bert)
     base = ["train", "--model", "gpt", "--data", texts / "fine.txt", "--steps", "1", *FAST]
     cases = [
-        (["--init-from", bert, "--run-dir", tmp_path / "a"], "--init-from needs a gpt model"),
+        (["--init-from", bert, "--run-dir", tmp_path / "a"], "--init-from needs a gpt or llama model"),
         (["--init-from", pretrained, "--preset", "small", "--run-dir", tmp_path / "b"], "drop --preset"),
         (["--init-from", pretrained, "--layers", "3", "--run-dir", tmp_path / "c"], "drop --layers"),
         (["--init-from", pretrained, "--block-size", "999", "--run-dir", tmp_path / "d"], "exceeds"),

@@ -145,6 +145,7 @@ def test_generation_beyond_the_context_slides_a_window(tmp_path, text_file, caps
 
 
 def generate_text_greedy(run, prompt):
-    from einformer.recipes.language_model import generate_text, load_lm_run
+    from einformer.inference import generate_text
+    from einformer.recipes.language_model import load_lm_run
 
     return next(generate_text(load_lm_run(run), [prompt], max_new_tokens=8, do_sample=False))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..recipes.export import FORMATS
+
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="write a run as a model directory (Hugging Face's format by default)")
-    p.add_argument("model", help="a run or model directory (a GPT or BERT for --format hf)")
+    p.add_argument("model", help="a run or model directory (for --format hf: a family with a Hugging Face format)")
     p.add_argument("out", help="the directory to write")
-    p.add_argument("--format", default="hf", choices=["hf", "einformer"], help="hf: transformers reads it")
+    p.add_argument("--format", default="hf", choices=list(FORMATS), help="hf: transformers reads it")
     p.set_defaults(func=cmd_export)
 
 

@@ -51,36 +51,37 @@ def register(sub) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from ..auto import load
-    from ..recipes.language_model import LMRun, command_options, generate_text
+    from ..inference import TextGenerator
 
-    run = LMRun.from_loaded(load(args.run), "generate")
+    generator = TextGenerator.from_loaded(load(args.run), "generate")
     flags = {k: getattr(args, k) for k in ("max_new_tokens", "temperature", "top_k", "top_p", "num_beams", "seed")}
     if args.greedy:
         flags["do_sample"] = False
     prompts = [args.prompt] if args.prompt is not None else [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not prompts:
         raise ValueError("no prompt: pass --prompt TEXT or lines on standard input")
-    options = command_options(run, prompts, {k: v for k, v in flags.items() if v is not None})
-    if args.prompt is not None:  # one prompt: stream it to the terminal
+    options = generator.options(prompts, {k: v for k, v in flags.items() if v is not None})
+    if args.prompt is not None:  # one prompt: stream it to the terminal (beam search: all at once)
         print(args.prompt, end="", flush=True)
-        for piece in generate_text(run, prompts, stream=options.get("num_beams", 1) == 1, **options):
+        beams = options.get("num_beams", 1) > 1
+        for piece in generator.generate(prompts, **options) if beams else generator.stream(args.prompt, **options):
             print(piece, end="", flush=True)
         print()
         return 0
-    for i, completion in enumerate(generate_text(run, prompts, **options)):
+    for i, completion in enumerate(generator.generate(prompts, **options)):
         print(("---\n" if i else "") + prompts[i] + completion)
     return 0
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
     from ..auto import load
-    from ..recipes.seq2seq import Seq2SeqRun
+    from ..inference import Translator
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    run = Seq2SeqRun.from_loaded(load(args.run, what="seq2seq run"), "translate")
+    translator = Translator.from_loaded(load(args.run, what="seq2seq run"), "translate")
     texts = texts_or_stdin(args.text, "translate")
-    for output in run.translate(
+    for output in translator.translate(
         texts, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
     ):
         print(output)
@@ -91,13 +92,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..auto import load
     from ..data.pairs import read_pairs
     from ..data.text import read_text
+    from ..generation.kinds import CausalLM, MemoryLM
     from ..recipes.language_model import LMRun
     from ..recipes.seq2seq import Seq2SeqRun
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     loaded = load(args.run)
-    if loaded.decoding in ("causal", "memory"):  # bits per character of a language model
+    if isinstance(loaded.model, (CausalLM, MemoryLM)):  # bits per character of a language model
         run = LMRun.from_loaded(loaded, "evaluate")
         text = read_text(args.data) if args.data else run.validation_text()
         metrics = run.evaluate(text, mem_len=args.mem_len, segment_length=args.seg_len, max_blocks=args.limit)

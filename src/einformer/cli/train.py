@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import registry
 from .common import add_training_flags, from_args, run_distributed, training_arguments
 
 
@@ -27,8 +28,8 @@ def _register_train(sub) -> None:
     p.add_argument(
         "--model",
         default="encoder-decoder",
-        choices=["encoder-decoder", "universal", "gpt", "transformer-xl", "bert"],
-        help="architecture (universal: the Universal Transformer; bert: masked-LM pre-training)",
+        choices=registry.train_names(),  # the registry's families that `einformer train` trains
+        help="model family (universal: the Universal Transformer; bert: masked-LM pre-training)",
     )
     p.add_argument("--mem-len", type=int, default=None, help="transformer-xl: memory length (default 64)")
     p.add_argument("--seg-len", type=int, default=None, help="transformer-xl: segment length (default 64)")

@@ -20,6 +20,9 @@ import torch
 from torch import Tensor
 
 from ..auto import load
+from ..generation.kinds import KINDS, CausalLM, MemoryLM
+from ..inference import Translator
+from ..models.universal import UniversalTransformer
 from .steps import recording, step_json, steps_by_kind
 
 
@@ -65,14 +68,14 @@ def collect_attention(
     greedy translation); ``steps`` also records each layer's intermediates for the step view."""
     loaded = load(path)
     name = Path(str(path)).name
-    if loaded.model_type == "bert":
+    if not isinstance(loaded.model, KINDS):  # an encoder (BERT): its bare model, whatever the head
         tokenizer, model = loaded.tokenizer, loaded.encoder
         batch = tokenizer([text], return_tensors="pt")
         with recording(model, steps) as recorded:
             out = model(**batch, output_attentions=True)
         tokens = [tokenizer.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
         return _self_record(name, out.attentions, tokens, recorded if steps else None)
-    if loaded.decoding in ("causal", "memory"):
+    if isinstance(loaded.model, (CausalLM, MemoryLM)):
         tokenizer = loaded.require_tokenizer("attention")
         ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
         if len(ids) == 0:
@@ -81,10 +84,8 @@ def collect_attention(
             out = loaded.model(ids[None], output_attentions=True)
         tokens = [tokenizer.backend.id_to_token(i) for i in ids.tolist()]
         return _self_record(name, out.attentions, tokens, recorded if steps else None)
-    from ..recipes.seq2seq import Seq2SeqRun
-
-    run = Seq2SeqRun.from_loaded(loaded, "attention")
-    return seq2seq_attention(name, loaded.model, run, text, max_new_tokens, steps=steps)
+    translator = Translator.from_loaded(loaded, "attention")
+    return seq2seq_attention(name, loaded.model, translator, text, max_new_tokens, steps=steps)
 
 
 def _self_record(name, attentions, tokens, recorded) -> AttentionRecord:
@@ -94,8 +95,9 @@ def _self_record(name, attentions, tokens, recorded) -> AttentionRecord:
 
 @torch.no_grad()
 def seq2seq_attention(name, model, run, text, max_new_tokens=None, *, steps: bool = False) -> AttentionRecord:
-    """Encoder, decoder and cross-attention of ``text`` and its greedy translation by ``run``."""
-    if not hasattr(model, "decoder_layers"):
+    """Encoder, decoder and cross-attention of ``text`` and its greedy translation by ``run`` (a
+    ``Translator``)."""
+    if isinstance(model, UniversalTransformer):  # one recurrent layer: its attention is not per layer
         raise ValueError(f"{name} is a Universal Transformer run: see its ponder map (einformer ponder)")
     batch, generated, decoder_input = run.greedy_target(text, max_new_tokens)
     with recording(model, steps) as recorded:

@@ -47,11 +47,6 @@ ARCHITECTURES = {
 }
 
 
-def is_hf_bert(directory: str | Path) -> bool:
-    config = read_hf_config(directory)
-    return config is not None and config.get("model_type") == "bert" and "einformer_version" not in config
-
-
 def config_from_hf(hf: dict, **changes) -> BertConfig:
     for field, supported in REFUSED.items():
         if hf.get(field, supported) != supported:
@@ -137,10 +132,10 @@ def encoder_key_map(n_layers: int) -> dict[str, str]:
         "attn.k_proj": "attention.self.key",
         "attn.v_proj": "attention.self.value",
         "attn.out_proj": "attention.output.dense",
-        "attn_block.norm": "attention.output.LayerNorm",
+        "attn_norm": "attention.output.LayerNorm",
         "ffn.fc1": "intermediate.dense",
         "ffn.fc2": "output.dense",
-        "ffn_block.norm": "output.LayerNorm",
+        "ffn_norm": "output.LayerNorm",
     }
     for i in range(n_layers):
         for ours, theirs in parts.items():

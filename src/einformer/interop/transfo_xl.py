@@ -29,11 +29,6 @@ from .hf_files import check_fit, first_id, read_hf_config, read_hf_weights
 UNSUPPORTED = {"attn_type": 0, "adaptive": True, "sample_softmax": -1}
 
 
-def is_hf_transfo_xl(directory: str | Path) -> bool:
-    config = read_hf_config(directory)
-    return config is not None and config.get("model_type") == "transfo-xl"
-
-
 def config_from_hf(hf: dict, source: str = "config.json") -> TransformerXLConfig:
     """TransformerXLConfig from a TransfoXLConfig dict; options we can't express raise naming the field."""
     for field, supported in UNSUPPORTED.items():
@@ -81,14 +76,14 @@ def _layer_keys(c: TransformerXLConfig) -> list[tuple[str, str]]:
         "dec_attn.qkv_net.weight": "attn.qkv.weight",
         "dec_attn.r_net.weight": "attn.r_net.weight",
         "dec_attn.o_net.weight": "attn.out.weight",
-        "dec_attn.layer_norm.weight": "attn_block.norm.weight",
-        "dec_attn.layer_norm.bias": "attn_block.norm.bias",
+        "dec_attn.layer_norm.weight": "attn_norm.weight",
+        "dec_attn.layer_norm.bias": "attn_norm.bias",
         "pos_ff.CoreNet.0.weight": "ffn.fc1.weight",
         "pos_ff.CoreNet.0.bias": "ffn.fc1.bias",
         "pos_ff.CoreNet.3.weight": "ffn.fc2.weight",
         "pos_ff.CoreNet.3.bias": "ffn.fc2.bias",
-        "pos_ff.layer_norm.weight": "ffn_block.norm.weight",
-        "pos_ff.layer_norm.bias": "ffn_block.norm.bias",
+        "pos_ff.layer_norm.weight": "ffn_norm.weight",
+        "pos_ff.layer_norm.bias": "ffn_norm.bias",
     }
     for i in range(c.n_layers):
         rows += [(f"transformer.layers.{i}.{hf}", f"layers.{i}.{ours}") for hf, ours in names.items()]

@@ -12,6 +12,7 @@ from .bert_heads import (
 )
 from .encoder_decoder import EncoderDecoderTransformer
 from .gpt import GPT
+from .llama import Llama
 from .transformer_xl import TransformerXL
 from .universal import UniversalTransformer
 
@@ -25,6 +26,7 @@ __all__ = [
     "BertModel",
     "EncoderDecoderTransformer",
     "GPT",
+    "Llama",
     "PreTrainedModel",
     "TransformerXL",
     "UniversalTransformer",

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import BertConfig
-from ..nn import Dropout, TransformerLayer
+from ..nn import Dropout, LearnedPositionalEmbedding, transformer_layer
 from .base import PreTrainedModel
 
 
@@ -46,20 +46,11 @@ class BertPreTrainedModel(PreTrainedModel):
                 nn.init.zeros_(module.bias)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, map_location: str | torch.device = "cpu", **config_changes):
-        """Load our directory or a Hugging Face BERT directory; ``config_changes`` (e.g. num_labels=3)
-        apply before the weights are loaded (a new head then starts from random weights)."""
-        from ..interop.bert import is_hf_bert, load_hf_bert
-
-        if is_hf_bert(directory):
-            return load_hf_bert(cls, directory, **config_changes).to(map_location).eval()
-        return _load_own(cls, Path(directory), config_changes).to(map_location).eval()
-
-    def save_hf(self, directory: str | Path) -> Path:
-        """Hugging Face layout: transformers' Bert* classes load it with identical outputs."""
-        from ..interop.bert import save_hf_bert
-
-        return save_hf_bert(self, directory)
+    def from_einformer_dir(cls, directory: Path, **config_changes):
+        """Our directory, with a head swapped in or out (``from_pretrained`` reads Hugging Face's BERT
+        directories through the registry); ``config_changes`` (e.g. num_labels=3) apply before the
+        weights are loaded (a new head then starts from random weights)."""
+        return _load_own(cls, Path(directory), config_changes)
 
 
 def _load_own(cls, directory: Path, changes: dict):
@@ -136,7 +127,7 @@ class BertModel(BertPreTrainedModel):
             eps=c.layer_norm_eps,
         )
         self.layers = nn.ModuleList(
-            TransformerLayer(
+            transformer_layer(
                 c.d_model,
                 c.n_heads,
                 c.d_ff,
@@ -189,7 +180,7 @@ class Embeddings(nn.Module):
     def __init__(self, vocab_size, d_model, max_position, type_vocab_size, pad_token_id, *, dropout, eps):
         super().__init__()
         self.word = nn.Embedding(vocab_size, d_model, padding_idx=pad_token_id)
-        self.position = nn.Embedding(max_position, d_model)
+        self.position = LearnedPositionalEmbedding(max_position, d_model)
         self.token_type = nn.Embedding(type_vocab_size, d_model)
         self.norm = nn.LayerNorm(d_model, eps=eps)
         self.dropout = Dropout(dropout)

@@ -13,8 +13,9 @@ opens (or an ``einformer.Loaded``); ``batch_size`` inputs run together, sorted b
 
 from __future__ import annotations
 
+from ..registry import MASKED_LM, QUESTION_ANSWERING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION
 from .base import Pipeline, open_model
-from .features import FeatureExtractionPipeline, SentenceEmbeddingPipeline, pool, read_pooling
+from .features import FeatureExtractionPipeline, SentenceEmbeddingPipeline, embed, pool, read_pooling
 from .fill_mask import FillMaskPipeline
 from .question_answering import QuestionAnsweringPipeline
 from .text_classification import TextClassificationPipeline
@@ -46,11 +47,12 @@ FINETUNE_TASKS = {
 }
 
 
+# the pipeline that reads raw text for each task head (``registry.TASKS``) a directory is saved with
 HEAD_TASKS = {
-    "BertForSequenceClassification": "text-classification",
-    "BertForTokenClassification": "token-classification",
-    "BertForQuestionAnswering": "question-answering",
-    "BertForMaskedLM": "fill-mask",
+    SEQUENCE_CLASSIFICATION: "text-classification",
+    TOKEN_CLASSIFICATION: "token-classification",
+    QUESTION_ANSWERING: "question-answering",
+    MASKED_LM: "fill-mask",
 }
 
 
@@ -59,11 +61,12 @@ def task_of(loaded) -> str:
     run_task = getattr(loaded.run, "task", None)
     if run_task in FINETUNE_TASKS:
         return FINETUNE_TASKS[run_task]
-    head = type(loaded.model).__name__
+    head = loaded.family.task_of(loaded.model)
     if loaded.run is None and head in HEAD_TASKS:
         return HEAD_TASKS[head]
+    name = type(loaded.model).__name__
     raise ValueError(
-        f"{loaded.path} holds a {head}{f' ({run_task} run)' if run_task else ''}: raw-text predictions need a run "
+        f"{loaded.path} holds a {name}{f' ({run_task} run)' if run_task else ''}: raw-text predictions need a run "
         f"fine-tuned for {sorted(FINETUNE_TASKS)} or a directory with a classification, tagging or QA head"
     )
 
@@ -91,6 +94,7 @@ __all__ = [
     "TextGenerationPipeline",
     "TranslationPipeline",
     "TokenClassificationPipeline",
+    "embed",
     "pipeline",
     "pool",
     "read_pooling",

@@ -24,7 +24,7 @@ class Pipeline:
     """A task on a model: ``pipe(inputs, **options)``; subclasses define ``task`` and ``__call__``."""
 
     task = ""
-    heads: tuple[str, ...] = ()  # class names of the models this task reads (empty: any of the family)
+    model_tasks: tuple[str, ...] = ()  # the registry's tasks (heads) of the models it reads (empty: any)
 
     def __init__(self, loaded: Loaded, *, tokenizer=None, device: str = "cpu", batch_size: int = 8) -> None:
         if batch_size < 1:
@@ -44,11 +44,13 @@ class Pipeline:
 
     def pick_model(self, loaded: Loaded):
         """The model the task runs; a clear error when the directory has no head for it."""
-        name = type(loaded.model).__name__
-        if self.heads and name not in self.heads:
+        family = loaded.family
+        if self.model_tasks and family.task_of(loaded.model) not in self.model_tasks:
+            heads = [family.models[t].__name__ for t in self.model_tasks if t in family.models] or self.model_tasks
             raise ValueError(
-                f"{self.task} needs a model with a {' or '.join(self.heads)} head; {loaded.path} holds a {name}. "
-                "Choose a directory saved with that head (a fine-tuned run of that task, or transformers' model)"
+                f"{self.task} needs a model with a {' or '.join(heads)} head; {loaded.path} holds a "
+                f"{type(loaded.model).__name__}. Choose a directory saved with that head (a fine-tuned run of that "
+                "task, or transformers' model)"
             )
         return loaded.model
 

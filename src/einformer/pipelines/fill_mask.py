@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import torch
 
+from ..registry import MASKED_LM, PRETRAINING
 from .base import Pipeline, as_list
 
 
 class FillMaskPipeline(Pipeline):
     task = "fill-mask"
-    heads = ("BertForMaskedLM", "BertForPreTraining")
+    model_tasks = (MASKED_LM, PRETRAINING)
 
     def __call__(self, inputs, *, top_k: int = 5, targets=None):
         texts, single = as_list(inputs)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import torch
 
+from ..registry import QUESTION_ANSWERING
 from .base import Pipeline, as_list
 
 
 class QuestionAnsweringPipeline(Pipeline):
     task = "question-answering"
-    heads = ("BertForQuestionAnswering",)
+    model_tasks = (QUESTION_ANSWERING,)
 
     def __call__(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ..registry import SEQUENCE_CLASSIFICATION
 from .base import Pipeline, as_list
 
 FUNCTIONS = ("softmax", "sigmoid", "none")
@@ -19,7 +20,7 @@ DEFAULT = object()  # top_k not given: transformers' legacy single-dict output
 
 class TextClassificationPipeline(Pipeline):
     task = "text-classification"
-    heads = ("BertForSequenceClassification",)
+    model_tasks = (SEQUENCE_CLASSIFICATION,)
 
     def __call__(self, inputs, *, top_k=DEFAULT, function_to_apply: str | None = None):
         items, single = as_list(inputs)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from ..registry import TOKEN_CLASSIFICATION
 from .base import Pipeline, as_list
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
@@ -27,7 +28,7 @@ STRATEGIES = ("none", "simple", "first", "average", "max")
 
 class TokenClassificationPipeline(Pipeline):
     task = "token-classification"
-    heads = ("BertForTokenClassification",)
+    model_tasks = (TOKEN_CLASSIFICATION,)
 
     def __call__(self, inputs, *, aggregation_strategy: str = "none", ignore_labels=None):
         texts, single = as_list(inputs)

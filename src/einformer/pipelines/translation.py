@@ -1,9 +1,11 @@
 """translation and text2text-generation: an encoder-decoder run's output for each source text,
-through ``generate`` (beam search: the model's generation config, else 4 beams, as ``einformer translate``):
+through ``inference.Translator`` (beam search: the model's generation config, else 4 beams, as ``einformer translate``):
 ``[{"translation_text": ...}]`` or ``[{"generated_text": ...}]`` per input, transformers' shapes."""
 
 from __future__ import annotations
 
+from ..generation.kinds import Seq2SeqLM
+from ..inference import Translator
 from .base import Pipeline, as_list
 
 
@@ -12,15 +14,11 @@ class TranslationPipeline(Pipeline):
     key = "translation_text"
 
     def __init__(self, loaded, **kwargs) -> None:
-        from ..recipes.seq2seq import Seq2SeqRun
-
         super().__init__(loaded, **kwargs)
-        self.run = Seq2SeqRun.from_loaded(loaded, self.task)
+        self.run = Translator.from_loaded(loaded, self.task)
 
     def pick_model(self, loaded):
-        if loaded.decoding != "seq2seq":
-            raise ValueError(f"{self.task} needs an encoder-decoder run; {loaded.path} holds a {loaded.model_type}")
-        return loaded.model
+        return loaded.expect_kind(self.task, Seq2SeqLM).model
 
     def __call__(
         self,

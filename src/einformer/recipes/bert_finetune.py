@@ -13,14 +13,14 @@ from pathlib import Path
 
 import torch
 
-from ..auto import FINETUNE_HEADS, Loaded, load, resolve
+from .. import registry
+from ..auto import Loaded, family_of, load, resolve
 from ..data.bert_tokenizer import BertTokenizer, load_tokenizer
 from ..data.finetune import FinetuneBatches, collate_examples, encode_records, label_list, read_records
 from ..training import Trainer, TrainingArguments
 from ..training.distributed import DistInfo
 from ..training.run_dir import LAST, FinetuneRunInfo, absolute, check_start, exclusive, prepare, read_info
 
-HEADS = FINETUNE_HEADS  # task -> head class, the table the loader reads fine-tune runs with
 METRIC = {"classify": "accuracy", "regress": "mse", "tag": "f1", "qa": "exact_match", "choice": "accuracy"}
 
 
@@ -146,7 +146,8 @@ def finetune(
             changes = {"num_labels": 1, "problem_type": "regression"}
     tokenizer = load_tokenizer(run_dir if resume else model_dir)
     torch.manual_seed(args.seed)
-    model = HEADS[task].from_pretrained(model_source, **changes).train()
+    family = family_of(model_source)
+    model = family.model_for(registry.FINETUNE_TASKS[task]).from_pretrained(model_source, **changes).train()
     train_ex = encode_records(train_records, task, tokenizer, info.labels, max_length)
     val_ex = encode_records(val_records, task, tokenizer, info.labels, max_length)
     run = FinetuneRun(model, tokenizer, info)

@@ -15,11 +15,11 @@ import torch.nn.functional as F
 from tokenizers import processors
 from tokenizers.implementations import BertWordPieceTokenizer
 
-from ..config import BertConfig
+from .. import registry
 from ..data.bert_tokenizer import BertTokenizer, load_tokenizer
 from ..data.masking import MLMBatches
 from ..data.text import read_text
-from ..models.bert_heads import BertForMaskedLM, BertForPreTraining
+from ..registry import MASKED_LM, MASKED_LM_PRETRAINING, PRETRAINING, Tokenizers
 from ..training import Trainer, TrainingArguments
 from ..training.distributed import DistInfo
 from ..training.run_dir import PretrainRunInfo, absolute, check_start, exclusive, prepare, resume_config
@@ -65,6 +65,7 @@ def pretrain_bert(
     run_dir: str | Path,
     *,
     data: str,
+    architecture: str = "bert",
     preset: str = "small",
     model_overrides: dict | None = None,
     vocab_size: int = 8192,
@@ -77,6 +78,13 @@ def pretrain_bert(
     device: str = "cpu",
     dist_info: DistInfo | None = None,
 ):
+    """Pre-train an encoder (``architecture``: a family the registry trains with this recipe) by masked
+    language modelling on ``data``, one segment per line (+ next-sentence prediction)."""
+    family = registry.get(architecture)
+    if family.recipe != MASKED_LM_PRETRAINING:
+        raise ValueError(f"a {architecture} model is not pre-trained by masked language modelling")
+    config_class = family.config_class
+    model_class = family.model_for(PRETRAINING if next_sentence else MASKED_LM)
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
     check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
     lines = [line.strip() for line in read_text(data).splitlines() if line.strip()]
@@ -88,9 +96,9 @@ def pretrain_bert(
     )
     ids = [e.ids for e in tok.backend.encode_batch(lines, add_special_tokens=False)]  # [CLS]/[SEP] added per example
     if resume:
-        config = resume_config(run_dir, BertConfig, model_overrides)
+        config = resume_config(run_dir, config_class, model_overrides)
     else:
-        config = BertConfig.from_preset(
+        config = config_class.from_preset(
             preset,
             vocab_size=tok.vocab_size,
             max_position=max(max_length, 64),
@@ -98,11 +106,11 @@ def pretrain_bert(
             **(model_overrides or {}),
         )
     torch.manual_seed(args.seed)
-    model = (BertForPreTraining if next_sentence else BertForMaskedLM)(config)
+    model = model_class(config)
     info = PretrainRunInfo(
         data=absolute(data), whole_word=whole_word, next_sentence=next_sentence, max_length=max_length
     )
-    prepare(run_dir, info, tok.save_pretrained, resume=resume, dist_info=dist_info)
+    prepare(run_dir, info, lambda d: family.save_tokenizers(Tokenizers(tok), d), resume=resume, dist_info=dist_info)
     options = dict(whole_word=whole_word, next_sentence=next_sentence)
     train = MLMBatches(
         ids[:split],

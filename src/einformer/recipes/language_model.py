@@ -1,5 +1,5 @@
-"""Language modelling: train a GPT or a Transformer-XL on a text file, evaluate bits per character,
-generate.
+"""Language modelling: train a causal language model (GPT) or one with memory (Transformer-XL) on a
+text file, evaluate bits per character (generation: ``einformer.inference``).
 
 A run directory (``einformer.training.run_dir``) holds the trainer's files plus ``tokenizer.json``
 and run.json (a ``LanguageModelRunInfo``: the data file, tokenizer level, block size, and the
@@ -18,47 +18,29 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..auto import Loaded, load
-from ..config import GPTConfig, TransformerXLConfig
+from .. import registry
+from ..auto import load
 from ..data.gpt2_tokenizer import load_lm_tokenizer
 from ..data.text import LMBatches, StreamBatches, read_text
 from ..data.tokenizer import Tokenizer
-from ..models.gpt import GPT
-from ..models.transformer_xl import TransformerXL
+from ..generation.kinds import CausalLM, MemoryLM
+from ..inference import TextGenerator
+from ..registry import CAUSAL_LM, LANGUAGE_MODEL, Tokenizers
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo
 from ..training.run_dir import LanguageModelRunInfo, absolute, check_start, exclusive, prepare, resume_config
-from .lm_start import check_vocabulary, encode_documents, pretrained_gpt, reused_tokenizer, save_lm_tokenizer
-
-LANGUAGE_MODELS = {"gpt": (GPTConfig, GPT), "transformer-xl": (TransformerXLConfig, TransformerXL)}
+from .lm_start import check_vocabulary, encode_documents, pretrained_causal_lm, reused_tokenizer
 
 
-@dataclasses.dataclass
-class LMRun:
-    model: GPT | TransformerXL
-    tokenizer: Tokenizer  # or a GPT2Tokenizer (a GPT-2 directory, or a run fine-tuned from one)
-    info: LanguageModelRunInfo | None  # None for a model directory (no training job behind it)
-
-    @classmethod
-    def from_loaded(cls, loaded: Loaded, command: str = "this command") -> LMRun:
-        loaded.expect(command, *LANGUAGE_MODELS)
-        if loaded.run is not None and loaded.run.kind != LanguageModelRunInfo.kind:
-            raise ValueError(f"{command} needs a language model; {loaded.path} holds a {loaded.run.kind} run")
-        return cls(loaded.model, loaded.require_tokenizer(command), loaded.run)
+class LMRun(TextGenerator):
+    """A language model with its tokenizer (``TextGenerator``: generate) and what its run adds: its
+    validation text, bits per character."""
 
     def validation_text(self) -> str:
         """The held-out end of the run's own text file."""
         if self.info is None:
             raise ValueError("this is a model directory, not a training run: pass the text with --data FILE")
         return read_text(self.info.data)[self.info.split_char :]
-
-    @property
-    def is_xl(self) -> bool:
-        return isinstance(self.model, TransformerXL)
-
-    def encode(self, text: str) -> torch.Tensor:
-        """(N,) int32 ids, encoded chunk by chunk (``Tokenizer.encode_array``)."""
-        return self.tokenizer.encode_array(text)
 
     def evaluate(
         self,
@@ -69,10 +51,11 @@ class LMRun:
         mem_len: int | None = None,
         segment_length: int | None = None,
     ) -> dict:
-        """Loss, perplexity and bits per character of ``text``: a GPT over non-overlapping blocks, a
-        Transformer-XL over one stream with memory (``mem_len``/``segment_length`` default to training's)."""
-        ids = self.encode(text)
-        if self.is_xl:
+        """Loss, perplexity and bits per character of ``text``: a causal LM (GPT) over non-overlapping
+        blocks, a memory LM (Transformer-XL) over one stream with memory (``mem_len``/``segment_length``
+        default to training's)."""
+        ids = self.tokenizer.encode_array(text)  # (N,) int32, encoded chunk by chunk
+        if isinstance(self.model, MemoryLM):
             c = self.model.config
             return evaluate_stream(
                 self.model,
@@ -88,7 +71,7 @@ class LMRun:
 
 @torch.no_grad()
 def evaluate_stream(
-    model: TransformerXL,
+    model: MemoryLM,
     ids: torch.Tensor,
     segment_length: int,
     *,
@@ -117,7 +100,7 @@ def evaluate_stream(
 
 @torch.no_grad()
 def evaluate_lm(
-    model: GPT,
+    model: CausalLM,
     ids: torch.Tensor,
     block_size: int,
     *,
@@ -176,20 +159,24 @@ def train_lm(
     dist_info: DistInfo | None = None,
     fsdp: bool = False,
 ):
-    """Train a GPT or a Transformer-XL (``architecture``) on ``data``: the first (1 - val_fraction) of
-    the characters train, the rest validate. ``block_size`` is the GPT's context; ``segment_length``
-    and ``mem_len`` are the Transformer-XL's (default: the preset's).
+    """Train a language model (``architecture``: a family the registry trains with this recipe, e.g.
+    "gpt" or "transformer-xl") on ``data``: the first (1 - val_fraction) of the characters train, the
+    rest validate. ``block_size`` is a causal LM's context; ``segment_length`` and ``mem_len`` are a
+    memory LM's (default: the preset's).
 
-    ``init_from``: fine-tune a pretrained GPT (its weights, sizes and tokenizer; validation is
+    ``init_from``: fine-tune a pretrained causal LM (its weights, sizes and tokenizer; validation is
     evaluated before the first step too). ``tokenizer_from``: a fresh model on another directory's
     tokenizer. ``documents``: how the text splits into documents, EOS between them (``lm_start``).
     """
-    if architecture not in LANGUAGE_MODELS:
-        raise ValueError(f"architecture must be one of {sorted(LANGUAGE_MODELS)}, got {architecture!r}")
-    if init_from and (architecture != "gpt" or tokenizer_from):
-        raise ValueError("--init-from starts a GPT from its own checkpoint and tokenizer: use --model gpt alone")
-    config_class, model_class = LANGUAGE_MODELS[architecture]
-    xl = architecture == "transformer-xl"
+    family = _family(architecture)
+    config_class, model_class = family.config_class, family.model_for(CAUSAL_LM)
+    memory = issubclass(model_class, MemoryLM)  # read as streams, segment after segment, with memory
+    if init_from and (not issubclass(model_class, CausalLM) or tokenizer_from):
+        causal = " or ".join(registry.names(CausalLM))
+        raise ValueError(
+            f"--init-from starts a causal LM ({causal}) from its own checkpoint and tokenizer: use --model {causal} "
+            "without --tokenizer-from"
+        )
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
     check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
     text = read_text(data)
@@ -200,8 +187,14 @@ def train_lm(
         tok = load_lm_tokenizer(run_dir)
         config = resume_config(run_dir, config_class, model_overrides)
     elif init_from:
-        pretrained, tok = pretrained_gpt(init_from, model_overrides)
+        pretrained, tok = pretrained_causal_lm(init_from, model_overrides)
         config = pretrained.config
+        if registry.of(pretrained) is not family:
+            other = registry.of(pretrained)
+            raise ValueError(
+                f"--init-from {init_from} holds a {other.name} model; fine-tune it with "
+                f"--model {registry.train_name(other)}"
+            )
         if block_size > config.max_position:
             raise ValueError(f"--block-size {block_size} exceeds {init_from}'s context of {config.max_position}")
     else:
@@ -213,11 +206,10 @@ def train_lm(
         config = config_class.from_preset(
             preset,
             vocab_size=tok.vocab_size,
-            **(lengths if xl else {"max_position": block_size}),
             bos_token_id=tok.bos_id,
             eos_token_id=tok.eos_id,
             pad_token_id=tok.pad_id,
-            **(model_overrides or {}),
+            **{**(lengths if memory else {"max_position": block_size}), **(model_overrides or {})},
         )
     check_vocabulary(tok, config.vocab_size, str(run_dir))
     # int32, chunk by chunk, EOS between documents
@@ -226,7 +218,7 @@ def train_lm(
         model=architecture,
         data=absolute(data),
         tokenizer="pretrained" if init_from or tokenizer_from else tokenizer,
-        block_size=config.segment_length if xl else block_size,
+        block_size=config.segment_length if memory else block_size,
         split_char=split,
         val_fraction=val_fraction,
         sampling=sampling,
@@ -234,14 +226,14 @@ def train_lm(
         tokenizer_from=absolute(tokenizer_from) if tokenizer_from else None,
         documents=documents,
     )
-    prepare(run_dir, info, lambda d: save_lm_tokenizer(tok, d), resume=resume, dist_info=dist_info)
+    prepare(run_dir, info, lambda d: family.save_tokenizers(Tokenizers(tok), d), resume=resume, dist_info=dist_info)
     torch.manual_seed(args.seed)  # the same initial weights for the same seed, on every rank
     model = pretrained if pretrained is not None else model_class(config)
     # bits per character of the evaluated part: scale by its own token/char ratio
     eval_chars = len(val_text) if not eval_blocks else None
 
     def evaluate(m):
-        if xl:
+        if memory:
             # 8 streams at once while training (the final figure: `einformer evaluate`, one stream)
             segments = eval_blocks and max(1, eval_blocks * block_size // (8 * config.segment_length))
             metrics = evaluate_stream(
@@ -253,7 +245,7 @@ def train_lm(
             metrics["bits_per_char"] = metrics["loss"] / math.log(2) * (len(val_ids) / len(val_text))
         return metrics
 
-    if xl:
+    if memory:
         batches = StreamBatches(
             train_ids, args.batch_size, config.segment_length, rank=dist_info.rank, world_size=dist_info.world_size
         )
@@ -286,109 +278,9 @@ def load_lm_run(path: str | Path) -> LMRun:
     return LMRun.from_loaded(load(path))
 
 
-def generate_text(run: LMRun, prompts: list[str], *, stream: bool = False, **options):
-    """Completions of ``prompts`` (left-padded into one batch); with ``stream`` (one prompt) yield text
-    pieces as they are produced.
-
-    Longer than the model's context: generation continues in windows, each re-reading the last
-    half-context of tokens as its prompt (nanoGPT's sliding window: exact within a window, an
-    approximation across windows, as for any model with absolute positions).
-    """
-    if run.is_xl:  # the memory carries the context: no window, one prompt at a time (no padding)
-        yield from _generate_with_memory(run, prompts, stream=stream, **options)
-        return
-    tok, context = run.tokenizer, run.model.config.max_position
-    total, window = options.pop("max_new_tokens", 200), context // 2
-    if total < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {total}")
-    rows = [tok.encode(p)[-window:] or [tok.bos_id] for p in prompts]
-    if stream:
-        if len(rows) != 1:
-            raise ValueError("streaming takes one prompt")
-        yield from _stream_windows(run, rows[0], total, window, options)
-        return
-    outputs, finished, produced = [[] for _ in rows], [False] * len(rows), 0
-    while produced < total and not all(finished):
-        width = max(map(len, rows))
-        chunk = min(total - produced, context - width)
-        ids = torch.full((len(rows), width), tok.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, row in enumerate(rows):  # left padding: every prompt ends where generation starts
-            ids[i, width - len(row) :] = torch.tensor(row)
-            mask[i, width - len(row) :] = 1
-        new_rows = run.model.generate(ids, mask, max_new_tokens=chunk, **options)[:, width:].tolist()
-        for i, new in enumerate(new_rows):
-            if finished[i]:
-                continue
-            if tok.eos_id in new:
-                new, finished[i] = new[: new.index(tok.eos_id)], True
-            outputs[i] += new
-            rows[i] = (rows[i] + new)[-window:]
-        produced += chunk
-    yield from (tok.decode(o) for o in outputs)
-
-
-def _stream_windows(run: LMRun, row: list[int], total: int, window: int, options: dict):
-    """Text pieces for one prompt, window after window, with one incremental detokenizer."""
-    from ..generation.streaming import TextStream
-
-    text, produced, context = TextStream(run.tokenizer), 0, run.model.config.max_position
-    while produced < total:
-        chunk = min(total - produced, context - len(row))
-        count = 0
-        for token in run.model.stream_ids(torch.tensor([row]), max_new_tokens=chunk, **options):
-            count += 1
-            row.append(token)
-            piece = text.push(token)
-            if piece:
-                yield piece
-        produced += chunk
-        if count < chunk:  # EOS
-            break
-        row = row[-window:]
-    tail = text.end()  # a last piece held back for an incomplete character
-    if tail:
-        yield tail
-
-
-def _generate_with_memory(run: LMRun, prompts: list[str], *, stream: bool, **options):
-    """Transformer-XL: each prompt read in segments into memory, then extended token by token."""
-    from ..generation.streaming import stream_text
-
-    tok = run.tokenizer
-    if stream and len(prompts) != 1:
-        raise ValueError("streaming takes one prompt")
-    for prompt in prompts:
-        ids = torch.tensor([tok.encode(prompt) or [tok.bos_id]])
-        if stream:
-            yield from stream_text(run.model.stream_ids(ids, **options), tok)
-            return
-        new = run.model.generate(ids, **options)[0, ids.shape[1] :].tolist()
-        if tok.eos_id in new:
-            new = new[: new.index(tok.eos_id)]
-        yield tok.decode(new)
-
-
-SAMPLING_DEFAULTS = {"do_sample": True, "temperature": 0.8, "top_k": 50}
-TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
-
-
-def command_options(run, prompts: list[str], flags: dict) -> dict:
-    """What ``einformer generate`` asks for: the flags given, over the model's generation_config.json.
-    A generation config that sets no decoding option (only token ids and lengths, as einformer's runs
-    and GPT-2's own file) gets the command's defaults: sampling at temperature 0.8, top-k 50; one that
-    sets any is followed as transformers follows it (greedy unless it says otherwise). Without a
-    length anywhere, 200 new tokens."""
-    configured = run.model.generation_config.to_options()
-    strategy = set(configured) - {*TOKEN_IDS, "max_new_tokens", "max_length"}
-    defaults = {} if strategy else dict(SAMPLING_DEFAULTS)
-    if "max_new_tokens" not in configured and "max_length" not in configured:
-        defaults["max_new_tokens"] = 200
-    options = {**defaults, **configured, **flags}
-    if "max_new_tokens" not in flags and "max_new_tokens" not in configured and "max_length" in configured:
-        longest = max(len(run.tokenizer.encode(p)) for p in prompts)  # max_length counts the prompt too
-        options["max_new_tokens"] = max(1, configured["max_length"] - longest)
-    options.pop("max_length", None)
-    if options.get("num_beams", 1) > 1 and "do_sample" not in configured and "do_sample" not in flags:
-        options["do_sample"] = False  # --num-beams N alone is beam search, not beam sampling
-    return options
+def _family(architecture: str) -> registry.Family:
+    """The registry's record of ``architecture``, which must be trained by this recipe."""
+    trained = [f.name for f in registry.families() if f.recipe == LANGUAGE_MODEL]
+    if architecture not in trained:
+        raise ValueError(f"architecture must be one of {sorted(trained)}, got {architecture!r}")
+    return registry.get(architecture)

@@ -5,12 +5,13 @@ Three ways, one per ``train_lm`` option:
 * from scratch: a tokenizer trained on the run's own text, a model from a preset;
 * ``tokenizer_from=DIR``: that directory's tokenizer (einformer's, or a Hugging Face GPT-2's), a
   fresh model from a preset sized to it (the from-scratch baseline of a fine-tuning run);
-* ``init_from=DIR``: a pretrained GPT (a Hugging Face GPT-2 directory, an einformer GPT directory
-  or run) with its weights, its config and its tokenizer: nanoGPT's ``init_from='gpt2'``.
+* ``init_from=DIR``: a pretrained causal language model (a Hugging Face GPT-2 directory, an
+  einformer GPT directory or run) with its weights, its config and its tokenizer: nanoGPT's
+  ``init_from='gpt2'``.
 
 The run directory keeps the tokenizer in the format it came in: einformer's ``tokenizer.json``, or
-GPT-2's files (tokenizer.json + tokenizer_config.json ...), read back by ``load_lm_tokenizer``
-(``data/gpt2_tokenizer.py``, where the loader finds it too).
+GPT-2's files (tokenizer.json + tokenizer_config.json ...), as the family's record writes and reads
+them (``families/common.py``).
 
 Documents (``documents``): "file" (the whole text is one document), "blank-line" (documents are
 separated by empty lines) or "line" (one per line). The token stream puts the EOS token between
@@ -27,16 +28,16 @@ import torch
 from ..auto import load
 from ..data.gpt2_tokenizer import GPT2Tokenizer
 from ..data.tokenizer import Tokenizer
+from ..generation.kinds import CausalLM
 
-TOKENIZER = "tokenizer.json"
 DOCUMENTS = ("file", "blank-line", "line")
 # a pretrained model's own sizes stay; only these may change for fine-tuning
 FINE_TUNE_OVERRIDES = ("dropout", "embedding_dropout", "attention_dropout")
 
 
-def pretrained_gpt(path: str | Path, model_overrides: dict | None = None):
-    """(model, tokenizer) of a pretrained GPT for fine-tuning, with the dropout overrides applied."""
-    loaded = load(path).expect("--init-from", "gpt")
+def pretrained_causal_lm(path: str | Path, model_overrides: dict | None = None):
+    """(model, tokenizer) of a pretrained causal LM (a GPT) for fine-tuning, with the dropout overrides applied."""
+    loaded = load(path).expect_kind("--init-from", CausalLM)
     if loaded.run is not None and loaded.run.kind != "language-model":
         raise ValueError(f"--init-from {path}: that is a {loaded.run.kind} run, not a language model")
     tokenizer = loaded.require_tokenizer("--init-from")
@@ -67,13 +68,6 @@ def check_vocabulary(tokenizer, vocab_size: int, where: str) -> None:
             f"{where}: the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is {vocab_size}; "
             "the tokenizer belongs to another model"
         )
-
-
-def save_lm_tokenizer(tokenizer: Tokenizer | GPT2Tokenizer, directory: Path) -> None:
-    if isinstance(tokenizer, GPT2Tokenizer):
-        tokenizer.save_pretrained(directory)
-    else:
-        tokenizer.save(directory / TOKENIZER)
 
 
 def split_documents(text: str, documents: str) -> list[str]:

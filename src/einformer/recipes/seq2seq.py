@@ -16,45 +16,22 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..auto import Loaded, load
-from ..config import EncoderDecoderConfig, UniversalTransformerConfig
+from .. import registry
+from ..auto import load
 from ..data.batches import Seq2SeqBatches, collate
 from ..data.pairs import read_pairs
 from ..data.tasks import get_task
-from ..data.tokenizer import Tokenizer, pad_batch
-from ..models.encoder_decoder import EncoderDecoderTransformer
-from ..models.universal import UniversalTransformer
+from ..data.tokenizer import Tokenizer
+from ..families.common import SOURCE_TOKENIZER, TARGET_TOKENIZER
+from ..inference import Translator
+from ..registry import SEQ2SEQ, SEQ2SEQ_LM, Tokenizers
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo
 from ..training.run_dir import Seq2SeqRunInfo, absolute, check_start, exclusive, prepare, resume_config
 
-SOURCE_TOKENIZER, TARGET_TOKENIZER = "source_tokenizer.json", "target_tokenizer.json"
-# the sequence-to-sequence architectures, by config.json's model_type
-ARCHITECTURES = {
-    "encoder-decoder": (EncoderDecoderConfig, EncoderDecoderTransformer),
-    "universal-transformer": (UniversalTransformerConfig, UniversalTransformer),
-}
 
-
-@dataclasses.dataclass
-class Seq2SeqRun:
-    """A trained model with its tokenizers: translate and evaluate."""
-
-    model: EncoderDecoderTransformer | UniversalTransformer
-    source_tokenizer: Tokenizer  # or a MarianTokenizer (data/marian_tokenizer.py)
-    target_tokenizer: Tokenizer
-    info: Seq2SeqRunInfo | None  # None for a Hugging Face (Marian) directory
-
-    @classmethod
-    def from_loaded(cls, loaded: Loaded, command: str = "this command") -> Seq2SeqRun:
-        if loaded.decoding in ("causal", "memory"):
-            raise ValueError(
-                f"{command} needs a sequence-to-sequence run; {loaded.path} holds a {loaded.model_type} language "
-                "model: use `einformer generate` for language models"
-            )
-        marian = loaded.origin == "huggingface"
-        loaded.expect(command, *ARCHITECTURES, run_kind=None if marian else Seq2SeqRunInfo.kind)
-        return cls(loaded.model, loaded.source_tokenizer, loaded.require_tokenizer(command), loaded.run)
+class Seq2SeqRun(Translator):
+    """A trained run: its ``Translator`` (translate) and what the run adds: its test pairs, evaluation."""
 
     def test_pairs(self) -> list[tuple[str, str]]:
         """The held-out test pairs of a run on a built-in task, drawn again from its run.json."""
@@ -68,61 +45,6 @@ class Seq2SeqRun:
         return load_data(
             task=info.task, data=None, n_train=0, n_val=info.n_val, n_test=info.n_test, seed=info.seed, **lengths
         )[2]
-
-    def encode_sources(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Source ids with EOS, cut to the model's positions, right-padded: input_ids, attention_mask (B, S)."""
-        tok, limit = self.source_tokenizer, self.model.config.max_position - 1
-        return pad_batch([tok.encode(t, add_eos=False)[:limit] + [tok.eos_id] for t in texts], tok.pad_id)
-
-    def _length(self, max_new_tokens: int | None, longest_source: int) -> dict:
-        """``max_new_tokens`` if given; else, for a run, room for its longest training target or twice the
-        source (longer test inputs must not be cut off by the training lengths); else the model's
-        generation config (a Marian directory's max_length)."""
-        if max_new_tokens is None and self.info is not None:
-            max_new_tokens = max(self.info.max_target_tokens, 2 * longest_source) + 1
-        return {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
-
-    @torch.no_grad()
-    def greedy_target(self, source: str, max_new_tokens: int | None = None):
-        """Translate one ``source`` greedily, for reading the model's internals on its own output.
-
-        Returns (the source batch, the output ids up to and including EOS, the decoder inputs (1, T):
-        BOS then the output shifted right), ready for a teacher-forced pass.
-        """
-        batch = self.encode_sources([source])
-        if max_new_tokens is None and self.info is not None:
-            max_new_tokens = self.info.max_target_tokens + 1
-        length = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
-        out = self.model.generate(batch["input_ids"], batch["attention_mask"], num_beams=1, **length)
-        ids = out[0, 1:].tolist()
-        eos = self.target_tokenizer.eos_id
-        if eos in ids:
-            ids = ids[: ids.index(eos) + 1]
-        return batch, ids, torch.tensor([[self.model.config.bos_token_id] + ids[:-1]])
-
-    def translate(
-        self,
-        texts: list[str],
-        *,
-        num_beams: int | None = None,
-        max_new_tokens: int | None = None,
-        batch_size: int = 64,
-        length_penalty: float | None = None,
-    ) -> list[str]:
-        """Source texts -> target texts, by beam search: ``num_beams`` (and ``length_penalty``) default to
-        the model's generation config when it sets them (a Marian directory's), else 4 beams."""
-        defaults = self.model.generation_config.to_options()
-        search = {"num_beams": num_beams or defaults.get("num_beams", 4)}
-        if length_penalty is not None:
-            search["length_penalty"] = length_penalty
-        out = []
-        for i in range(0, len(texts), batch_size):
-            batch = self.encode_sources(texts[i : i + batch_size])
-            longest_source = int(batch["attention_mask"].sum(1).max())
-            length = self._length(max_new_tokens, longest_source)
-            ids = self.model.generate(batch["input_ids"], batch["attention_mask"], **search, **length)
-            out += [self.target_tokenizer.decode(row[1:]) for row in ids.tolist()]
-        return out
 
     def evaluate(self, pairs: list[tuple[str, str]], *, num_beams: int = 1, batch_size: int = 128) -> dict:
         """Exact match, token-level validation loss, and BLEU for translation data."""
@@ -292,11 +214,11 @@ def train_seq2seq(
     dist_info: DistInfo | None = None,
     fsdp: bool = False,
 ) -> tuple[TrainResult, Seq2SeqRun | None, list]:
-    """Train a sequence-to-sequence model (``architecture``: a key of ``ARCHITECTURES``); returns the
-    trainer's result, the best run (rank 0; None on other ranks of a distributed run), and the test pairs."""
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}")
-    config_class, model_class = ARCHITECTURES[architecture]
+    """Train a sequence-to-sequence model (``architecture``: a family the registry trains with this
+    recipe); returns the trainer's result, the best run (rank 0; None on other ranks of a distributed
+    run), and the test pairs."""
+    family = _family(architecture)
+    config_class, model_class = family.config_class, family.model_for(SEQ2SEQ_LM)
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
     check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
     train, val_pairs, test, fields = load_data(
@@ -317,8 +239,8 @@ def train_seq2seq(
     levels = (fields.pop("source_level", tokenizer), fields.pop("target_level", tokenizer))
     if share_vocab and levels[0] != levels[1]:
         raise ValueError(f"--share-vocab needs one tokenizer level for both sides, got {levels}")
-    if share_vocab and architecture != "encoder-decoder":
-        raise ValueError("--share-vocab is for the encoder-decoder; the Universal Transformer keeps two")
+    if share_vocab and "share_embeddings" not in {f.name for f in dataclasses.fields(config_class)}:
+        raise ValueError(f"--share-vocab needs a model with one embedding for both sides; a {architecture} keeps two")
     if resume:
         src_tok = Tokenizer.load(run_dir / SOURCE_TOKENIZER)
         tgt_tok = Tokenizer.load(run_dir / TARGET_TOKENIZER)
@@ -351,11 +273,8 @@ def train_seq2seq(
     )
     run = Seq2SeqRun(model, src_tok, tgt_tok, info)
 
-    def save_tokenizers(directory: Path) -> None:
-        src_tok.save(directory / SOURCE_TOKENIZER)
-        tgt_tok.save(directory / TARGET_TOKENIZER)
-
-    prepare(run_dir, info, save_tokenizers, resume=resume, dist_info=dist_info)
+    tokenizers = Tokenizers(tgt_tok, src_tok)
+    prepare(run_dir, info, lambda d: family.save_tokenizers(tokenizers, d), resume=resume, dist_info=dist_info)
     greater = info.metric == "exact_match"
     args = dataclasses.replace(args, metric=info.metric if greater else "loss", greater_is_better=greater)
     trainer = Trainer(
@@ -377,3 +296,11 @@ def train_seq2seq(
 def load_run(run_dir: str | Path) -> Seq2SeqRun:
     """The best model of a sequence-to-sequence run directory with its tokenizers and run.json."""
     return Seq2SeqRun.from_loaded(load(run_dir, what="seq2seq run"))
+
+
+def _family(architecture: str) -> registry.Family:
+    """The registry's record of ``architecture``, which must be trained by this recipe."""
+    trained = [f.name for f in registry.families() if f.recipe == SEQ2SEQ]
+    if architecture not in trained:
+        raise ValueError(f"architecture must be one of {trained}, got {architecture!r}")
+    return registry.get(architecture)

@@ -1,19 +1,39 @@
 """``einformer train``'s job as a spec: the options in the command's own terms, translated here to
-each architecture's config fields and recipe arguments, so the CLI only parses and calls.
+each family's config fields and recipe arguments, so the CLI only parses and calls.
 
-One flag means one thing across architectures: ``layers`` is a GPT's n_layers and each stack of
-the encoder-decoder; ``dropout`` sets every dropout a GPT has (GPT-2 has three); ``d_ff`` is the
-feed-forward width everywhere (config files use the same name).
+Which families `einformer train --model` offers, which recipe trains each, and what each size flag
+means for its config are the family's record in the registry (``Family.recipe``,
+``Family.train_flags``): one flag means one thing across families (``layers`` is a GPT's n_layers and
+each stack of the encoder-decoder; ``dropout`` sets every dropout a GPT has; ``d_ff`` is the
+feed-forward width everywhere), and a flag a family's record leaves out is refused by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from .. import registry
+from ..generation.kinds import CausalLM
+from ..registry import LANGUAGE_MODEL, MASKED_LM_PRETRAINING, SEQ2SEQ
 from ..training import TrainingArguments, TrainResult
 from ..training.distributed import DistInfo
 
-ARCHITECTURES = ("encoder-decoder", "universal", "gpt", "transformer-xl", "bert")
+# TrainSpec fields that set config fields (through Family.train_flags), with their flag names
+CONFIG_FLAGS = {
+    "layers": "--layers",
+    "d_model": "--d-model",
+    "heads": "--heads",
+    "d_ff": "--d-ff",
+    "dropout": "--dropout",
+    "label_smoothing": "--label-smoothing",
+    "norm_first": "--norm-first",
+    "mem_len": "--mem-len",
+    "seg_len": "--seg-len",
+    "act": "--act",
+    "ut_steps": "--ut-steps",
+    "act_mode": "--act-mode",
+    "ponder_weight": "--ponder-weight",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,15 +86,17 @@ class TrainSpec:
     fsdp: bool = False
 
     def __post_init__(self) -> None:
-        if self.model not in ARCHITECTURES:
-            raise ValueError(f"--model {self.model!r}: choose one of {ARCHITECTURES}")
-        lm = self.model in ("gpt", "transformer-xl", "bert")
-        if lm and self.data is None:
-            kind = "one segment per line" if self.model == "bert" else "any text"
+        family = registry.by_train_name(self.model)  # an unknown --model: the choices, by name
+        if family.recipe in (LANGUAGE_MODEL, MASKED_LM_PRETRAINING) and self.data is None:
+            kind = "one segment per line" if family.recipe == MASKED_LM_PRETRAINING else "any text"
             raise ValueError(f"--model {self.model} trains on a text file ({kind}): pass --data FILE.txt")
         if self.init_from is not None:
-            if self.model != "gpt":
-                raise ValueError(f"--init-from fine-tunes a GPT: use --model gpt, not --model {self.model}")
+            if family.recipe != LANGUAGE_MODEL or not family.generates(CausalLM):
+                causal = [registry.train_name(f) for f in registry.families() if f.recipe and f.generates(CausalLM)]
+                raise ValueError(
+                    f"--init-from fine-tunes a GPT-like causal language model: use --model {' or '.join(causal)}, "
+                    f"not --model {self.model}"
+                )
             fixed = {
                 "--preset": self.preset,
                 "--layers": self.layers,
@@ -87,12 +109,11 @@ class TrainSpec:
             given = " ".join(flag for flag, value in fixed.items() if value is not None)
             if given:
                 raise ValueError(f"--init-from keeps the pretrained model's sizes and tokenizer: drop {given}")
-        if self.model == "gpt" and (self.mem_len is not None or self.seg_len is not None):
-            raise ValueError("--mem-len and --seg-len are for --model transformer-xl; a GPT takes --block-size")
-        if self.model == "universal" and self.layers is not None:
-            raise ValueError("--layers is for the encoder-decoder; the Universal Transformer takes --ut-steps")
-        if self.model != "universal" and (self.act or self.ut_steps is not None):
-            raise ValueError("--act and --ut-steps need --model universal")
+        for field, flag in CONFIG_FLAGS.items():
+            value = getattr(self, field)
+            if value not in (None, False) and field not in family.train_flags:
+                takers = [registry.train_name(f) for f in registry.families() if f.recipe and field in f.train_flags]
+                raise ValueError(f"{flag} is for --model {' or '.join(takers)}, not --model {self.model}")
         for flag, value in (
             ("--layers", self.layers),
             ("--d-model", self.d_model),
@@ -104,47 +125,26 @@ class TrainSpec:
             if value is not None and value < 1:
                 raise ValueError(f"{flag} must be a positive number, got {value}")
 
+    @property
+    def family(self) -> registry.Family:
+        return registry.by_train_name(self.model)
+
     def model_overrides(self) -> dict:
-        """The config fields this spec sets, named as the architecture's config names them."""
-        out = {
-            k: v
-            for k, v in (
-                ("dropout", self.dropout),
-                ("d_model", self.d_model),
-                ("n_heads", self.heads),
-                ("d_ff", self.d_ff),
-                ("norm_first", self.norm_first),
-            )
-            if v is not None
-        }
-        if self.model in ("encoder-decoder", "universal") and self.label_smoothing is not None:
-            out["label_smoothing"] = self.label_smoothing
-        if self.model == "bert":
-            out.pop("norm_first", None)  # BERT is post-norm
-        if self.model == "gpt" and self.dropout is not None:  # GPT-2 has three dropouts; the flag sets them all
-            out.update(embedding_dropout=self.dropout, attention_dropout=self.dropout)
-        if self.layers is not None:
-            if self.model == "encoder-decoder":
-                out.update(n_encoder_layers=self.layers, n_decoder_layers=self.layers)
-            else:
-                out["n_layers"] = self.layers
-        if self.model == "universal":
-            out["act"] = self.act
-            for key, value in (
-                ("max_steps", self.ut_steps),
-                ("act_mode", self.act_mode),
-                ("ponder_weight", self.ponder_weight),
-            ):
-                if value is not None:
-                    out[key] = value
+        """The config fields this spec sets, named as the family's config names them (``Family.train_flags``)."""
+        out = {}
+        for field, config_fields in self.family.train_flags.items():
+            value = getattr(self, field)
+            if value is not None:
+                out.update(dict.fromkeys(config_fields, value))
         return out
 
     @property
     def metric(self) -> str:
         """The name of the figure that picks the best checkpoint, for the summary line."""
-        if self.model == "bert":
+        recipe = self.family.recipe
+        if recipe == MASKED_LM_PRETRAINING:
             return "masked-LM loss"
-        if self.model in ("encoder-decoder", "universal") and self.task:
+        if recipe == SEQ2SEQ and self.task:
             return "exact_match"
         return "validation loss"
 
@@ -163,45 +163,56 @@ def lengths(value: str | None, flag: str) -> tuple[int, int] | None:
 
 
 def train(spec: TrainSpec, args: TrainingArguments, dist_info: DistInfo | None = None) -> TrainResult:
-    """Run the recipe of ``spec.model``; the result of the trainer."""
-    common = dict(args=args, resume=spec.resume, device=spec.device, dist_info=dist_info)
-    overrides = spec.model_overrides()
-    if spec.model == "bert":
-        from .bert_pretrain import pretrain_bert
+    """Run the recipe of ``spec.model``'s family; the result of the trainer."""
+    return RECIPES[spec.family.recipe](spec, args, dist_info)
 
-        return pretrain_bert(
-            spec.run_dir,
-            data=spec.data,
-            preset=spec.preset or "small",
-            model_overrides=overrides,
-            vocab_size=spec.vocab_size,
-            tokenizer_from=spec.tokenizer_from,
-            max_length=spec.block_size,
-            whole_word=spec.whole_word_masking,
-            next_sentence=spec.next_sentence,
-            **common,
-        )
-    if spec.model in ("gpt", "transformer-xl"):
-        from .language_model import train_lm
 
-        return train_lm(
-            spec.run_dir,
-            data=spec.data,
-            architecture=spec.model,
-            mem_len=spec.mem_len,
-            segment_length=spec.seg_len,
-            tokenizer=spec.tokenizer or "char",
-            vocab_size=spec.vocab_size,
-            preset=spec.preset or "small",
-            model_overrides=overrides,
-            block_size=spec.block_size,
-            sampling=spec.sampling,
-            init_from=spec.init_from,
-            tokenizer_from=spec.tokenizer_from,
-            documents=spec.documents,
-            fsdp=spec.fsdp,
-            **common,
-        )[0]
+def _pretrain_masked_lm(spec: TrainSpec, args: TrainingArguments, dist_info: DistInfo | None) -> TrainResult:
+    from .bert_pretrain import pretrain_bert
+
+    return pretrain_bert(
+        spec.run_dir,
+        data=spec.data,
+        architecture=spec.family.name,
+        preset=spec.preset or "small",
+        model_overrides=spec.model_overrides(),
+        vocab_size=spec.vocab_size,
+        tokenizer_from=spec.tokenizer_from,
+        max_length=spec.block_size,
+        whole_word=spec.whole_word_masking,
+        next_sentence=spec.next_sentence,
+        args=args,
+        resume=spec.resume,
+        device=spec.device,
+        dist_info=dist_info,
+    )
+
+
+def _train_language_model(spec: TrainSpec, args: TrainingArguments, dist_info: DistInfo | None) -> TrainResult:
+    from .language_model import train_lm
+
+    return train_lm(
+        spec.run_dir,
+        data=spec.data,
+        architecture=spec.family.name,
+        tokenizer=spec.tokenizer or "char",
+        vocab_size=spec.vocab_size,
+        preset=spec.preset or "small",
+        model_overrides=spec.model_overrides(),
+        block_size=spec.block_size,
+        sampling=spec.sampling,
+        init_from=spec.init_from,
+        tokenizer_from=spec.tokenizer_from,
+        documents=spec.documents,
+        fsdp=spec.fsdp,
+        args=args,
+        resume=spec.resume,
+        device=spec.device,
+        dist_info=dist_info,
+    )[0]
+
+
+def _train_seq2seq(spec: TrainSpec, args: TrainingArguments, dist_info: DistInfo | None) -> TrainResult:
     from .seq2seq import train_seq2seq
 
     return train_seq2seq(
@@ -216,14 +227,25 @@ def train(spec: TrainSpec, args: TrainingArguments, dist_info: DistInfo | None =
         tokenizer=spec.tokenizer or "bpe",
         vocab_size=spec.vocab_size,
         share_vocab=spec.share_vocab,
-        architecture="universal-transformer" if spec.model == "universal" else "encoder-decoder",
+        architecture=spec.family.name,
         preset=spec.preset or "small",
-        model_overrides=overrides,
+        model_overrides=spec.model_overrides(),
         train_lengths=lengths(spec.train_lengths, "--train-lengths"),
         test_lengths=lengths(spec.test_lengths, "--test-lengths"),
         n_train=spec.n_train,
         on_long=spec.on_long,
         seed=spec.seed,
         fsdp=spec.fsdp,
-        **common,
+        args=args,
+        resume=spec.resume,
+        device=spec.device,
+        dist_info=dist_info,
     )[0]
+
+
+# Family.recipe -> the job that trains it
+RECIPES = {
+    LANGUAGE_MODEL: _train_language_model,
+    SEQ2SEQ: _train_seq2seq,
+    MASKED_LM_PRETRAINING: _pretrain_masked_lm,
+}

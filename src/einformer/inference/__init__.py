@@ -1,0 +1,17 @@
+"""Inference: a trained model with its tokenizer(s), on text. Encode, generate, stream, decode,
+translate; what the CLI (`einformer generate`, `translate`), the pipelines and explain call.
+
+* ``text_generation.py``: ``TextGenerator``, a language model (``CausalLM`` or ``MemoryLM``) and its
+  tokenizer: ``generate``, ``stream``, and ``command_options`` (the flags over the model's
+  generation_config.json);
+* ``translation.py``: ``Translator``, a sequence-to-sequence model (``Seq2SeqLM``) and its two
+  tokenizers: ``translate`` by beam search, ``greedy_target`` for reading the model's internals.
+
+Both are built from ``einformer.load(path)`` (``from_loaded``), which refuses, by kind, a model they
+cannot use. The training recipes extend them with what a run adds (its own evaluation data).
+"""
+
+from .text_generation import SAMPLING_DEFAULTS, TextGenerator, command_options, generate_text
+from .translation import Translator
+
+__all__ = ["SAMPLING_DEFAULTS", "TextGenerator", "Translator", "command_options", "generate_text"]
