@@ -153,3 +153,20 @@ def test_the_family_is_one_registry_record(tmp_path, case):
         torch.testing.assert_close(loaded.model(ids, mask).logits[mask.bool()],
                                    theirs(input_ids=ids, attention_mask=mask).logits[mask.bool()],
                                    rtol=1e-5, atol=1e-5)  # fmt: skip
+
+
+def test_a_sharded_directory_loads_and_a_missing_shard_is_named(tmp_path):
+    """transformers writes shards past max_shard_size; they load as one model, and a lost shard is named."""
+    theirs, _ = _save(tmp_path / "one", "llama-gqa2")
+    theirs.save_pretrained(tmp_path / "sharded", max_shard_size="20KB")
+    shards = sorted((tmp_path / "sharded").glob("model-*.safetensors"))
+    assert len(shards) > 1 and (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    ours = load_hf_llama(Llama, tmp_path / "sharded").eval()
+    ids, mask = _batch()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids, mask).logits[mask.bool()],
+                                   theirs(input_ids=ids, attention_mask=mask).logits[mask.bool()],
+                                   rtol=1e-5, atol=1e-5)  # fmt: skip
+    shards[-1].unlink()
+    with pytest.raises(CheckpointError, match=rf"names the shard {shards[-1].name}, which is not in"):
+        load_hf_llama(Llama, tmp_path / "sharded")

@@ -22,11 +22,17 @@ def read_hf_config(directory: str | Path) -> dict | None:
         raise CheckpointError(f"{path} is not valid JSON: {e}") from None
 
 
+SHARD_INDEX = "model.safetensors.index.json"
+
+
 def read_hf_weights(directory: str | Path) -> dict[str, Tensor]:
-    """model.safetensors, else pytorch_model.bin read with ``weights_only=True`` (no code runs)."""
+    """model.safetensors, the shards that model.safetensors.index.json names, else pytorch_model.bin
+    read with ``weights_only=True`` (no code runs)."""
     directory = Path(directory)
     if (directory / "model.safetensors").is_file():
         return load_weights(directory / "model.safetensors")
+    if (directory / SHARD_INDEX).is_file():
+        return read_sharded(directory)
     if (directory / "pytorch_model.bin").is_file():
         try:
             return torch.load(directory / "pytorch_model.bin", map_location="cpu", weights_only=True)
@@ -61,3 +67,27 @@ def check_fit(kind: str, source: str, hf_keys, used: set[str], problems: list[st
 def first_id(value):
     """A token id that a Hugging Face config may give as a list of ids (eos_token_id): the first."""
     return value[0] if isinstance(value, list) else value
+
+
+def read_sharded(directory: Path) -> dict[str, Tensor]:
+    """Every shard the index's ``weight_map`` names, each read once; a missing shard, or a shard that
+    lacks a tensor the index puts in it, is an error naming both."""
+    index_path = directory / SHARD_INDEX
+    try:
+        weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{index_path} is not a safetensors index with a weight_map ({e})") from None
+    state: dict[str, Tensor] = {}
+    for shard in sorted(set(weight_map.values())):
+        path = directory / shard
+        if not path.is_file():
+            names = sorted(k for k, v in weight_map.items() if v == shard)
+            raise CheckpointError(
+                f"{index_path} names the shard {shard}, which is not in {directory} (it holds "
+                f"{len(names)} tensors, e.g. {names[0]}); download the missing file again"
+            )
+        state.update(load_weights(path))
+    missing = sorted(k for k in weight_map if k not in state)
+    if missing:
+        raise CheckpointError(f"{index_path} lists tensors no shard holds: {', '.join(missing[:10])}")
+    return state
