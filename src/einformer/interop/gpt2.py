@@ -31,11 +31,6 @@ IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")  # causal-mask buffers of
 UNSUPPORTED = {"scale_attn_weights": True, "scale_attn_by_inverse_layer_idx": False, "add_cross_attention": False}
 
 
-def is_hf_gpt2(directory: str | Path) -> bool:
-    config = read_hf_config(directory)
-    return config is not None and config.get("model_type") == "gpt2"
-
-
 def config_from_hf(hf: dict) -> GPTConfig:
     """GPTConfig from a GPT-2 config.json; unsupported options raise naming the field."""
     for field, supported in UNSUPPORTED.items():

@@ -43,11 +43,6 @@ LAYER_NORMS = {"attn_norm": "self_attn_layer_norm", "ffn_norm": "final_layer_nor
 DECODER_NORMS = {"self_attn_norm": "self_attn_layer_norm", "cross_attn_norm": "encoder_attn_layer_norm"}
 
 
-def is_hf_marian(directory: str | Path) -> bool:
-    config = read_hf_config(directory)
-    return config is not None and config.get("model_type") == "marian"
-
-
 def config_from_hf(hf: dict, source: str = "config.json") -> EncoderDecoderConfig:
     """EncoderDecoderConfig from a MarianConfig dict; options we can't express raise naming the field."""
     for field, supported in UNSUPPORTED.items():
