@@ -9,7 +9,8 @@ median of the per-round ratios, base time / our time (above 1: this checkout is 
 Cases: bench/generate.py's (greedy batch 1 and 8, beam 4, top-p sampling on a 6 x 384 GPT in
 GPT-2's layout; the demo encoder-decoder greedy and beam 4), its prompt sweep (64 new tokens after
 256 and 768 prompt tokens, and the 768-token prompt pass alone), prompt lookup (bench/speculative.py's
-method, on a prompt that repeats itself), and bench/train_gpt.py's training step (forward, backward
+method, on a prompt that repeats itself), assisted decoding (the model as its own assistant), and
+bench/train_gpt.py's training step (forward, backward
 and AdamW on batch 8 x 256).
 
     python bench/compare_versions.py --base HEAD~3 [--rounds 5]
@@ -145,6 +146,12 @@ def main() -> None:
         kw = dict(max_new_tokens=64, min_new_tokens=64, do_sample=False, prompt_lookup_num_tokens=10)
         compare("prompt lookup, batch 1", lambda: gb.generate(repeat, **kw), lambda: go.generate(repeat, **kw),
                 args.rounds)  # fmt: skip
+        # bench/speculative.py's assisted decoding, with the model as its own assistant: every proposal is
+        # accepted, so the case times the propose-and-check machinery at its busiest (the trained pair of
+        # bench/speculative.py takes most of an hour to make on this host)
+        kw = dict(max_new_tokens=64, min_new_tokens=64, do_sample=False, num_assistant_tokens=5)
+        compare("assisted (self), batch 1", lambda: gb.generate(one, assistant_model=gb, **kw),
+                lambda: go.generate(one, assistant_model=go, **kw), args.rounds)  # fmt: skip
         batch = torch.randint(1, 8192, (8, 256), generator=g)
         opt_b, opt_o = (torch.optim.AdamW(m.parameters(), lr=1e-4) for m in (gb, go))
         compare("training step, batch 8 x 256", train_step(gb, batch, opt_b), train_step(go, batch, opt_o),

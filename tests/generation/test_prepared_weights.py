@@ -6,11 +6,13 @@ through the model every step."""
 from __future__ import annotations
 
 import copy
+import functools
 
 import pytest
 import torch
 
 from einformer import GPT, GPTConfig
+from einformer.generation import decoders
 from einformer.nn import packed
 from einformer.nn.packed import onednn_packing_available, release
 
@@ -97,3 +99,53 @@ def test_the_model_still_copies_and_release_frees_the_weights(monkeypatch):
     release(gpt)
     assert tokens(gpt) == expected
     assert len(calls) > 0
+
+
+def count_checks(monkeypatch) -> list[int]:
+    """One entry per look at a packed or fused module's sources."""
+    calls = []
+    original = packed._Packed.check
+
+    def check(self, key_of):
+        calls.append(1)
+        return original(self, key_of)
+
+    monkeypatch.setattr(packed._Packed, "check", check)
+    return calls
+
+
+def test_a_generation_loop_checks_each_packed_module_once(monkeypatch):
+    gpt = model()
+    tokens(gpt)  # prepared
+    checks = count_checks(monkeypatch)
+    with torch.no_grad():  # outside a loop every call checks each module it runs
+        gpt(torch.tensor([[1, 2]]))
+    per_call = len(checks)
+    assert per_call == 4 * len(gpt.blocks)  # fused q/k/v, out_proj, fc1, fc2 (the 48-word head is too small)
+    tokens(gpt)  # 12 steps, one loop: each module checked at its first call only
+    assert len(checks) == 2 * per_call
+
+
+def test_a_change_between_streamed_tokens_is_seen(monkeypatch):
+    """The consumer of a stream may change the weights between tokens: the next step packs the changed
+    modules again (and only those), and its token is the one the changed weights give. The oracle is
+    the same stream on the plain modules (``fast=False`` in generation/decoders.py: no packing)."""
+    ids = torch.tensor([[3, 7, 11, 5, 9]])
+
+    def stream(fast: bool) -> list[int]:
+        gpt = model()
+        tokens(gpt)  # prepared before the stream starts
+        monkeypatch.setattr(decoders, "start", functools.partial(original_start, fast=fast))
+        calls = count_packings(monkeypatch)
+        out = gpt.stream_ids(ids, max_new_tokens=8, do_sample=False, eos_token_id=None)
+        first = [next(out), next(out)]
+        with torch.no_grad():
+            gpt.blocks[0].ffn.fc1.weight.mul_(-3.0)
+            gpt.blocks[1].attn.q_proj.weight.add_(0.5)
+        seen = first + list(out)
+        assert len(calls) == (2 if fast else 0)  # fc1 and the fused q/k/v of block 1, packed again
+        return seen
+
+    original_start = decoders.start
+    fast = stream(True)
+    assert fast == stream(False)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from ..nn.packed import trusting
 from .config import GenerationConfig
 from .kinds import Seq2SeqLM
 from .planning import Plan, plan_generation
@@ -80,7 +81,8 @@ class GenerationMixin:
             input_ids: (B, S) prompt (decoder-only) or source (encoder-decoder) ids.
             attention_mask: (B, S), 1 = token, 0 = padding (left padding for decoder-only prompts).
             streamer: an object with ``put(tokens)`` / ``end()`` (Hugging Face's protocol) or a
-                callable, given each step's new tokens (B,); greedy and sampling only.
+                callable, given each step's new tokens (B,); greedy and sampling only. It must not
+                change the model's weights (the loop checks them once: ``nn/packed.py``).
             **options: max_new_tokens, max_length, min_new_tokens, min_length, do_sample, num_beams,
                 num_return_sequences, temperature, top_k (default 50, as HF), top_p, min_p,
                 typical_p, epsilon_cutoff, eta_cutoff, repetition_penalty, no_repeat_ngram_size,
@@ -117,15 +119,16 @@ class GenerationMixin:
         """Run the loop the plan asks for; the sequences and what ``outputs`` keeps of each step."""
         flags = plan.options
         if plan.num_beams > 1:
-            beams = beam_search(
-                plan.decoder,
-                plan.prompt,
-                num_beams=plan.num_beams,
-                do_sample=plan.do_sample,
-                keep_steps=bool(flags.output_scores or flags.output_logits),
-                **plan.loop,
-                **plan.beams,
-            )
+            with trusting():  # the weights stay as they are while the loop runs (nn/packed.py)
+                beams = beam_search(
+                    plan.decoder,
+                    plan.prompt,
+                    num_beams=plan.num_beams,
+                    do_sample=plan.do_sample,
+                    keep_steps=bool(flags.output_scores or flags.output_logits),
+                    **plan.loop,
+                    **plan.beams,
+                )
             return GenerateOutput(
                 beams.sequences,
                 beams.sequence_scores if flags.output_scores else None,
@@ -140,14 +143,15 @@ class GenerationMixin:
             )
         else:
             steps = decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop)
-        for tokens, step_scores, so_far, step_logits in steps:
-            sequences = so_far
-            if flags.output_scores:
-                scores.append(step_scores)
-            if flags.output_logits:
-                logits.append(step_logits)
-            if streamer is not None:
-                streamer.put(tokens) if hasattr(streamer, "put") else streamer(tokens)
+        with trusting():  # the weights stay as they are while the loop runs (a streamer leaves them alone)
+            for tokens, step_scores, so_far, step_logits in steps:
+                sequences = so_far
+                if flags.output_scores:
+                    scores.append(step_scores)
+                if flags.output_logits:
+                    logits.append(step_logits)
+                if streamer is not None:
+                    streamer.put(tokens) if hasattr(streamer, "put") else streamer(tokens)
         if streamer is not None and hasattr(streamer, "end"):
             streamer.end()
         return GenerateOutput(
@@ -168,6 +172,7 @@ class GenerationMixin:
             if plan.num_beams > 1:
                 raise ValueError("streaming works with greedy search and sampling, not with beam search")
             eos = set(plan.loop["eos_token_id"])
+            # no trusting(): the consumer holds each token and may change the weights before the next
             for tokens, *_ in decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop):
                 token = int(tokens[0])
                 if token in eos:

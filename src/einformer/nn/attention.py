@@ -324,6 +324,8 @@ class MultiHeadAttention(nn.Module):
         batch, t, h, hkv = query.shape[0], query.shape[1], self.n_heads, self.n_kv_heads
         if self.fused is not None and key is None and not torch.is_grad_enabled():
             qkv = self.fused(query)  # one (B, T, Dq + Dk + Dv) product
+            if hkv == h and self.d_qk == self.d_v and t == 1:  # one position: (B, 1, 3 * H * D) -> 3 x (B, H, 1, D)
+                return qkv.view(batch, 3, h, 1, self.d_qk).unbind(1)  # a view: no permute needed
             if hkv == h and self.d_qk == self.d_v:  # (B, T, 3 * H * D) -> (B, T, 3, H, D) -> 3 x (B, H, T, D)
                 return qkv.view(batch, t, 3, h, self.d_qk).permute(2, 0, 3, 1, 4).unbind(0)
             q, k, v = qkv.split([h * self.d_qk, hkv * self.d_qk, hkv * self.d_v], dim=-1)

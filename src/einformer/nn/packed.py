@@ -18,14 +18,24 @@ version: an optimizer step, ``load_state_dict``, ``.to()`` or an in-place edit u
 them pack again at the next call (an edit through ``param.data`` escapes torch's version counter:
 call ``release(model)`` after one). Copies and pickles of a model leave the packed copies behind.
 
+That check costs about 2 us a call, 5-10% of a decoded token of a small model. Inside a generation
+loop the weights do not change, so ``generate`` runs its loop under ``trusting()``: each packed layer
+checks its sources at its first call in the loop and not again while the loop runs (a streamer given
+to ``generate`` must leave the weights alone). ``stream_ids`` hands each token to its consumer, who
+may change them, so it checks at every call as code outside a loop does.
+
 This uses ``torch.ops.mkldnn._reorder_linear_weight`` and ``torch.ops.mkldnn._linear_pointwise``:
 internal operators (the ones torch.compile's CPU weight freezing emits), not a documented API. So
 packing checks that they exist and falls back to ``F.linear`` otherwise (no oneDNN, a GPU tensor, a
-dtype other than fp32, a torch without the operators).
+dtype other than fp32 or bf16, bf16 on a CPU without oneDNN's bf16 support, a torch without the operators).
+A bf16 model packs its bf16 weights the same way (half the bytes streamed per token).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from copy import deepcopy
 
 import torch
@@ -34,16 +44,23 @@ from torch import Tensor, nn
 
 
 def onednn_packing_available(weight: Tensor) -> bool:
-    """Can ``weight`` be packed for oneDNN here (fp32 on CPU, oneDNN built in, operators present)?"""
+    """Can ``weight`` be packed for oneDNN here (fp32, or bf16 where oneDNN supports it, on CPU, oneDNN
+    built in, operators present)?"""
     ops = getattr(torch.ops, "mkldnn", None)
     return (
         weight.device.type == "cpu"
-        and weight.dtype == torch.float32
+        and weight.dtype in (torch.float32, torch.bfloat16)
         and torch.backends.mkldnn.is_available()
         and ops is not None
         and hasattr(ops, "_reorder_linear_weight")
         and hasattr(ops, "_linear_pointwise")
+        and (weight.dtype == torch.float32 or _bf16_supported())
     )
+
+
+def _bf16_supported() -> bool:
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return check is not None and bool(check())
 
 
 # Packing pays only for large enough matrices: oneDNN's call costs a fixed ~17 us here, MKL's
@@ -63,6 +80,28 @@ PACK_MAX_ROWS = 64
 _LINEAR = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)  # the op, looked up once
 
 
+class _Trust(threading.local):
+    """The generation loop now running in this thread (an object), or None: while it runs, a packed
+    layer that checked its sources in it does not check them again."""
+
+    session: object | None = None
+
+
+_TRUST = _Trust()
+
+
+@contextlib.contextmanager
+def trusting() -> Iterator[None]:
+    """Run the block as one generation loop: its weights do not change while it runs (a nested
+    block joins the outer one)."""
+    previous = _TRUST.session
+    _TRUST.session = previous or object()
+    try:
+        yield
+    finally:
+        _TRUST.session = previous
+
+
 class _Packed:
     """A weight (Dout, Din) and bias, packed for about ``rows`` rows; ``refresh`` rebuilds them.
 
@@ -76,6 +115,17 @@ class _Packed:
         self.make, self.pack = make, pack
         self.rows = max(PACK_MIN_ROWS, rows)
         self.key, self.weight, self.bias, self.packed, self.max_numel = None, None, None, None, 0
+        self.session = None  # the trusting() loop it last checked its sources in
+
+    def check(self, key_of) -> None:
+        """Refresh if the sources changed (``key_of()`` is their key), unless already checked in the
+        running ``trusting()`` loop."""
+        session = _TRUST.session
+        if session is None or self.session is not session:
+            key = key_of()
+            if key != self.key:  # new parameters, or changed in place: pack again
+                self.refresh(key)
+            self.session = session
 
     def refresh(self, key) -> None:
         """Copy (and pack) the sources again; ``key`` identifies them."""
@@ -89,7 +139,7 @@ class _Packed:
 
     def __call__(self, x: Tensor) -> Tensor:
         """(..., Din) -> (..., Dout) with the current copies (the owner refreshed them)."""
-        if self.packed is None or x.dtype != torch.float32 or x.numel() > self.max_numel:
+        if self.packed is None or x.dtype != self.weight.dtype or x.numel() > self.max_numel:
             return F.linear(x, self.weight, self.bias)
         return _LINEAR(x, self.packed, self.bias, "none", [], "")
 
@@ -97,7 +147,7 @@ class _Packed:
         return _Packed(deepcopy(self.make, memo), self.rows, self.pack)
 
     def __getstate__(self):
-        return {**self.__dict__, "key": None, "weight": None, "bias": None, "packed": None}
+        return {**self.__dict__, "key": None, "weight": None, "bias": None, "packed": None, "session": None}
 
 
 def _key(linear: nn.Linear) -> tuple:
@@ -127,10 +177,13 @@ class PackedLinear(nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         if torch.is_grad_enabled():
             return F.linear(x, self.weight, self.bias)
-        kernel, key = self.kernel, _key(self)
-        if key != kernel.key:  # new parameters, or changed in place: pack again
-            kernel.refresh(key)
+        kernel = self.kernel
+        if kernel.session is not _TRUST.session or kernel.session is None:  # not yet checked in this loop
+            kernel.check(self._key)
         return kernel(x)
+
+    def _key(self) -> tuple:
+        return _key(self)
 
 
 class FusedLinear:
@@ -138,12 +191,14 @@ class FusedLinear:
 
     Attention's query, key and value projections read the same input; one (Dq + Dk + Dv, D) product
     instead of three saves two calls per layer and token. Made by ``prepare_for_inference`` for
-    inference (no autograd); packed like ``PackedLinear`` when ``pack``.
+    inference (no autograd); packed like ``PackedLinear`` when ``pack``. Quantized layers
+    (``nn/quantized.py``) bring their own joined kernel (``fused_kernel``).
     """
 
     def __init__(self, linears: tuple[nn.Linear, ...], rows: int, *, pack: bool = True) -> None:
         self.linears = linears
-        self.kernel = _Packed(self._weights, rows, pack)
+        joined = next((lin.fused_kernel for lin in linears if hasattr(lin, "fused_kernel")), None)
+        self.kernel = joined(linears, rows) if joined is not None else _Packed(self._weights, rows, pack)
 
     def _weights(self):
         weight = torch.cat([lin.weight.detach() for lin in self.linears])
@@ -156,10 +211,13 @@ class FusedLinear:
 
     def __call__(self, x: Tensor) -> Tensor:
         """(..., D) -> (..., Dout_1 + Dout_2 + ...), the outputs side by side."""
-        key = tuple(map(_key, self.linears))
-        if key != self.kernel.key:
-            self.kernel.refresh(key)
-        return self.kernel(x)
+        kernel = self.kernel
+        if kernel.session is not _TRUST.session or kernel.session is None:  # not yet checked in this loop
+            kernel.check(self._key)
+        return kernel(x)
+
+    def _key(self) -> tuple:
+        return tuple(map(_key, self.linears))
 
 
 def prepare_for_inference(model: nn.Module, rows: int = 1, *, pack: bool = True) -> nn.Module:
