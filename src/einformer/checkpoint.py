@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from .errors import EinformerError
+from .validation import SKIP_WEIGHT_CHECK, weight_problems
 
 
 class CheckpointError(EinformerError, ValueError):
@@ -79,7 +80,9 @@ def tied_aliases(module: nn.Module) -> dict[str, str]:
     first: dict[tuple, str] = {}
     aliases = {}
     for name, tensor in module.state_dict(keep_vars=True).items():
-        ident = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tensor.device)
+        # a model built on the meta device has no storage yet: there, ties are the same Parameter object
+        where = id(tensor) if tensor.is_meta else tensor.data_ptr()
+        ident = (where, tensor.dtype, tuple(tensor.shape), tensor.device)
         if tensor.numel() and ident in first:
             aliases[name] = first[ident]
         else:
@@ -149,9 +152,14 @@ def renamed_legacy_keys(state: dict[str, Tensor], expected) -> dict[str, Tensor]
 
 
 def load_state_strict(module: nn.Module, state: dict[str, Tensor], *, source: str = "checkpoint") -> None:
-    """Load ``state`` into ``module`` only if keys and shapes match exactly (tied aliases implied)."""
+    """Load ``state`` into ``module`` only if keys and shapes match exactly (tied aliases implied).
+
+    A module built on the meta device (``PreTrainedModel.from_pretrained(dtype=...)``) takes the
+    checkpoint's tensors themselves, each cast to the dtype the module was built in (no second copy
+    of the weights), and its tied parameters stay one Parameter.
+    """
     aliases = tied_aliases(module)
-    expected = module.state_dict()
+    expected = module.state_dict(keep_vars=True)
     state = renamed_legacy_keys(state, expected)
     for alias, target in aliases.items():
         if alias not in state and target in state:
@@ -170,4 +178,20 @@ def load_state_strict(module: nn.Module, state: dict[str, Tensor], *, source: st
                 parts.append(f"  {label} ({len(keys)}): " + ", ".join(keys[:20]) + (" ..." if len(keys) > 20 else ""))
         parts.append("  Was it saved from a model with the same config?")
         raise CheckpointError("\n".join(parts))
-    module.load_state_dict(state, strict=True)
+    problems = weight_problems(expected, state)
+    if problems:
+        raise CheckpointError(
+            f"{source}: {'; '.join(problems)}; the file is damaged or was saved from a diverged run. Use another "
+            f"checkpoint (or set {SKIP_WEIGHT_CHECK}=1 to load it anyway)"
+        )
+    if not any(t.is_meta for t in expected.values()):
+        module.load_state_dict(state, strict=True)
+        return
+    for key, tensor in state.items():  # one tensor at a time: the wide copy is freed as the narrow one is made
+        if tensor.is_floating_point() and expected[key].is_floating_point():
+            state[key] = tensor.to(expected[key].dtype)
+    module.load_state_dict(state, strict=True, assign=True)
+    for alias, target in aliases.items():  # assign made two Parameters of one tensor: one again
+        if isinstance(expected[alias], nn.Parameter):
+            owner, _, leaf = alias.rpartition(".")
+            setattr(module.get_submodule(owner), leaf, module.get_parameter(target))

@@ -53,6 +53,53 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_hub_flags(p: argparse.ArgumentParser) -> None:
+    """How a model named ORG/NAME (not a path) is found: huggingface_hub's options (docs/hub.md)."""
+    g = p.add_argument_group("models by name (ORG/NAME, through the Hugging Face cache)")
+    g.add_argument("--revision", default=None, help="a branch, tag or commit hash (default main)")
+    g.add_argument("--cache-dir", default=None, help="the cache (default HF_HUB_CACHE, else HF_HOME/hub)")
+    g.add_argument("--local-files-only", action="store_true", help="use the cache only, never the network")
+    g.add_argument("--token", default=None, help="for a private or gated model (default HF_TOKEN, else your login)")
+
+
+def hub_options(args: argparse.Namespace) -> dict:
+    """The ``revision``, ``cache_dir``, ``local_files_only`` and ``token`` of ``add_hub_flags``."""
+    return {name: getattr(args, name) for name in ("revision", "cache_dir", "local_files_only", "token")}
+
+
+def model_path(name_or_path: str, args: argparse.Namespace) -> str:
+    """A model argument with a Hugging Face name (ORG/NAME) replaced by its directory in the cache; a path
+    that exists, or 'minilm', stays as given (what it holds is the caller's to check)."""
+    from ..auto import MINILM_NAMES
+    from ..hub import resolve
+
+    if name_or_path.lower() in MINILM_NAMES:
+        return name_or_path
+    return str(resolve(name_or_path, **hub_options(args)))
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """The weights' type and quantization of a command that runs a model (docs/quantization.md)."""
+    g = p.add_argument_group("weights (docs/quantization.md)")
+    g.add_argument(
+        "--dtype",
+        default=None,
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="the weights' type: auto = what the model directory records (default float32)",
+    )
+    g.add_argument(
+        "--quantize",
+        default=None,
+        choices=["int8", "int4"],
+        help="weight-only quantization of the linear layers after loading (bf16 activations)",
+    )
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """``dtype`` and ``quantize`` for ``einformer.load``, from ``add_model_flags``."""
+    return {"dtype": getattr(args, "dtype", None), "quantize": getattr(args, "quantize", None)}
+
+
 def from_args(cls, args: argparse.Namespace, **extra):
     """A dataclass from the parsed flags of the same names."""
     names = {f.name for f in dataclasses.fields(cls)}

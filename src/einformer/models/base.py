@@ -14,18 +14,20 @@ from typing import ClassVar, TypeVar
 import torch
 from torch import nn
 
-from .. import registry
+from .. import dtypes, hub, registry
 from ..checkpoint import CheckpointError, load_state_strict, load_weights, read_json, save_weights, write_json
 from ..config import BaseConfig
 from ..generation.config import CONFIG_NAME as GENERATION_CONFIG
 from ..generation.config import GenerationConfig
 from ..generation.kinds import KINDS
+from ..nn.rotary import RotaryEmbedding, inverse_frequencies
 from ..version import __version__
 
 M = TypeVar("M", bound="PreTrainedModel")
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+QUANTIZATION_CONFIG = "quantization_config"  # config.json's field for a quantized model (einformer.quantize)
 
 
 class PreTrainedModel(nn.Module):
@@ -44,58 +46,149 @@ class PreTrainedModel(nn.Module):
         seen = {p.data_ptr(): p for p in self.parameters() if p.requires_grad or not trainable_only}
         return sum(p.numel() for p in seen.values())
 
-    def save_pretrained(self, directory: str | Path, *, format: str = "einformer") -> Path:
-        """Write config.json and model.safetensors into ``directory`` (created if needed).
+    def save_pretrained(
+        self, directory: str | Path, *, format: str = "einformer", max_shard_size: int | str | None = None
+    ) -> Path:
+        """Write config.json and model.safetensors into ``directory`` (created if needed), in the
+        weights' own dtype (a bf16 model writes bf16; a quantized one its integers and scales, with its
+        ``quantization_config`` in config.json).
 
         ``format="hf"`` writes the Hugging Face layout of the model's family instead (the registry's
-        ``save_hf``), with the model's generation_config.json unless the format's writer wrote its own.
+        ``save_hf``), with the model's generation_config.json unless the format's writer wrote its own,
+        and config.json's ``dtype`` / ``torch_dtype``. ``max_shard_size`` (bytes, or "5GB"-style, as in
+        transformers; default its "50GB"): past it the Hugging Face weights are written as shards with
+        model.safetensors.index.json (the writer must take the option: the Llama family's does).
         """
         if format not in ("einformer", "hf"):
             raise ValueError(f"format must be 'einformer' or 'hf', got {format!r}")
         directory = Path(directory)
+        quantized = getattr(self, "quantization_config", None)
         if format == "hf":
             family = registry.of(self)
             if family.save_hf is None:
                 raise ValueError(f"{type(self).__name__} has no Hugging Face format; use format='einformer'")
-            family.save_hf(self, directory)
+            if quantized is not None:
+                raise ValueError("a quantized model has no Hugging Face format here; save it with format='einformer'")
+            family.save_hf(self, directory, **({} if max_shard_size is None else {"max_shard_size": max_shard_size}))
+            hf_config = read_json(directory / CONFIG_NAME, "model config")
+            kind = dtypes.name(dtypes.of(self))  # as transformers writes it: dtype, and its older name
+            write_json(directory / CONFIG_NAME, {**hf_config, "dtype": kind, "torch_dtype": kind})
             if not (directory / GENERATION_CONFIG).is_file():
                 save_generation_config(self, directory)
             return directory
+        if max_shard_size is not None:
+            raise ValueError("max_shard_size shards the Hugging Face format only: pass format='hf'")
         directory.mkdir(parents=True, exist_ok=True)
         save_weights(self, directory / WEIGHTS_NAME, metadata={"model_type": self.config.model_type})
-        write_json(directory / CONFIG_NAME, {**self.config.to_dict(), "einformer_version": __version__})
+        extra = {} if quantized is None else {QUANTIZATION_CONFIG: quantized.to_dict()}
+        write_json(directory / CONFIG_NAME, {**self.config.to_dict(), "einformer_version": __version__, **extra})
         save_generation_config(self, directory)
         return directory
 
     @classmethod
     def from_pretrained(
-        cls: type[M], directory: str | Path, *, map_location: str | torch.device = "cpu", **config_changes
+        cls: type[M],
+        directory: str | Path,
+        *,
+        map_location: str | torch.device = "cpu",
+        dtype: torch.dtype | str | None = None,
+        torch_dtype: torch.dtype | str | None = None,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        **config_changes,
     ) -> M:
         """Rebuild the model saved in ``directory`` and load its weights strictly.
 
         ``directory`` is einformer's format or the Hugging Face format of the model's family (the
-        registry's ``load_hf``: a strict key map). ``config_changes`` (e.g. ``num_labels=3``) apply to
-        the config before the weights load.
+        registry's ``load_hf``: a strict key map), or a Hugging Face model name (``ORG/NAME``) resolved
+        through the cache with ``revision``, ``cache_dir``, ``local_files_only`` and ``token``
+        (``einformer.hub``). ``config_changes`` (e.g. ``num_labels=3``) apply to the config before the
+        weights load.
+
+        ``dtype`` (``torch_dtype``: transformers' older name): the floating type of the weights,
+        torch.float32 / bfloat16 / float16 or "auto" (config.json's ``dtype`` / ``torch_dtype``, else
+        the type the file stores; ``einformer.dtypes``); None: fp32. With a dtype the model is built
+        on the meta device and takes the file's tensors, each cast on its own, so a bf16 file loads
+        as bf16 without an fp32 copy on the way. A directory saved after ``einformer.quantize`` loads
+        quantized (its config.json's ``quantization_config``), without quantizing again.
         """
-        directory = Path(directory)
+        directory = hub.resolve(
+            directory, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+        )
         if not directory.is_dir():
             raise CheckpointError(f"{directory} is not a directory; pass the folder written by save_pretrained")
         family = _hf_family(cls, directory)
-        if family is not None:
-            model = family.load_hf(cls, directory, **config_changes)
-            load_generation_config(model, directory)
-        else:
-            model = cls.from_einformer_dir(directory, **config_changes)
+        raw = read_json(directory / CONFIG_NAME, "model config") if (directory / CONFIG_NAME).is_file() else None
+        files = sorted(directory.glob("*.safetensors"))
+        dtype = dtypes.parse(dtype, torch_dtype)
+        if dtype is None and QUANTIZATION_CONFIG in (raw or {}):
+            dtype = "auto"  # a quantized model runs in the type it was saved in (bf16: the kernels' type)
+        dtype = dtypes.resolve(dtype, directory, raw, files)
+        dtypes.warn_if_slow(dtype, map_location)
+
+        def build():
+            if family is not None:
+                model = family.load_hf(cls, directory, **config_changes)
+                load_generation_config(model, directory)
+                return model
+            return cls.from_einformer_dir(directory, **config_changes)
+
+        model = build() if dtype is None else _build_in(dtype, build)
         return model.to(map_location).eval()
 
     @classmethod
     def from_einformer_dir(cls: type[M], directory: Path, **config_changes) -> M:
-        """``directory`` in einformer's format (config.json, model.safetensors, generation_config.json)."""
-        config = cls.config_class.from_json_file(directory / CONFIG_NAME)
+        """``directory`` in einformer's format (config.json, model.safetensors, generation_config.json);
+        a quantized model's config.json also holds its ``quantization_config``."""
+        path = directory / CONFIG_NAME
+        data = read_json(path, "model config") if path.is_file() else {}
+        quantized = data.pop(QUANTIZATION_CONFIG, None)
+        if quantized is None:
+            config = cls.config_class.from_json_file(path)
+        else:
+            try:
+                config = cls.config_class.from_dict(data)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{path}: {e}") from None
         model = cls(config.replace(**config_changes) if config_changes else config)
+        if quantized is not None:
+            from ..quantization import QuantizationConfig, quantize_structure
+
+            quantize_structure(model, QuantizationConfig.from_dict(quantized, str(directory / CONFIG_NAME)))
         load_state_strict(model, load_weights(directory / WEIGHTS_NAME, "cpu"), source=str(directory / WEIGHTS_NAME))
         load_generation_config(model, directory)
         return model
+
+
+def _build_in(dtype: torch.dtype, build):
+    """``build()`` on the meta device in ``dtype`` (the checkpoint's tensors become the parameters,
+    ``load_state_strict``), then the buffers it computes rather than loads; when something is left
+    without storage (a new task head that starts from random weights), it builds again in fp32 and
+    casts."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device("meta"):
+            model = build()
+    finally:
+        torch.set_default_dtype(default)
+    if _materialize_buffers(model):
+        return model
+    return dtypes.cast(build(), dtype)
+
+
+def _materialize_buffers(model: nn.Module) -> bool:
+    """Compute again the buffers a meta-built model could not load (rotary frequencies: fp32, as
+    transformers keeps them); False when any parameter, buffer or tensor attribute still lacks storage."""
+    for module in model.modules():
+        if isinstance(module, RotaryEmbedding) and module.inv_freq.is_meta:
+            inv_freq, _ = inverse_frequencies(module.dim, module.theta, module.rope_type, **module.scaling)
+            module.register_buffer("inv_freq", inv_freq, persistent=False)
+    left = [t for t in (*model.parameters(), *model.buffers()) if t.is_meta]
+    left += [v for m in model.modules() for v in vars(m).values() if isinstance(v, torch.Tensor) and v.is_meta]
+    return not left
 
 
 def _hf_family(cls, directory: Path):

@@ -13,6 +13,10 @@ opens (or an ``einformer.Loaded``); ``batch_size`` inputs run together, sorted b
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from .. import dtypes
+from ..auto import Loaded, load, resolve
 from ..registry import MASKED_LM, QUESTION_ANSWERING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION
 from .base import Pipeline, open_model
 from .features import FeatureExtractionPipeline, SentenceEmbeddingPipeline, embed, pool, read_pooling
@@ -71,9 +75,28 @@ def task_of(loaded) -> str:
     )
 
 
-def pipeline(task: str | None, model, *, tokenizer=None, device: str = "cpu", batch_size: int = 8) -> Pipeline:
-    """The pipeline of ``task`` on ``model`` (a path or a ``Loaded``). ``task=None`` picks it from a
-    fine-tune run's task (classify, regress, tag, qa)."""
+def pipeline(
+    task: str | None,
+    model,
+    *,
+    tokenizer=None,
+    device: str = "cpu",
+    batch_size: int = 8,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    dtype=None,
+) -> Pipeline:
+    """The pipeline of ``task`` on ``model`` (a path, a Hugging Face model name resolved through the cache
+    with ``revision``, ``cache_dir``, ``local_files_only`` and ``token``, or a ``Loaded``). ``task=None``
+    picks it from a fine-tune run's task (classify, regress, tag, qa). ``dtype``: the weights' type, as
+    ``from_pretrained``'s (torch.bfloat16, "auto" ...; a ``Loaded`` is cast to it)."""
+    if not isinstance(model, Loaded):
+        model = resolve(model, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+        model = model if dtype is None else load(model, dtype=dtype)
+    elif dtype is not None and dtype != "auto":
+        dtypes.cast(model.model, dtypes.parse(dtype))
     loaded = open_model(model)
     if task is None:
         task = task_of(loaded)
