@@ -4,20 +4,23 @@ a handler parses nothing and calls the library (no logic lives only here).
     env.py      einformer env
     train.py    einformer demo, train, finetune
     generate.py einformer generate, translate, evaluate
+    chat.py     einformer chat
     bert.py     einformer embed, predict
     explain.py  einformer attention, probe, ponder
+    download.py einformer download (a model by name into the Hugging Face cache)
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import shlex
 import sys
 
 from ..version import __version__
-from . import bert, env, explain, export, generate, train
+from . import bert, chat, download, env, explain, export, generate, train
 
-JOBS = (env, train, generate, export, bert, explain)
+JOBS = (env, download, train, generate, chat, export, bert, explain)
 
 
 def _expected() -> tuple[type[BaseException], ...]:
@@ -79,7 +82,7 @@ def _resume_hint(args: argparse.Namespace) -> str:
     step = published_step(run_dir)
     if step is None:
         return "No checkpoint was saved yet."
-    again = " ".join(a for a in args.argv if a != "--resume")
+    again = " ".join(shlex.quote(a) for a in args.argv if a != "--resume")  # pastable: paths with spaces
     return f"The last checkpoint is step {step} in {run_dir}; continue with: einformer {again} --resume"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import texts_or_stdin
+from .common import add_hub_flags, add_model_flags, hub_options, model_options, texts_or_stdin
 
 
 def register(sub) -> None:
@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("model", help="a BERT directory: Hugging Face's (e.g. all-MiniLM-L6-v2) or ours, or 'minilm'")
     p.add_argument("text", nargs="*", help="texts; none = read standard input")
     p.add_argument("--json", action="store_true", help="one JSON line per text with its vector")
+    add_hub_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("predict", help="predictions of a fine-tuned BERT run on raw text, as JSON lines")
@@ -26,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--top-k", type=int, default=None, help="classify: the best K labels (default all); qa: K answers")
     p.add_argument("--data", default=None, help="JSONL records of the run's task (gold labels allowed)")
     p.add_argument("--evaluate", action="store_true", help="with --data: print the task's metrics")
+    add_hub_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("fill-mask", help="the most likely words for [MASK] in each text, as JSON lines")
@@ -33,14 +37,18 @@ def register(sub) -> None:
     p.add_argument("text", nargs="*", help="texts with [MASK]; none = standard input")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--targets", nargs="+", default=None, help="score only these words")
+    add_hub_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=cmd_fill_mask)
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from ..auto import load
     from ..pipelines import pipeline
+    from ..recipes.bert_finetune import encoder_families
 
-    embedder = pipeline("sentence-embeddings", load(args.model).expect("embed", "bert"))
+    loaded = load(args.model, **hub_options(args), **model_options(args)).expect("embed", *encoder_families())
+    embedder = pipeline("sentence-embeddings", loaded)
     texts = texts_or_stdin(args.text, "embed")
     vectors = embedder(texts)
     if args.json:
@@ -61,8 +69,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..auto import load
     from ..pipelines import pipeline
+    from ..recipes.bert_finetune import encoder_families
 
-    loaded = load(args.run).expect("predict", "bert")
+    loaded = load(args.run, **hub_options(args), **model_options(args)).expect("predict", *encoder_families())
     if args.data:
         from ..recipes.bert_finetune import FinetuneRun, evaluate_file, predict
 
@@ -106,10 +115,12 @@ def _qa_case(text: str, question: str | None, index: int) -> dict:
 
 
 def cmd_fill_mask(args: argparse.Namespace) -> int:
+    from ..auto import load
     from ..pipelines import pipeline
 
     texts = texts_or_stdin(args.text, "fill")
-    results = pipeline("fill-mask", args.model)(texts, top_k=args.top_k, targets=args.targets)
+    fill = pipeline("fill-mask", load(args.model, **hub_options(args), **model_options(args)))
+    results = fill(texts, top_k=args.top_k, targets=args.targets)
     for text, proposals in zip(texts, results, strict=True):
         print(json.dumps({"text": text, "predictions": proposals}, ensure_ascii=False))
     return 0

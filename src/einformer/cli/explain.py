@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .common import add_hub_flags, hub_options, model_path
+
 
 def register(sub) -> None:
     p = sub.add_parser("attention", help="attention heatmaps (PNG) and an offline interactive explorer (HTML)")
@@ -19,6 +21,7 @@ def register(sub) -> None:
     p.add_argument(
         "--query-token", type=int, default=0, help="the query token the page's step view opens on (default 0)"
     )
+    add_hub_flags(p)
     p.set_defaults(func=cmd_attention)
 
     p = sub.add_parser("probe", help="linear probes on every layer of a BERT: what each layer encodes")
@@ -30,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="probes.png", help="the accuracy-per-layer plot (PNG)")
     p.add_argument("--json", default=None, help="also write the table as JSON here")
+    add_hub_flags(p)
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("ponder", help="where a Universal Transformer with ACT thinks longer: a ponder map PNG")
@@ -42,6 +46,7 @@ def register(sub) -> None:
         help="built-in tasks: mean ponder steps against difficulty on the test split ('' = skip)",
     )
     p.add_argument("--n", type=int, default=500, help="test inputs for the difficulty plot")
+    add_hub_flags(p)
     p.set_defaults(func=cmd_ponder)
 
 
@@ -50,7 +55,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
     from ..explain.collect import collect_attention
     from ..explain.html import write_explorer
 
-    record = collect_attention(args.model, args.text, steps=bool(args.html))
+    record = collect_attention(model_path(args.model, args), args.text, steps=bool(args.html))
     kinds = list(record.maps)
     kind = args.kind or ("cross" if "cross" in kinds else kinds[0])
     if kind not in record.maps:
@@ -91,7 +96,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from ..auto import load
     from ..explain.probing import plot_probes, run_probes, untrained_control
 
-    loaded = load(args.model).expect("probe", "bert")
+    loaded = load(args.model, **hub_options(args)).expect("probe", "bert")
     model = loaded.encoder
     n_train, n_test = (3000, 1000) if args.full else (args.n_train, args.n_test)
     name = loaded.path.name if Path(args.model).is_dir() else args.model
@@ -122,7 +127,7 @@ def cmd_ponder(args: argparse.Namespace) -> int:
     from ..explain.ponder import plot_ponder_by_difficulty, plot_ponder_map, ponder_by_difficulty, ponder_map
     from ..recipes.seq2seq import Seq2SeqRun
 
-    loaded = load(args.run).expect("ponder", "universal-transformer")
+    loaded = load(args.run, **hub_options(args)).expect("ponder", "universal-transformer")
     run = Seq2SeqRun.from_loaded(loaded, "ponder")
     pm = ponder_map(run, args.input)
     print(f"output: {''.join(t for t in pm.output_tokens if t != '[EOS]')}")

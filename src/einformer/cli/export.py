@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..recipes.export import FORMATS
+from .common import add_hub_flags, model_path
 
 
 def register(sub) -> None:
@@ -12,11 +13,14 @@ def register(sub) -> None:
     p.add_argument("model", help="a run or model directory (for --format hf: a family with a Hugging Face format)")
     p.add_argument("out", help="the directory to write")
     p.add_argument("--format", default="hf", choices=list(FORMATS), help="hf: transformers reads it")
+    p.add_argument("--overwrite", action="store_true", help="write into OUT even when it holds files (never a run)")
+    add_hub_flags(p)
     p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..recipes.export import export
 
-    print(f"exported {args.model} to {export(args.model, args.out, format=args.format)} ({args.format} format)")
+    out = export(model_path(args.model, args), args.out, format=args.format, overwrite=args.overwrite)
+    print(f"exported {args.model} to {out} ({args.format} format)")
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .common import texts_or_stdin
+from .common import add_hub_flags, add_model_flags, hub_options, model_options, texts_or_stdin
 
 
 def register(sub) -> None:
@@ -20,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("--num-beams", type=int, default=None)
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     p.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
+    add_hub_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("translate", help="translate TEXT (or lines of standard input) with a trained run")
@@ -30,6 +32,8 @@ def register(sub) -> None:
     )
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=64)
+    add_hub_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser("evaluate", help="exact match or BLEU of a seq2seq run; bits per character of a language model")
@@ -46,6 +50,8 @@ def register(sub) -> None:
     p.add_argument("--num-beams", type=int, default=1)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
     p.add_argument("--json", action="store_true")
+    add_hub_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -53,7 +59,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..auto import load
     from ..inference import TextGenerator
 
-    generator = TextGenerator.from_loaded(load(args.run), "generate")
+    generator = TextGenerator.from_loaded(load(args.run, **hub_options(args), **model_options(args)), "generate")
     flags = {k: getattr(args, k) for k in ("max_new_tokens", "temperature", "top_k", "top_p", "num_beams", "seed")}
     if args.greedy:
         flags["do_sample"] = False
@@ -79,7 +85,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    translator = Translator.from_loaded(load(args.run, what="seq2seq run"), "translate")
+    translator = Translator.from_loaded(
+        load(args.run, what="seq2seq run", **hub_options(args), **model_options(args)), "translate"
+    )
     texts = texts_or_stdin(args.text, "translate")
     for output in translator.translate(
         texts, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
@@ -98,7 +106,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
-    loaded = load(args.run)
+    loaded = load(args.run, **hub_options(args), **model_options(args))
     if isinstance(loaded.model, (CausalLM, MemoryLM)):  # bits per character of a language model
         run = LMRun.from_loaded(loaded, "evaluate")
         text = read_text(args.data) if args.data else run.validation_text()

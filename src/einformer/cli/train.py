@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import registry
-from .common import add_training_flags, from_args, run_distributed, training_arguments
+from .common import add_hub_flags, add_training_flags, from_args, model_path, run_distributed, training_arguments
 
 
 def register(sub) -> None:
@@ -93,6 +93,7 @@ def _register_train(sub) -> None:
     p.add_argument("--on-long", default="truncate", choices=["truncate", "error"], help="over-long examples")
     p.add_argument("--run-dir", required=True, help="where to write the run")
     add_training_flags(p)
+    add_hub_flags(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -105,6 +106,7 @@ def _register_finetune(sub) -> None:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--run-dir", required=True)
     add_training_flags(p)
+    add_hub_flags(p)
     p.set_defaults(
         func=cmd_finetune,
         max_steps=300,
@@ -133,6 +135,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, info) -> int:
     from ..recipes.train import TrainSpec, train
 
+    for flag in ("init_from", "tokenizer_from"):  # a model by name: its directory in the Hugging Face cache
+        if getattr(args, flag):
+            setattr(args, flag, model_path(getattr(args, flag), args))
     spec = from_args(TrainSpec, args)  # checks the job's options before any work
     result = train(spec, training_arguments(args), info)
     if not info.is_main:
@@ -161,7 +166,7 @@ def _finetune(args: argparse.Namespace, info) -> int:
 
     result, _ = finetune(
         args.run_dir,
-        model_dir=args.model,
+        model_dir=model_path(args.model, args),
         task=args.task,
         data=args.data,
         val=args.val,
