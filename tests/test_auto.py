@@ -83,7 +83,7 @@ def test_embed_and_probe_take_a_bert_and_refuse_a_gpt(dirs, capsys, tmp_path):
     code, out, _ = _run(capsys, "embed", dirs["bert"], "the old teacher", "the ball")
     assert code == 0 and "2 embeddings of 32 dimensions" in out
     code, _, err = _run(capsys, "embed", dirs["lm"], "x")
-    assert code == 2 and "embed needs a bert model" in err and "holds a gpt model (GPT)" in err
+    assert code == 2 and "embed needs a bert or roberta or xlm-roberta" in err and "holds a gpt model (GPT)" in err
     argv = ["--tasks", "length", "--n-train", "16", "--n-test", "8", "-o", tmp_path / "p.png"]
     code, out, _ = _run(capsys, "probe", dirs["bert"], *argv)
     assert code == 0 and "probing 2 layers" in out and (tmp_path / "p.png").is_file()
@@ -95,7 +95,7 @@ def test_predict_needs_a_finetune_run(dirs, capsys):
     code, _, err = _run(capsys, "predict", dirs["bert"], "a text")
     assert code == 2 and "holds a BertModel: raw-text predictions need a run fine-tuned for" in err
     code, _, err = _run(capsys, "predict", dirs["lm"], "a text")
-    assert code == 2 and "predict needs a bert model" in err
+    assert code == 2 and "predict needs a bert or roberta or xlm-roberta" in err
 
 
 def _digest(directory):

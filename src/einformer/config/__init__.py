@@ -8,9 +8,13 @@ config.json. Models read configs; the blocks in ``einformer.nn`` never do.
 from ..validation import ACTIVATION_NAMES, check  # noqa: F401  (part of config's interface)
 from .base import BaseConfig
 from .bert import PROBLEM_TYPES, BertConfig
+from .deberta_v2 import DebertaV2Config
+from .distilbert import DistilBertConfig
+from .electra import ElectraConfig
 from .encoder_decoder import EncoderDecoderConfig
 from .gpt import GPTConfig
 from .llama import LlamaConfig
+from .roberta import RobertaConfig, XLMRobertaConfig
 from .transformer_xl import TransformerXLConfig
 from .universal import UniversalTransformerConfig
 
@@ -19,10 +23,15 @@ __all__ = [
     "PROBLEM_TYPES",
     "BaseConfig",
     "BertConfig",
+    "DebertaV2Config",
+    "DistilBertConfig",
+    "ElectraConfig",
     "EncoderDecoderConfig",
     "GPTConfig",
     "LlamaConfig",
+    "RobertaConfig",
     "TransformerXLConfig",
     "UniversalTransformerConfig",
+    "XLMRobertaConfig",
     "check",
 ]

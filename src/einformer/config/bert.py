@@ -50,6 +50,17 @@ class BertConfig(BaseConfig):
     label_names: tuple[str, ...] | None = None  # the class of each label id (Hugging Face's id2label)
 
     @property
+    def d_embed(self) -> int:
+        """Width of the token, position and type embeddings (ELECTRA's ``embedding_size``; BERT: d_model)."""
+        return self.d_model
+
+    @property
+    def position_offset(self) -> int | None:
+        """None: positions 0..T-1 (BERT). An int (RoBERTa: pad_token_id + 1): positions are counted over
+        the non-padding tokens and read row ``offset + p`` of the table, padding reads row pad_token_id."""
+        return None
+
+    @property
     def id2label(self) -> dict[int, str]:
         """Hugging Face's view of ``label_names``: LABEL_i where a run names none."""
         names = self.label_names or tuple(f"LABEL_{i}" for i in range(self.num_labels))
@@ -62,7 +73,12 @@ class BertConfig(BaseConfig):
     def validate(self) -> None:
         check(self.vocab_size > 0, "vocab_size", f"must be positive, got {self.vocab_size}")
         check_heads(self.d_model, self.n_heads)
-        check_positive(self, "n_layers", "d_ff", "max_position", "type_vocab_size", "num_labels")
+        check_positive(self, "n_layers", "d_ff", "max_position", "num_labels")
+        check(
+            self.type_vocab_size >= 0,
+            "type_vocab_size",
+            f"must be >= 0 (0: no token types), got {self.type_vocab_size}",
+        )
         check_activation(self.activation)
         check(self.problem_type in PROBLEM_TYPES, "problem_type", f"{self.problem_type!r} is not in {PROBLEM_TYPES}")
         check_probabilities(self, "dropout", "attention_dropout", "classifier_dropout")

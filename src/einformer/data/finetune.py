@@ -53,8 +53,10 @@ def _check_label(record: dict, task: str, where: str) -> None:
     label = record.get("label")
     if task == "classify" and (isinstance(label, bool) or not isinstance(label, str | int)):
         raise DataError(f"{where}: a classify label must be a string or an integer class, got {label!r}")
-    if task == "regress" and (isinstance(label, bool) or not isinstance(label, int | float)):
+    if task == "regress" and (isinstance(label, bool) or not isinstance(label, int | float) or label != label):
         raise DataError(f"{where}: a regress label must be a number, got {label!r}")
+    if task == "regress" and abs(label) == float("inf"):
+        raise DataError(f"{where}: a regress label must be a finite number, got {label!r}; fix the record")
     if task == "choice" and (isinstance(label, bool) or not isinstance(label, int)):
         raise DataError(f"{where}: a choice label must be the index of the right choice, got {label!r}")
     if task == "tag" and not all(isinstance(t, str) for t in record["tags"]):
@@ -169,8 +171,9 @@ def collate_examples(examples: list[dict], task: str, pad_id: int) -> dict[str, 
 def _pad(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     width = max(len(r["input_ids"]) for r in rows)
 
-    def pad(key, fill):
-        return torch.tensor([r[key] + [fill] * (width - len(r[key])) for r in rows])
+    def pad(key, fill):  # a tokenizer without token types (RoBERTa's) gives none: zeros
+        values = [r.get(key, [fill] * len(r["input_ids"])) for r in rows]
+        return torch.tensor([v + [fill] * (width - len(v)) for v in values])
 
     return {
         "input_ids": pad("input_ids", pad_id),

@@ -5,8 +5,24 @@
 """
 
 from ..registry import register
-from . import bert, encoder_decoder, gpt, llama, transformer_xl, universal
+from . import (
+    bert,
+    deberta_v2,
+    distilbert,
+    electra,
+    encoder_decoder,
+    gpt,
+    llama,
+    roberta,
+    transformer_xl,
+    universal,
+    xlm_roberta,
+)
 
-BUILT_IN = tuple(register(module.FAMILY) for module in (encoder_decoder, universal, gpt, llama, transformer_xl, bert))
+BUILT_IN = tuple(
+    register(module.FAMILY)
+    for module in (encoder_decoder, universal, gpt, llama, transformer_xl, bert)
+    + (roberta, xlm_roberta, distilbert, electra, deberta_v2)
+)
 
 __all__ = ["BUILT_IN"]

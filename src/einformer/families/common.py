@@ -50,3 +50,19 @@ def save_seq2seq_tokenizers(tokenizers: Tokenizers, directory: Path) -> None:
     elif source is not None:
         source.save(directory / SOURCE_TOKENIZER)
         target.save(directory / TARGET_TOKENIZER)
+
+
+def read_encoder_tokenizer(directory: Path, defaults: dict[str, str]) -> Tokenizers:
+    """An encoder family's tokenizer.json and tokenizer_config.json (RoBERTa, XLM-R, DistilBERT, ELECTRA);
+    ``defaults``: the special tokens of its transformers class, where the config names none."""
+    from ..data.encoder_tokenizer import EncoderTokenizer
+
+    if not (directory / TOKENIZER).is_file():
+        return Tokenizers(problem=f"{directory} has no {TOKENIZER}; save the tokenizer there with transformers")
+    return Tokenizers(EncoderTokenizer.from_pretrained(directory, defaults=defaults))
+
+
+def save_tokenizer(tokenizers: Tokenizers, directory: Path) -> None:
+    """The tokenizer's own files (``save_pretrained``)."""
+    if tokenizers.tokenizer is not None:
+        tokenizers.tokenizer.save_pretrained(directory)

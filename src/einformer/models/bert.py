@@ -60,7 +60,7 @@ def _load_own(cls, directory: Path, changes: dict):
 
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a directory; pass a folder written by save_pretrained")
-    config = BertConfig.from_json_file(directory / CONFIG_NAME)
+    config = cls.config_class.from_json_file(directory / CONFIG_NAME)
     if changes.get("num_labels", config.num_labels) != config.num_labels and "label_names" not in changes:
         changes = {**changes, "label_names": None}  # a new head: the saved names no longer apply
     config = config.replace(**changes)
@@ -119,12 +119,14 @@ class BertModel(BertPreTrainedModel):
         c = config
         self.embeddings = Embeddings(
             c.vocab_size,
-            c.d_model,
+            c.d_embed,
             c.max_position,
             c.type_vocab_size,
             c.pad_token_id,
             dropout=c.dropout,
             eps=c.layer_norm_eps,
+            position_offset=c.position_offset,
+            d_model=c.d_model,
         )
         self.layers = nn.ModuleList(
             transformer_layer(
@@ -175,24 +177,54 @@ class BertModel(BertPreTrainedModel):
 
 
 class Embeddings(nn.Module):
-    """word + position + token type, then LayerNorm and dropout."""
+    """word + position + token type, then LayerNorm and dropout (and a projection to d_model when the
+    embeddings are narrower: ELECTRA).
 
-    def __init__(self, vocab_size, d_model, max_position, type_vocab_size, pad_token_id, *, dropout, eps):
+    Named departures from BERT, for the families that share its encoder:
+    * ``type_vocab_size=0``: no token-type embeddings (DistilBERT); ``token_type_ids`` are then ignored,
+      as Hugging Face's tokenizers for it never send them;
+    * ``position_offset`` (RoBERTa): positions are counted over the non-padding tokens of each row and
+      read row ``offset + p``; padding reads row ``pad_token_id`` (``position_ids``, when given, are
+      then 0-based with -1 for padding);
+    * ``d_model`` wider than ``d_embed`` (ELECTRA): a linear map after the dropout.
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        d_embed,
+        max_position,
+        type_vocab_size,
+        pad_token_id,
+        *,
+        dropout,
+        eps,
+        position_offset: int | None = None,
+        d_model: int | None = None,
+    ):
         super().__init__()
-        self.word = nn.Embedding(vocab_size, d_model, padding_idx=pad_token_id)
-        self.position = LearnedPositionalEmbedding(max_position, d_model)
-        self.token_type = nn.Embedding(type_vocab_size, d_model)
-        self.norm = nn.LayerNorm(d_model, eps=eps)
+        self.pad_token_id, self.position_offset = pad_token_id, position_offset
+        self.word = nn.Embedding(vocab_size, d_embed, padding_idx=pad_token_id)
+        self.position = LearnedPositionalEmbedding(max_position, d_embed, offset=position_offset or 0)
+        self.token_type = nn.Embedding(type_vocab_size, d_embed) if type_vocab_size else None
+        self.norm = nn.LayerNorm(d_embed, eps=eps)
         self.dropout = Dropout(dropout)
+        self.project = nn.Linear(d_embed, d_model) if d_model not in (None, d_embed) else None
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor | None, position_ids: Tensor | None) -> Tensor:
         """(B, T) -> (B, T, D)."""
-        if position_ids is None:
+        if position_ids is None and self.position_offset is not None:
+            real = (input_ids != self.pad_token_id).long()  # (B, T)
+            position_ids = real.cumsum(1) * real - 1  # 0, 1, ... over real tokens; -1 (the pad row) on padding
+        elif position_ids is None:
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None]
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        x = self.word(input_ids) + self.position(position_ids) + self.token_type(token_type_ids)
-        return self.dropout(self.norm(x))
+        x = self.word(input_ids) + self.position(position_ids)
+        if self.token_type is not None:
+            if token_type_ids is None:
+                token_type_ids = torch.zeros_like(input_ids)
+            x = x + self.token_type(token_type_ids)
+        x = self.dropout(self.norm(x))
+        return self.project(x) if self.project is not None else x
 
 
 class Pooler(nn.Module):

@@ -8,6 +8,7 @@ cross-entropy for integer labels, multi-label BCE for float labels.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -39,14 +40,17 @@ def _encode(bert: BertModel, input_ids, attention_mask, token_type_ids, position
 
 
 class MaskedLMHead(nn.Module):
-    """dense -> activation -> LayerNorm -> decoder tied to the word embeddings (+ its own bias)."""
+    """dense -> activation -> LayerNorm -> decoder tied to the word embeddings (+ its own bias).
 
-    def __init__(self, config: BertConfig, word_embeddings: nn.Embedding) -> None:
+    The dense layer maps D to the embeddings' width (ELECTRA's generator head: narrower than D);
+    ``activation`` defaults to the encoder's (RoBERTa's and ELECTRA's heads always use GELU)."""
+
+    def __init__(self, config: BertConfig, word_embeddings: nn.Embedding, activation: str | None = None) -> None:
         super().__init__()
-        self.transform = nn.Linear(config.d_model, config.d_model)
-        self.act = get_activation(config.activation)
-        self.norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.d_model, config.vocab_size)
+        self.transform = nn.Linear(config.d_model, config.d_embed)
+        self.act = get_activation(activation or config.activation)
+        self.norm = nn.LayerNorm(config.d_embed, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.d_embed, config.vocab_size)
         self.decoder.weight = word_embeddings.weight
 
     def forward(self, hidden: Tensor) -> Tensor:
@@ -54,11 +58,19 @@ class MaskedLMHead(nn.Module):
         return self.decoder(self.norm(self.act(self.transform(hidden))))
 
 
-class BertForMaskedLM(BertPreTrainedModel):
+class BertHeadModel(BertPreTrainedModel):
+    """A task model: its encoder (``encoder_class``, kept as ``self.bert``) and a head. The families that
+    share BERT's encoder (RoBERTa, DistilBERT, ELECTRA) subclass the heads with their own encoder class."""
+
+    encoder_class: ClassVar[type[BertModel]] = BertModel
+    mlm_activation: ClassVar[str | None] = None  # the masked-LM head's activation; None: the encoder's
+
+
+class BertForMaskedLM(BertHeadModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
-        self.mlm = MaskedLMHead(config, self.bert.embeddings.word)
+        self.bert = self.encoder_class(config, add_pooling_layer=False)
+        self.mlm = MaskedLMHead(config, self.bert.embeddings.word, self.mlm_activation)
         self.init_weights()
         self.mlm.decoder.weight = self.bert.embeddings.word.weight  # re-tie after init
 
@@ -71,12 +83,12 @@ class BertForMaskedLM(BertPreTrainedModel):
         return BertTaskOutput(logits, loss, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
-class BertForPreTraining(BertPreTrainedModel):
+class BertForPreTraining(BertHeadModel):
     """Masked LM and next-sentence prediction (is segment B the sentence that followed A?)."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config)
+        self.bert = self.encoder_class(config)
         self.mlm = MaskedLMHead(config, self.bert.embeddings.word)
         self.nsp = nn.Linear(config.d_model, 2)
         self.init_weights()
@@ -108,10 +120,10 @@ class BertForPreTraining(BertPreTrainedModel):
         )
 
 
-class BertForSequenceClassification(BertPreTrainedModel):
+class BertForSequenceClassification(BertHeadModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config)
+        self.bert = self.encoder_class(config)
         self.dropout = Dropout(config.dropout if config.classifier_dropout is None else config.classifier_dropout)
         self.classifier = nn.Linear(config.d_model, config.num_labels)
         self.init_weights()
@@ -146,10 +158,10 @@ def classification_loss(logits: Tensor, labels: Tensor, config: BertConfig) -> T
     return F.binary_cross_entropy_with_logits(logits, labels.float())
 
 
-class BertForTokenClassification(BertPreTrainedModel):
+class BertForTokenClassification(BertHeadModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.bert = self.encoder_class(config, add_pooling_layer=False)
         self.dropout = Dropout(config.dropout if config.classifier_dropout is None else config.classifier_dropout)
         self.classifier = nn.Linear(config.d_model, config.num_labels)
         self.init_weights()
@@ -163,12 +175,12 @@ class BertForTokenClassification(BertPreTrainedModel):
         return BertTaskOutput(logits, loss, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
-class BertForQuestionAnswering(BertPreTrainedModel):
+class BertForQuestionAnswering(BertHeadModel):
     """Start and end logits of the answer span; positions outside the sequence are ignored."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.bert = self.encoder_class(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.d_model, 2)
         self.init_weights()
 
@@ -196,12 +208,12 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         )
 
 
-class BertForMultipleChoice(BertPreTrainedModel):
+class BertForMultipleChoice(BertHeadModel):
     """Inputs (B, C, T): each of C choices is encoded with the context; one score per choice."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config)
+        self.bert = self.encoder_class(config)
         self.dropout = Dropout(config.dropout if config.classifier_dropout is None else config.classifier_dropout)
         self.classifier = nn.Linear(config.d_model, 1)
         self.init_weights()

@@ -72,7 +72,8 @@ class Pipeline:
         return results
 
     def pad(self, encodings: Sequence[Encoding]) -> dict:
-        """input_ids, attention_mask, token_type_ids (b, T), right-padded to the longest row."""
+        """input_ids, attention_mask, token_type_ids (b, T), right-padded to the longest row; token_type_ids
+        only where the tokenizer gives them (``model_input_names``: not RoBERTa's, XLM-R's, DistilBERT's)."""
         width = max(len(e.ids) for e in encodings)
         pad_id = self.tokenizer.pad_token_id
         ids = torch.full((len(encodings), width), pad_id, dtype=torch.long)
@@ -84,7 +85,10 @@ class Pipeline:
             mask[row, :n] = 1
             types[row, :n] = torch.tensor(e.type_ids)
         device = self.device
-        return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "token_type_ids": types.to(device)}
+        batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "token_type_ids": types.to(device)}
+        if "token_type_ids" not in getattr(self.tokenizer, "model_input_names", ("token_type_ids",)):
+            del batch["token_type_ids"]
+        return batch
 
     def encode(
         self, texts: Sequence[str], pairs: Sequence[str | None] | None = None, *, max_length: int | None = None
@@ -111,6 +115,8 @@ class Pipeline:
 def as_list(inputs) -> tuple[list, bool]:
     """(the inputs as a list, whether one input was given)."""
     single = isinstance(inputs, str | dict)
+    if not single and not isinstance(inputs, list | tuple) and not hasattr(inputs, "__iter__"):
+        raise ValueError(f"a pipeline takes a text, a dict or a list of them; got {inputs!r} ({type(inputs).__name__})")
     return ([inputs] if single else list(inputs)), single
 
 

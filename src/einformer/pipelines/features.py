@@ -19,7 +19,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .. import registry
 from ..checkpoint import read_json
+from ..registry import BASE
 from .base import Pipeline, as_list
 
 MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens", "lasttoken")
@@ -81,7 +83,8 @@ class FeatureExtractionPipeline(Pipeline):
     task = "feature-extraction"
 
     def pick_model(self, loaded):
-        return loaded.expect(self.task, "bert").encoder
+        encoders = [f.name for f in registry.families() if f.kind is None and BASE in f.models]
+        return loaded.expect(self.task, *encoders).encoder
 
     def __call__(self, inputs, *, return_tensors: bool = False):
         texts, single = as_list(inputs)

@@ -27,8 +27,9 @@ class FillMaskPipeline(Pipeline):
         encodings = self.encode(texts)
         for i, e in enumerate(encodings):
             if mask_id not in e.ids:
+                mask = self.tokenizer.mask_token
                 raise ValueError(
-                    f"input {i} ({texts[i]!r}) has no [MASK] token; write [MASK] where the word to predict goes"
+                    f"input {i} ({texts[i]!r}) has no {mask} token; write {mask} where the word to predict goes"
                 )
 
         def forward(batch):

@@ -105,7 +105,8 @@ class QuestionAnsweringPipeline(Pipeline):
     def windows(self, question: str, context: str, max_seq_len: int, stride: int, index: int) -> list:
         """The encodings of the pair: the first window, then the overflowing ones."""
         backend = self.tokenizer.backend
-        room = max_seq_len - len(backend.encode(question, add_special_tokens=False).ids) - 3  # [CLS] [SEP] [SEP]
+        specials = backend.post_processor.num_special_tokens_to_add(True) if backend.post_processor else 0
+        room = max_seq_len - len(backend.encode(question, add_special_tokens=False).ids) - specials  # BERT: 3
         if room <= stride:
             raise ValueError(
                 f"input {index}: the question leaves {max(room, 0)} tokens of context per window of max_seq_len="

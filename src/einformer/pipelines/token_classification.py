@@ -11,7 +11,9 @@ Each token (special tokens left out) gets the softmax over the labels. ``aggrega
   words are grouped as in "simple".
 
 A token is a sub-word (a continuation) when its text differs in length from the stretch of the
-input it covers (a WordPiece "##" piece), unless it is the unknown token. ``start`` / ``end`` index
+input it covers (a WordPiece "##" piece), unless it is the unknown token; a tokenizer without a
+continuation marker (RoBERTa's byte-level BPE, XLM-R's unigram) gets transformers' fallback: a token
+that neither starts the text nor follows or starts with a space continues a word. ``start`` / ``end`` index
 the original text; ``word`` is the tokens joined back by the tokenizer's decoder. Entities whose
 label is in ``ignore_labels`` (default ["O"]) are dropped.
 """
@@ -53,6 +55,7 @@ class TokenClassificationPipeline(Pipeline):
     def tokens(self, text: str, encoding, probs: torch.Tensor) -> list[dict]:
         """The non-special tokens: text, label scores, offsets, and whether each continues a word."""
         backend, unk = self.tokenizer.backend, self.tokenizer.unk_token_id
+        word_aware = bool(getattr(backend.model, "continuing_subword_prefix", None))  # WordPiece's "##"
         out = []
         for index, (token_id, special, (start, end)) in enumerate(
             zip(encoding.ids, encoding.special_tokens_mask, encoding.offsets, strict=True)
@@ -60,7 +63,10 @@ class TokenClassificationPipeline(Pipeline):
             if special:
                 continue
             word, covered = backend.id_to_token(token_id), text[start:end]
-            subword = len(word) != len(covered)
+            if word_aware:
+                subword = len(word) != len(covered)
+            else:  # no continuation marker (byte-level BPE, unigram): a token not after a space continues a word
+                subword = start > 0 and " " not in text[start - 1 : start + 1]
             if token_id == unk:
                 word, subword = covered, False
             out.append({"word": word, "scores": probs[index], "start": start, "end": end, "index": index,

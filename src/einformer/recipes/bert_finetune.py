@@ -1,4 +1,5 @@
-"""Fine-tune a BERT (Hugging Face's or ours) on a JSONL task; evaluate; predict.
+"""Fine-tune an encoder (BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA; Hugging Face's or ours) on a JSONL
+task; evaluate; predict.
 
 A run directory (``einformer.training.run_dir``) holds the trainer's files (the fine-tuned model in
 einformer's format), the tokenizer (tokenizer.json) and run.json (a ``FinetuneRunInfo``: task,
@@ -15,8 +16,8 @@ import torch
 
 from .. import registry
 from ..auto import Loaded, family_of, load, resolve
-from ..data.bert_tokenizer import BertTokenizer, load_tokenizer
 from ..data.finetune import FinetuneBatches, collate_examples, encode_records, label_list, read_records
+from ..data.tokenization_fast import PreTrainedTokenizerFast
 from ..training import Trainer, TrainingArguments
 from ..training.distributed import DistInfo
 from ..training.run_dir import LAST, FinetuneRunInfo, absolute, check_start, exclusive, prepare, read_info
@@ -24,15 +25,20 @@ from ..training.run_dir import LAST, FinetuneRunInfo, absolute, check_start, exc
 METRIC = {"classify": "accuracy", "regress": "mse", "tag": "f1", "qa": "exact_match", "choice": "accuracy"}
 
 
+def encoder_families() -> list[str]:
+    """The families `einformer finetune` fine-tunes: the encoders (BERT, RoBERTa, ...), which generate nothing."""
+    return [f.name for f in registry.families() if f.kind is None and registry.BASE in f.models]
+
+
 @dataclasses.dataclass
 class FinetuneRun:
     model: torch.nn.Module
-    tokenizer: BertTokenizer
+    tokenizer: PreTrainedTokenizerFast
     info: FinetuneRunInfo
 
     @classmethod
     def from_loaded(cls, loaded: Loaded, command: str = "this command") -> FinetuneRun:
-        loaded.expect(command, "bert", run_kind=FinetuneRunInfo.kind)
+        loaded.expect(command, *encoder_families(), run_kind=FinetuneRunInfo.kind)
         return cls(loaded.model, loaded.require_tokenizer(command), loaded.run)
 
     @torch.no_grad()
@@ -131,10 +137,17 @@ def finetune(
     """Fine-tune ``model_dir`` on ``data`` (JSONL), keep the best by the task's metric on ``val``;
     ``resume`` continues the run in ``run_dir`` from its last checkpoint."""
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
-    check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
+    check_start(run_dir, resume=resume, inputs=(data, val))  # before any work: a refused run writes nothing
     train_records, val_records = read_records(data, task), read_records(val, task)  # the data first: fast feedback
     model_dir = resolve(model_dir)  # a directory, or "minilm"
-    info = FinetuneRunInfo(task=task, labels=None, max_length=max_length, base_model=absolute(model_dir))
+    info = FinetuneRunInfo(
+        task=task,
+        labels=None,
+        max_length=max_length,
+        base_model=absolute(model_dir),
+        data=absolute(data),
+        val=absolute(val),
+    )
     if resume:
         info.labels = read_info(run_dir).labels  # the classes of the run being resumed
         model_source, changes = run_dir / LAST, {}
@@ -144,14 +157,16 @@ def finetune(
         changes = {"num_labels": len(info.labels), "label_names": tuple(map(str, info.labels))} if info.labels else {}
         if task == "regress":
             changes = {"num_labels": 1, "problem_type": "regression"}
-    tokenizer = load_tokenizer(run_dir if resume else model_dir)
-    torch.manual_seed(args.seed)
     family = family_of(model_source)
+    tokenizer = family.read_tokenizers(run_dir if resume else model_dir, True).tokenizer
+    if tokenizer is None:
+        raise ValueError(f"{model_dir} has no tokenizer einformer reads; save the model's tokenizer there")
+    torch.manual_seed(args.seed)
     model = family.model_for(registry.FINETUNE_TASKS[task]).from_pretrained(model_source, **changes).train()
     train_ex = encode_records(train_records, task, tokenizer, info.labels, max_length)
     val_ex = encode_records(val_records, task, tokenizer, info.labels, max_length)
     run = FinetuneRun(model, tokenizer, info)
-    prepare(run_dir, info, tokenizer.save_pretrained, resume=resume, dist_info=dist_info)
+    prepare(run_dir, info, tokenizer.save_pretrained, resume=resume, dist_info=dist_info, inputs=(data, val))
     metric = METRIC[task]
     args = dataclasses.replace(args, metric=metric, greater_is_better=metric != "mse")
     batches = FinetuneBatches(

@@ -1,0 +1,71 @@
+"""Hugging Face ELECTRA <-> einformer's, through a strict key map.
+
+The encoder's keys are BERT's (``interop/bert.py``) under ``electra.``, without a pooler, plus
+``embeddings_project`` (einformer's ``embeddings.project``) when the embeddings are narrower than the
+encoder. Heads: ``generator_predictions`` (dense, LayerNorm) and ``generator_lm_head`` (tied to the
+word embeddings) for masked LM, ``classifier.dense`` / ``.out_proj``, ``classifier`` (tagging),
+``qa_outputs``. A discriminator checkpoint (``ElectraForPreTraining``) opens as the bare encoder; its
+``discriminator_predictions`` head is set aside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..config import ElectraConfig
+from .bert import config_from_hf as bert_config_from_hf
+from .bert import config_to_hf as bert_config_to_hf
+from .bert import encoder_key_map
+from .encoder_keys import EncoderFormat, load_hf_encoder, save_hf_encoder
+from .hf_files import read_hf_config
+
+
+def electra_encoder_keys(n_layers: int) -> dict[str, str]:
+    keys = {k: v for k, v in encoder_key_map(n_layers).items() if not k.startswith("pooler.")}
+    keys.update({f"embeddings.project.{p}": f"embeddings_project.{p}" for p in ("weight", "bias")})
+    return keys
+
+
+FORMAT = EncoderFormat(
+    name="ELECTRA",
+    prefix="electra",
+    encoder=electra_encoder_keys,
+    heads={
+        "mlm.transform": "generator_predictions.dense",
+        "mlm.norm": "generator_predictions.LayerNorm",
+        "mlm.decoder": "generator_lm_head",
+        "head.dense": "classifier.dense",
+        "head.out_proj": "classifier.out_proj",
+        "classifier": "classifier",
+        "qa_outputs": "qa_outputs",
+    },
+    head_keys=(
+        "generator_predictions.",
+        "generator_lm_head.",
+        "discriminator_predictions.",
+        "classifier.",
+        "qa_outputs.",
+    ),
+)
+
+
+def config_from_hf(hf: dict, **changes) -> ElectraConfig:
+    fields = dataclasses.asdict(bert_config_from_hf(hf, **changes))
+    fields["embedding_size"] = changes.get("embedding_size", hf.get("embedding_size", 128))
+    return ElectraConfig(**fields)
+
+
+def config_to_hf(c: ElectraConfig, architecture: str) -> dict:
+    hf = bert_config_to_hf(c, architecture)
+    hf.update(model_type="electra", embedding_size=c.embedding_size)
+    return hf
+
+
+def load_hf_electra(cls, directory: str | Path, **config_changes):
+    """A ``cls`` (ElectraModel or a head) from a Hugging Face ELECTRA directory, loaded strictly."""
+    return load_hf_encoder(FORMAT, cls, directory, config_from_hf(read_hf_config(directory), **config_changes))
+
+
+def save_hf_electra(model, directory: str | Path) -> Path:
+    return save_hf_encoder(FORMAT, model, directory, config_to_hf(model.config, type(model).__name__))
