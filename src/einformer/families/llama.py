@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..checkpoint import read_json
 from ..config.llama import LlamaConfig
-from ..data.gpt2_tokenizer import GPT2Tokenizer
+from ..data.hf_tokenizer import HFTokenizer
 from ..interop.llama import load_hf_llama, save_hf_llama
 from ..models.llama import Llama
 from ..registry import CAUSAL_LM, LANGUAGE_MODEL, STANDARD_FLAGS, Family, Tokenizers
@@ -14,16 +15,26 @@ from .common import read_lm_tokenizer, save_lm_tokenizer
 
 
 def read_tokenizers(directory: Path, huggingface: bool) -> Tokenizers:
-    """einformer's run: tokenizer.json; a Hugging Face directory: its tokenizer.json (byte-level BPE,
-    as Llama 3 and Qwen ship it) with the special tokens of tokenizer_config.json."""
-    if not huggingface:
+    """einformer's run: tokenizer.json; a Hugging Face directory: its tokenizer.json read with
+    tokenizer_config.json as transformers reads them (``data/hf_tokenizer.py``: special and added tokens,
+    the chat template). A run or export of such a model keeps that tokenizer."""
+    if not huggingface and not _saved_by_hf_tokenizer(directory):
         return read_lm_tokenizer(directory)
     if not (directory / "tokenizer.json").is_file():
         return Tokenizers(
             problem=f"{directory} is a Hugging Face Llama-family directory without tokenizer.json: save the "
             "tokenizer with the model (sentencepiece-only tokenizer.model files are not read yet)"
         )
-    return Tokenizers(GPT2Tokenizer.from_pretrained(directory))
+    return Tokenizers(HFTokenizer.from_pretrained(directory))
+
+
+def _saved_by_hf_tokenizer(directory: Path) -> bool:
+    """A run or export of a Hugging Face Llama-family model: its tokenizer_config.json names a class
+    other than GPT-2's (``HFTokenizer.save_pretrained`` always names one)."""
+    path = directory / "tokenizer_config.json"
+    if not (path.is_file() and (directory / "tokenizer.json").is_file()):
+        return False
+    return read_json(path, "tokenizer config").get("tokenizer_class") not in (None, "GPT2Tokenizer")
 
 
 FAMILY = Family(

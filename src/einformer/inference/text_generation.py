@@ -5,6 +5,11 @@ on in windows, each re-reading the last half-context of tokens as its prompt (na
 window: exact within a window, an approximation across windows, as for any model with absolute
 positions). A ``MemoryLM`` (Transformer-XL) carries the context in its memory: no window, one prompt
 at a time (no padding).
+
+A chat's prompt is different: the conversation through the chat template, given as ids
+(``inference/chat.py``). ``reply`` / ``stream_reply`` continue it whole (a conversation past the
+context is an error, not a window) and leave special tokens out of the text, as transformers'
+pipeline does for messages.
 """
 
 from __future__ import annotations
@@ -56,6 +61,17 @@ class TextGenerator:
     def options(self, prompts: list[str], flags: dict) -> dict:
         """``command_options``: the flags given over the model's generation config."""
         return command_options(self, prompts, flags)
+
+    def reply(self, ids: list[int], **options) -> str:
+        """The continuation of one prompt given as ids (a chat's templated prompt, ``inference/chat.py``):
+        whole, never windowed; up to the first EOS, special tokens left out of the text."""
+        return self.tokenizer.decode(reply_ids(self, ids, options), skip_special_tokens=True)
+
+    def stream_reply(self, ids: list[int], **options) -> Iterator[str]:
+        """``reply``, as text pieces while the tokens come (each final: whole characters)."""
+        total = _fits_context(self, len(ids), options)
+        tokens = self.model.stream_ids(torch.tensor([ids]), max_new_tokens=total, **options)
+        return stream_text(tokens, _SkippingSpecial(self.tokenizer))
 
 
 def generate_text(run: TextGenerator, prompts: list[str], *, stream: bool = False, **options) -> Iterator[str]:
@@ -130,6 +146,41 @@ def _generate_with_memory(run: TextGenerator, prompts: list[str], *, stream: boo
         if tok.eos_id in new:
             new = new[: new.index(tok.eos_id)]
         yield tok.decode(new)
+
+
+def reply_ids(run: TextGenerator, ids: list[int], options: dict) -> list[int]:
+    """The new ids after the prompt ``ids``, up to (not with) the first end-of-sequence id."""
+    options = dict(options)
+    total = _fits_context(run, len(ids), options)
+    new = run.model.generate(torch.tensor([ids]), max_new_tokens=total, **options)[0, len(ids) :].tolist()
+    eos = run.model.generation_config.eos_token_id if options.get("eos_token_id") is None else options["eos_token_id"]
+    stops = {*([] if eos is None else [eos] if isinstance(eos, int) else eos), run.tokenizer.eos_token_id}
+    return next((new[:i] for i, token in enumerate(new) if token in stops), new)
+
+
+def _fits_context(run: TextGenerator, length: int, options: dict) -> int:
+    """``max_new_tokens`` taken out of ``options`` (default 200), checked to fit after ``length`` prompt tokens."""
+    if not isinstance(run.model, CausalLM):
+        raise ValueError(f"chat needs a causal language model (Llama, GPT); this is a {type(run.model).__name__}")
+    total, context = options.pop("max_new_tokens", 200), run.model.config.max_position
+    if total < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {total}")
+    if length + total > context:
+        raise ValueError(
+            f"the conversation is {length} tokens; with max_new_tokens={total} it passes the model's context of "
+            f"{context}: start again (/reset in einformer chat) or ask for fewer new tokens"
+        )
+    return total
+
+
+class _SkippingSpecial:
+    """A tokenizer whose ``decode`` leaves special tokens out (what ``TextStream`` decodes with, for chats)."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def command_options(run: TextGenerator, prompts: list[str], flags: dict) -> dict:
