@@ -100,3 +100,63 @@ def test_frequencies_equal_transformers(rope_type, partial):
         ours, our_factor = inverse_frequencies(dim, 10000.0, rope_type, seq_len, **fields)
         torch.testing.assert_close(ours, expected.float(), rtol=1e-6, atol=0)
         assert math.isclose(our_factor, factor, rel_tol=1e-9)
+
+
+SCALED = {
+    "default": {},
+    "linear": dict(factor=4.0),
+    "llama3": dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_position_embeddings=16),
+    "yarn": dict(factor=4.0, original_max_position_embeddings=16),
+}
+
+
+@pytest.mark.parametrize("partial", [1.0, 0.5])
+@pytest.mark.parametrize("rope_type", sorted(SCALED))
+def test_attention_scores_are_the_same_for_every_shift_of_the_positions(rope_type, partial):
+    """Inside the attention layer: q(m).k(n) = q(m + s).k(n + s) for every pair of a whole sequence,
+    whichever fixed-frequency variant rotates them, so the weights are too."""
+    from einformer.nn.attention import MultiHeadAttention
+
+    torch.manual_seed(0)
+    rope = RotaryEmbedding(DH, theta=100.0, rope_type=rope_type, partial_rotary_factor=partial, **SCALED[rope_type])
+    attn = MultiHeadAttention(64, 4, n_kv_heads=2, rotary=rope).double().eval()
+    attn.recorder = []
+    x = torch.randn(1, 9, 64, dtype=torch.float64)
+    weights = []
+    for shift in (0, 3, 40, 1000):
+        _, w = attn(x, is_causal=True, position_ids=torch.arange(9)[None] + shift, need_weights=True)
+        weights.append(w)
+    dots = [r["dots"] for r in attn.recorder]  # (1, H, T, S) q.k of every pair, before the scale
+    for other in dots[1:]:
+        torch.testing.assert_close(other, dots[0], rtol=1e-9, atol=1e-9)
+    for other in weights[1:]:
+        torch.testing.assert_close(other, weights[0], rtol=1e-9, atol=1e-12)
+    rotated = [r["q"] for r in attn.recorder]
+    assert not torch.allclose(rotated[1], rotated[0])  # the queries themselves did turn
+
+
+def test_dynamic_rotation_past_the_trained_length_equals_the_complex_reference():
+    """Past original_max_position_embeddings, "dynamic" turns by the frequencies of the current length."""
+    rope = RotaryEmbedding(DH, theta=500.0, rope_type="dynamic", factor=2.0, original_max_position_embeddings=8)
+    q = torch.randn(1, 2, 20, DH)
+    for length in (8, 20):
+        positions = torch.arange(length)[None]
+        got, _ = rope(q[:, :, :length], q[:, :, :length], positions)
+        inv_freq, _ = inverse_frequencies(DH, 500.0, "dynamic", length, factor=2.0, original_max_position_embeddings=8)
+        expected = _complex_reference(q[:, :, :length], positions[:, None], inv_freq)
+        torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(inv_freq, rope.inv_freq)  # 20 > 8: theta grew
+
+
+def test_the_figures_offset_curve_is_the_closed_form(tmp_path):
+    """docs/rope.md's figure (explain/rope.py): for q = k = 1 the score at offset d is
+    (2 / Dh) sum_i cos(d w_i) (times the attention factor squared), and the drawing is written."""
+    from einformer.explain import rope as figure
+
+    offsets = torch.arange(0, 300)
+    for label in ("default", "linear, factor 4", "yarn, factor 4"):
+        module = figure.rotary(**figure.VARIANTS[label])
+        w = module.inv_freq.double()
+        expected = 2 * torch.cos(offsets.double()[:, None] * w).sum(-1) / figure.HEAD_DIM * module.attention_factor**2
+        torch.testing.assert_close(figure.offset_curve(label, offsets), expected, rtol=1e-9, atol=1e-9)
+    assert figure.plot_rope(tmp_path / "rope.png").stat().st_size > 10_000

@@ -71,10 +71,19 @@ function renderSteps() {
 
   box.appendChild(stepBlock(1, `Input vector x_i of query token ${i} "${k.rows[i]}", row ${i} of A`,
     `1 × D = 1 × ${D}`, strip("x", S.x[i])));
-  box.appendChild(stepBlock(2, `Query q_i = x_i W_Q and keys K = B W_K, head ${h}`,
+  // rotary positions (the Llama family): q and k as projected, then as turned by their positions
+  const rotary = S.q_unrotated !== undefined, pos = (j) => (rotary ? String(S.positions[j]) : "");
+  box.appendChild(stepBlock(2, `Query q_i = x_i W_Q and keys K = B W_K, head ${h}` +
+    (rotary ? ", then rotated by position (RoPE)" : ""),
     `q_i: 1 × d_qk = 1 × ${dqk}; K: N × d_qk = ${N} × ${dqk}`,
-    node("div", { className: "row" }, node("span", { className: "tok", text: "q_i" }), strip("q", S.q[h][i])),
-    table(["key", "k_j"], keyRows((j) => [node("td", {}, strip(`k${j}`, S.k[kv][j]))]))));
+    ...(rotary ? [node("div", { className: "row" }, node("span", { className: "tok", text: "q_i before rotation" }),
+      strip("before-q", S.q_unrotated[h][i]))] : []),
+    node("div", { className: "row" }, node("span", { className: "tok", text: rotary ? `q_i rotated by m = ${pos(i)}` : "q_i" }),
+      strip("q", S.q[h][i])),
+    rotary
+      ? table(["key", "n", "k_j before rotation", "k_j rotated by n"], keyRows((j) => [num("position", j, pos(j)),
+        node("td", {}, strip(`before-k${j}`, S.k_unrotated[kv][j])), node("td", {}, strip(`k${j}`, S.k[kv][j]))]))
+      : table(["key", "k_j"], keyRows((j) => [node("td", {}, strip(`k${j}`, S.k[kv][j]))]))));
   box.appendChild(stepBlock(3, `Scores: q_i · k_j, times 1/√d_qk = ${S.scale.toFixed(4)}, plus the ` +
     (S.mask_kind === "position" ? "position term (b) + (d) and the causal mask" : "mask"),
     `1 × N = 1 × ${N}`,

@@ -7,6 +7,7 @@ runs the einsum reference path (``nn/attention.py``, ``_einsum_attention``), the
 returns the attention weights, and each module appends what it computed: its query and key inputs,
 q, k and v per head, q.k, the scale, the mask (or Transformer-XL's position term), the scores, the
 softmax weights, each head's weighted sum of values, their concatenation and the output projection.
+With rotary positions (the Llama family) q and k are also kept as they were before the rotation.
 Nothing is recomputed afterwards, here or in the page.
 
 The letters follow the walk-through the explorer shows: a query sequence A of M tokens is expressed
@@ -32,15 +33,48 @@ RECORDED = (MultiHeadAttention, RelativeMultiHeadAttention)
 def recording(model: nn.Module, enabled: bool = True) -> Iterator[dict[str, list[dict]]]:
     """Within the block, attention forwards with weights append their intermediates to the yielded
     lists, one list per module, keyed by the module's name in ``model``. Not ``enabled``: nothing is
-    kept (an empty dict), so a caller that wants no steps holds no intermediates."""
+    kept (an empty dict), so a caller that wants no steps holds no intermediates.
+
+    An attention with rotary positions (the Llama family) also keeps its queries and keys as they
+    were before the rotation (``q_unrotated``, ``k_unrotated``) and the positions they were turned by:
+    forward hooks on the rotary module and on the attention take them from the same forward."""
     modules = [(n, m) for n, m in model.named_modules() if isinstance(m, RECORDED)] if enabled else []
+    handles = []
     for _, module in modules:
         module.recorder = []
+        if getattr(module, "rotary", None) is not None:
+            handles += _rotation_hooks(module)
     try:
         yield {name: module.recorder for name, module in modules}
     finally:
+        for handle in handles:
+            handle.remove()
         for _, module in modules:
             module.recorder = None
+
+
+def _rotation_hooks(attn: nn.Module) -> list:
+    """Hooks that add the rotary module's inputs to the record ``attn`` appends in the same forward.
+    The rotary module is shared by every layer, so its hook keeps only the call made inside ``attn``."""
+    seen: dict = {}
+    inside = []
+
+    def enter(module, args):
+        inside.append(len(module.recorder))
+
+    def rotated(module, args, output):
+        if inside:
+            q, k, position_ids = args
+            seen.update(q_unrotated=q, k_unrotated=k, positions=position_ids)
+
+    def leave(module, args, output):
+        before = inside.pop()
+        if seen and len(module.recorder) > before:
+            module.recorder[-1].update(seen)
+        seen.clear()
+
+    return [attn.register_forward_pre_hook(enter), attn.rotary.register_forward_hook(rotated),
+            attn.register_forward_hook(leave)]  # fmt: skip
 
 
 def steps_by_kind(recorded: dict[str, list[dict]], kinds: list[str]) -> dict[str, list[dict]]:
@@ -94,6 +128,19 @@ def _row(record: dict) -> dict:
         "heads": record["heads"][0],  # (H, M, d_v): each head's weighted sum of values
         "concat": record["concat"][0],  # (M, H * d_v)
         "output": record["output"][0],  # (M, D): the output projection of the concatenation
+        **_rotation(record),
+    }
+
+
+def _rotation(record: dict) -> dict:
+    """Rotary attention: q and k before the rotation and the positions they were turned by, at batch
+    row 0; nothing for other attention."""
+    if "q_unrotated" not in record:
+        return {}
+    return {
+        "q_unrotated": record["q_unrotated"][0],  # (H, M, d_qk): after q_proj (and qk-norm), before rotation
+        "k_unrotated": record["k_unrotated"][0],  # (Hkv, N, d_qk)
+        "positions": record["positions"][0],  # (M,) position ids (B or 1, M): each query's (and key's) m
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -23,6 +24,9 @@ def read_hf_config(directory: str | Path) -> dict | None:
 
 
 SHARD_INDEX = "model.safetensors.index.json"
+SHARD_NAME = "model-{:05d}-of-{:05d}.safetensors"
+MAX_SHARD_SIZE = "50GB"  # transformers 5's default (4's was "5GB")
+SIZE_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 
 
 def read_hf_weights(directory: str | Path) -> dict[str, Tensor]:
@@ -45,12 +49,63 @@ def read_hf_weights(directory: str | Path) -> dict[str, Tensor]:
     raise CheckpointError(f"no weight file in {directory}: expected model.safetensors or pytorch_model.bin")
 
 
-def write_hf_dir(directory: str | Path, config: dict, tensors: dict[str, Tensor]) -> Path:
-    """Write model.safetensors and config.json atomically."""
+def write_hf_dir(
+    directory: str | Path, config: dict, tensors: dict[str, Tensor], *, max_shard_size: int | str = MAX_SHARD_SIZE
+) -> Path:
+    """Write the weights and config.json, each file atomically: model.safetensors, or past
+    ``max_shard_size`` (bytes, or transformers' strings: "5GB", "500MB", "2GiB") shards
+    model-00001-of-0000N.safetensors ... and model.safetensors.index.json naming each tensor's shard,
+    as transformers' ``save_pretrained`` writes them. Weight files of an earlier save that the new
+    layout does not use are removed, so a reader never takes a stale one."""
     directory = Path(directory)
-    save_tensors({k: v.clone() for k, v in tensors.items()}, directory / "model.safetensors")
+    shards = plan_shards(tensors, parse_size(max_shard_size))
+    n = len(shards)
+    names = ["model.safetensors"] if n == 1 else [SHARD_NAME.format(i + 1, n) for i in range(n)]
+    for name, keys in zip(names, shards, strict=True):  # clone: tied tensors are written as their own copies
+        save_tensors({k: tensors[k].clone() for k in keys}, directory / name)
+    if n > 1:
+        weight_map = {k: name for name, keys in zip(names, shards, strict=True) for k in keys}
+        total = sum(_nbytes(t) for t in tensors.values())
+        write_json(directory / SHARD_INDEX, {"metadata": {"total_size": total}, "weight_map": weight_map})
+    stale = {directory / "model.safetensors", directory / SHARD_INDEX, *directory.glob("model-*-of-*.safetensors")}
+    for path in stale - {directory / name for name in names} - ({directory / SHARD_INDEX} if n > 1 else set()):
+        path.unlink(missing_ok=True)
     write_json(directory / "config.json", config)
     return directory
+
+
+def parse_size(size: int | str) -> int:
+    """Bytes from an int or a string such as "5GB" (10^9) or "5GiB" (2^30), as transformers reads them."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        value = size
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]B|[KMG]iB)\s*", str(size), flags=re.IGNORECASE)
+        if match is None:
+            raise ValueError(f"max_shard_size={size!r}: give bytes as an int or a size such as '5GB', '500MB', '2GiB'")
+        unit = match.group(2).upper().replace("IB", "iB")
+        value = int(float(match.group(1)) * SIZE_UNITS[unit])
+    if value <= 0:
+        raise ValueError(f"max_shard_size={size!r} must be positive")
+    return value
+
+
+def plan_shards(tensors: dict[str, Tensor], limit: int) -> list[list[str]]:
+    """Tensor names per shard, in order: a shard takes tensors until the next would pass ``limit``
+    bytes; a tensor larger than ``limit`` gets a shard of its own (a tensor is never split)."""
+    shards: list[list[str]] = [[]]
+    size = 0
+    for key, tensor in tensors.items():
+        n = _nbytes(tensor)
+        if shards[-1] and size + n > limit:
+            shards.append([])
+            size = 0
+        shards[-1].append(key)
+        size += n
+    return shards
+
+
+def _nbytes(t: Tensor) -> int:
+    return t.numel() * t.element_size()
 
 
 def check_fit(kind: str, source: str, hf_keys, used: set[str], problems: list[str]) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from ..checkpoint import CheckpointError, load_state_strict
 from ..config.llama import VARIANTS, LlamaConfig
-from ..nn.rotary import ROPE_TYPES
-from .hf_files import check_fit, read_hf_config, read_hf_weights, write_hf_dir
+from ..nn.rotary import ROPE_TYPES, RotaryEmbedding
+from .hf_files import MAX_SHARD_SIZE, check_fit, read_hf_config, read_hf_weights, write_hf_dir
 
 ARCHITECTURES = {
     "llama": "LlamaForCausalLM",
@@ -204,10 +205,15 @@ def _key_map(c: LlamaConfig) -> list[tuple[str, str]]:
 
 def load_hf_llama(cls, directory: str | Path, **config_changes):
     """A ``cls`` (Llama) built from a Hugging Face Llama, Mistral, Qwen2 or Qwen3 directory;
-    ``config_changes`` (e.g. dropout) apply before the weights load."""
+    ``config_changes`` (e.g. dropout) apply before the weights load.
+
+    The model is built on the meta device (no random initialisation, no memory) and takes the file's
+    tensors as its parameters (``load_state_strict``); safetensors maps the file, so loading holds
+    one copy of the weights at most, as transformers does (bench/llama_load.py)."""
     source = str(Path(directory) / "config.json")
     config = config_from_hf(read_hf_config(directory), source).replace(**config_changes)
-    model = cls(config)
+    with torch.device("meta"):
+        model = cls(config)
     hf_state = read_hf_weights(directory)
     ours, used = {}, set()
     for theirs, mine in _key_map(config):
@@ -219,13 +225,17 @@ def load_hf_llama(cls, directory: str | Path, **config_changes):
             raise CheckpointError(f"{directory}: lm_head.weight differs from the tied embed_tokens.weight")
     check_fit(config.variant, str(directory), hf_state, used, [])
     load_state_strict(model, ours, source=f"{config.variant} checkpoint {directory}")
+    # the one buffer that is computed, not loaded: the rotary frequencies (fp32, as transformers keeps them)
+    inv_freq = RotaryEmbedding(config.head_dim, **config.rope()).inv_freq
+    model.rotary.register_buffer("inv_freq", inv_freq, persistent=False)
     return model
 
 
-def save_hf_llama(model, directory: str | Path) -> Path:
-    """config.json + model.safetensors that transformers' ``{Variant}ForCausalLM`` loads identically."""
+def save_hf_llama(model, directory: str | Path, *, max_shard_size: int | str = MAX_SHARD_SIZE) -> Path:
+    """config.json + model.safetensors (or shards past ``max_shard_size``, with their index) that
+    transformers' ``{Variant}ForCausalLM`` loads identically."""
     c = model.config
     hf_config = config_to_hf(c)
     state = model.state_dict()
     tensors: dict[str, Tensor] = {theirs: state[ours] for theirs, ours in _key_map(c)}
-    return write_hf_dir(directory, hf_config, tensors)
+    return write_hf_dir(directory, hf_config, tensors, max_shard_size=max_shard_size)
