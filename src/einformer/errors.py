@@ -14,3 +14,18 @@ class EinformerError(Exception):
 
 class ConfigError(EinformerError, ValueError):
     """A config field of the wrong type or outside its range."""
+
+
+class DiskFullError(EinformerError, OSError):
+    """A write failed for want of disk space (``OSError`` ENOSPC, safetensors' "No space left on
+    device", torch's "unexpected pos" of a short write); the message names the path and the space left."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Is ``error`` how one of the writers einformer uses reports a full disk?"""
+    import errno
+
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(error)
+    return "No space left on device" in text or "unexpected pos" in text or "Disk quota exceeded" in text

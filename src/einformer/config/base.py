@@ -16,6 +16,7 @@ from ..validation import (  # noqa: F401  (check and ACTIVATION_NAMES are part o
     ACTIVATION_NAMES,
     check,
     check_activation,
+    check_finite_floats,
     check_heads,
     check_layout,
     check_positive,
@@ -50,6 +51,7 @@ class BaseConfig:
                 )
             if isinstance(value, list):  # JSON has no tuples
                 object.__setattr__(self, name, tuple(value))
+        check_finite_floats(self)  # NaN and inf pass every range check the wrong way; eps > 0
         self.validate()
 
     def validate(self) -> None:

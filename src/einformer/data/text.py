@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from . import chunks
 from .pairs import DataError, read_data_file
 
 
@@ -25,6 +26,32 @@ def read_text(path: str | Path) -> str:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: not valid UTF-8 ({e.reason}); convert the file to UTF-8") from None
+
+
+class TokenBlocks:
+    """The non-overlapping (block_size,) blocks of a text's ids, encoded piece by piece
+    (``chunks.spans``) as they are read: evaluation holds one piece and one batch, never the whole
+    text's ids. ``n_tokens`` counts every id read so far; ``finish`` reads (counts) the rest."""
+
+    def __init__(self, backend, text: str, block_size: int, *, chunk: int = chunks.CHUNK) -> None:
+        self.backend, self.text, self.block_size, self.n_tokens = backend, text, block_size, 0
+        self._spans = chunks.spans(backend, text, chunk)
+
+    def __iter__(self):
+        buffer = torch.zeros(0, dtype=torch.long)
+        for start, end in self._spans:
+            ids = torch.tensor(self.backend.encode(self.text[start:end], add_special_tokens=False).ids)
+            self.n_tokens += len(ids)
+            buffer = torch.cat([buffer, ids])
+            whole = len(buffer) // self.block_size * self.block_size
+            yield from buffer[:whole].view(-1, self.block_size)  # (block_size,) each
+            buffer = buffer[whole:].clone()
+
+    def finish(self) -> int:
+        """Count the ids of the text not read yet; the total."""
+        for start, end in self._spans:
+            self.n_tokens += len(self.backend.encode(self.text[start:end], add_special_tokens=False).ids)
+        return self.n_tokens
 
 
 class LMBatches:

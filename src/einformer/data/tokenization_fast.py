@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer as HFTokenizer
 
+from . import chunks
 from .tokenization import PreTrainedTokenizer
 
 
@@ -73,9 +74,9 @@ class PreTrainedTokenizerFast(PreTrainedTokenizer):
             else:
                 self.backend.enable_truncation(**saved)
 
-    def encode_array(self, text: str, *, chunk: int = 1 << 16) -> torch.Tensor:
-        """(N,) int32 ids of a long text, ``chunk`` characters at a time (``encode_array``)."""
-        return encode_array(self.backend, text, chunk=chunk)
+    def encode_array(self, text: str, *, chunk: int = 1 << 16, dtype: torch.dtype = torch.int32) -> torch.Tensor:
+        """(N,) ids (int32, or ``dtype``) of a long text, ``chunk`` characters at a time (``encode_array``)."""
+        return encode_array(self.backend, text, chunk=chunk, dtype=dtype)
 
 
 def read_tokenizer_file(path: str | Path) -> HFTokenizer:
@@ -86,33 +87,9 @@ def read_tokenizer_file(path: str | Path) -> HFTokenizer:
         raise ValueError(f"cannot read tokenizer {path}: {e}; re-save the tokenizer") from None
 
 
-def encode_array(backend: HFTokenizer, text: str, *, chunk: int = 1 << 16) -> torch.Tensor:
-    """(N,) int32 ids of a long text, encoded ``chunk`` characters at a time.
-
-    One tokenizer call on a whole file keeps every token's string and offsets alive (about 475
-    bytes per character for 20 MB); chunks keep memory near the text and its 4-byte ids. Chunks
-    end after a newline that a non-space character follows, where the char, word, byte-level BPE
-    and WordPiece pre-tokenizers split anyway, so the ids equal one call's. Metaspace BPE (the
-    seq2seq tokenizer, for short texts) keeps a newline inside a word: it is encoded whole.
-    """
-    pieces, start = [], 0
-    whole = type(backend.pre_tokenizer).__name__ == "Metaspace"
-    while start < len(text):
-        end = len(text) if whole else min(len(text), start + chunk)
-        if end < len(text):
-            cut = _safe_cut(text, start, end)
-            end = cut if cut is not None else len(text)
-        ids = backend.encode(text[start:end], add_special_tokens=False).ids
-        pieces.append(torch.tensor(ids, dtype=torch.int32))
-        start = end
-    return torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.int32)
-
-
-def _safe_cut(text: str, start: int, end: int) -> int | None:
-    """The last position in (start, end] just after a newline and before a non-space character."""
-    i = text.rfind("\n", start, end)
-    while i != -1:
-        if i + 1 < len(text) and not text[i + 1].isspace():
-            return i + 1
-        i = text.rfind("\n", start, i)
-    return None
+def encode_array(
+    backend: HFTokenizer, text: str, *, chunk: int = 1 << 16, dtype: torch.dtype = torch.int32
+) -> torch.Tensor:
+    """(N,) int32 (or ``dtype``) ids of a long text, encoded ``chunk`` characters at a time, cut only
+    where the tokenizer cannot merge across, so the ids equal one call's (``einformer.data.chunks``)."""
+    return chunks.encode_array(backend, text, chunk=chunk, dtype=dtype)

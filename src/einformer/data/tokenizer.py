@@ -31,6 +31,7 @@ from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
 from ..checkpoint import atomic_write
+from . import chunks
 from .tokenization import pad_row, to_long_tensor
 from .tokenization_fast import (  # noqa: F401  (encode_array, read_tokenizer_file: importable from here as before)
     PreTrainedTokenizerFast,
@@ -62,7 +63,8 @@ class Tokenizer(PreTrainedTokenizerFast):
 
     @classmethod
     def train(cls, texts: Iterable[str], level: str, *, vocab_size: int = 8000, min_frequency: int = 1) -> Tokenizer:
-        """Build a tokenizer of ``level`` ("char", "word" or "bpe") from ``texts``."""
+        """Build a tokenizer of ``level`` ("char", "word" or "bpe") from ``texts`` (any iterable: each
+        text is counted piece by piece, ``chunks.pieces``, so memory does not grow with its length)."""
         if level == "char":
             backend = HFTokenizer(models.WordLevel(unk_token="[UNK]"))
             backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
@@ -96,6 +98,9 @@ class Tokenizer(PreTrainedTokenizerFast):
             )
         else:
             raise ValueError(f"unknown tokenizer level {level!r}; choose one of {LEVELS}")
+        # each text streamed in pieces the pre-tokenizer splits at anyway: the same counts as the whole
+        # text's, without the whole text's pre-tokenized copy (gigabytes for a 20 MB file)
+        texts = chunks.pieces(texts, backend)
         texts = texts if level in ("char", "word") else bounded_words(texts)
         backend.train_from_iterator(texts, trainer=trainer)
         return cls(backend)

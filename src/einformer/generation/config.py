@@ -10,10 +10,12 @@ and the values are checked as ``generate`` checks its arguments.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
 from typing import Any
 
 from ..checkpoint import read_json, write_json
+from ..validation import field_types, json_type_ok, type_name
 
 CONFIG_NAME = "generation_config.json"
 # keys of Hugging Face's file that carry no generation option
@@ -149,8 +151,22 @@ def refuse_moved_out(options: dict, source: str) -> None:
         )
 
 
+def _scalar_fields() -> set[str]:
+    """The fields whose values are numbers, booleans or strings (the lists have their own checks)."""
+    plain = (int, float, bool, str, type(None))
+    return {
+        name
+        for name, hint in field_types(GenerationConfig).items()
+        if all(h in plain for h in (typing.get_args(hint) or (hint,)))
+    }
+
+
 def validate_options(o: dict) -> None:
     """Reject impossible options with the fix in the message (``generate``'s and ``GenerationConfig``'s)."""
+    hints = field_types(GenerationConfig)
+    for name, value in o.items():  # scalar types first: "hot" or 1e9 never reaches a comparison or an allocation
+        if name in SCALAR and value is not None and not json_type_ok(value, hints[name]):
+            raise ValueError(f"{name}={value!r} must be {type_name(hints[name])} ({type(value).__name__} given)")
     num_beams, n_return, do_sample = o.get("num_beams", 1), o.get("num_return_sequences", 1), o.get("do_sample", False)
     if num_beams < 1:
         raise ValueError(f"num_beams must be >= 1, got {num_beams}")
@@ -219,3 +235,31 @@ def _check_structured(o: dict) -> None:
     scale = o.get("guidance_scale")
     if scale is not None and not isinstance(scale, int | float):
         raise ValueError(f"guidance_scale={scale!r} must be a number (1 = off, > 1 follows the prompt more)")
+
+
+def check_token_ids(o: GenerationConfig, vocab_size: int | None) -> None:
+    """The token ids the options name (bad words, suppressed, forced, biased) lie in the model's
+    vocabulary; an id outside it is a ValueError naming the option (instead of an IndexError mid-loop)."""
+    if not vocab_size:
+        return
+    named = {
+        "bad_words_ids": [
+            i for word in o.bad_words_ids or [] for i in (word if isinstance(word, list | tuple) else [word])
+        ],
+        "suppress_tokens": list(o.suppress_tokens or []),
+        "begin_suppress_tokens": list(o.begin_suppress_tokens or []),
+        "forced_bos_token_id": [] if o.forced_bos_token_id is None else [o.forced_bos_token_id],
+        "forced_eos_token_id": [o.forced_eos_token_id]
+        if isinstance(o.forced_eos_token_id, int)
+        else list(o.forced_eos_token_id or []),
+    }
+    for name, ids in named.items():
+        bad = [i for i in ids if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < vocab_size]
+        if bad:
+            raise ValueError(
+                f"{name} names token id(s) {bad[:8]} outside the model's vocabulary of {vocab_size}; "
+                "fix generation_config.json (or the option)"
+            )
+
+
+SCALAR = _scalar_fields()

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from . import decoders
 from . import processors as P
-from .config import GenerationConfig, refuse_moved_out
+from .config import GenerationConfig, check_token_ids, refuse_moved_out
 from .kinds import CausalLM, Seq2SeqLM
 from .speculative import make_proposer
 from .stopping import MaxTime, StopStrings
@@ -137,6 +137,8 @@ def processors(o: GenerationConfig, runtime: dict, eos: list[int], prompt_len: i
 
     ``prompt_len``: the length of what the loops start from (the prompt; BOS alone for seq2seq);
     ``max_length``: that plus the new tokens."""
+    config = getattr(model, "config", None)
+    check_token_ids(o, getattr(config, "vocab_size", None) or getattr(config, "tgt_vocab_size", None))
     out: list[Callable] = []
     if o.guidance_scale not in (None, 1, 1.0):
         if not isinstance(model, CausalLM):

@@ -86,7 +86,7 @@ def pretrain_bert(
     config_class = family.config_class
     model_class = family.model_for(PRETRAINING if next_sentence else MASKED_LM)
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
-    check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
+    check_start(run_dir, resume=resume, inputs=(data, tokenizer_from))  # before any work: nothing written if refused
     lines = [line.strip() for line in read_text(data).splitlines() if line.strip()]
     split = max(1, int(len(lines) * 0.95))
     tok = (
@@ -110,7 +110,8 @@ def pretrain_bert(
     info = PretrainRunInfo(
         data=absolute(data), whole_word=whole_word, next_sentence=next_sentence, max_length=max_length
     )
-    prepare(run_dir, info, lambda d: family.save_tokenizers(Tokenizers(tok), d), resume=resume, dist_info=dist_info)
+    save = lambda d: family.save_tokenizers(Tokenizers(tok), d)  # noqa: E731
+    prepare(run_dir, info, save, resume=resume, dist_info=dist_info, inputs=(data, tokenizer_from))
     options = dict(whole_word=whole_word, next_sentence=next_sentence)
     train = MLMBatches(
         ids[:split],

@@ -10,24 +10,32 @@ BERT directory with its WordPiece files; an encoder-decoder in Marian's configur
 Marian directory (MarianMTModel reads it), with its sentencepiece files when it came from one, else
 the run's source_/target_tokenizer.json (which einformer reads beside a Marian config).
 ``format="einformer"``: einformer's layout, tokenizers as the run keeps them.
+
+The target is checked before anything is written (``check_target``): export never writes into a run
+directory (one holding einformer's run marker, or inside one), and a directory that holds anything
+is replaced only when ``overwrite`` says so.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .. import registry
 from ..auto import load
+from ..training.run_dir import RUN_INFO, is_run
 
 FORMATS = ("hf", "einformer")
 
 
-def export(path: str | Path, out: str | Path, *, format: str = "hf") -> Path:
-    """Write what ``path`` holds to ``out`` in ``format``; returns ``out``."""
+def export(path: str | Path, out: str | Path, *, format: str = "hf", overwrite: bool = False) -> Path:
+    """Write what ``path`` holds to ``out`` in ``format``; returns ``out``. ``overwrite``: replace the
+    files of a non-empty ``out`` (never a run directory's)."""
     if format not in FORMATS:
         raise ValueError(f"export --format {format!r}: choose one of {FORMATS}")
-    loaded = load(path)
     out = Path(out)
+    check_target(out, overwrite=overwrite)
+    loaded = load(path)
     if out.resolve() == loaded.path.resolve():
         raise ValueError(f"export {path}: choose another output directory than the input")
     family = loaded.family
@@ -44,3 +52,23 @@ def export(path: str | Path, out: str | Path, *, format: str = "hf") -> Path:
     loaded.model.save_pretrained(out, format=format)
     family.save_tokenizers(tokenizers, out)
     return out
+
+
+def check_target(out: Path, *, overwrite: bool) -> None:
+    """Refuse an ``out`` that is a file, a run directory or inside one, or (without ``overwrite``) a
+    directory that holds anything."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; give a directory to write the model into")
+    for directory in (out, *out.resolve().parents):
+        if is_run(directory):
+            raise ValueError(
+                f"{directory} is an einformer run directory (it holds {RUN_INFO}); export never writes into "
+                "a run, so its checkpoints and model stay usable: choose another output directory"
+            )
+    held = sorted(os.listdir(out)) if out.is_dir() else []
+    if held and not overwrite:
+        shown = ", ".join(held[:12]) + (f" and {len(held) - 12} more" if len(held) > 12 else "")
+        raise ValueError(
+            f"{out} is not empty (it holds {shown}); choose a new directory, or pass --overwrite to "
+            "replace the model files there"
+        )

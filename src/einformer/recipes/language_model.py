@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .. import registry
 from ..auto import load
 from ..data.gpt2_tokenizer import load_lm_tokenizer
-from ..data.text import LMBatches, StreamBatches, read_text
+from ..data.text import LMBatches, StreamBatches, TokenBlocks, read_text
 from ..data.tokenizer import Tokenizer
 from ..generation.kinds import CausalLM, MemoryLM
 from ..inference import TextGenerator
@@ -54,8 +54,8 @@ class LMRun(TextGenerator):
         """Loss, perplexity and bits per character of ``text``: a causal LM (GPT) over non-overlapping
         blocks, a memory LM (Transformer-XL) over one stream with memory (``mem_len``/``segment_length``
         default to training's)."""
-        ids = self.tokenizer.encode_array(text)  # (N,) int32, encoded chunk by chunk
         if isinstance(self.model, MemoryLM):
+            ids = self.tokenizer.encode_array(text)  # (N,) int32, encoded chunk by chunk
             c = self.model.config
             return evaluate_stream(
                 self.model,
@@ -66,7 +66,8 @@ class LMRun(TextGenerator):
                 max_segments=max_blocks,
             )
         block_size = block_size or (self.info.block_size if self.info else self.model.config.max_position)
-        return evaluate_lm(self.model, ids, block_size, chars=len(text), max_blocks=max_blocks)
+        blocks = TokenBlocks(self.tokenizer.backend, text, block_size)  # streamed: one piece of ids at a time
+        return evaluate_lm(self.model, blocks, block_size, chars=len(text), max_blocks=max_blocks)
 
 
 @torch.no_grad()
@@ -95,42 +96,49 @@ def evaluate_stream(
         total += float(out.loss) * batch["labels"].numel()
         count += batch["labels"].numel()
     model.train(was_training)
-    return _lm_metrics(total / count, ids, chars)
+    return _lm_metrics(total / count, len(ids), chars)
 
 
 @torch.no_grad()
 def evaluate_lm(
     model: CausalLM,
-    ids: torch.Tensor,
+    ids: torch.Tensor | TokenBlocks,
     block_size: int,
     *,
     chars: int | None = None,
     max_blocks: int | None = None,
     batch_size: int = 32,
 ) -> dict:
-    """Loss per token over non-overlapping blocks, perplexity, and bits per character."""
+    """Loss per token over non-overlapping blocks, perplexity, and bits per character; ``ids`` is the
+    (N,) ids or a ``TokenBlocks`` that encodes the text as the blocks are read."""
     was_training = model.training
     model.eval()
-    n = len(ids) // block_size
-    if max_blocks:
-        n = min(n, max_blocks)
-    if n == 0:
-        raise ValueError(f"the evaluation text has {len(ids)} tokens, fewer than one block of {block_size}")
-    blocks = ids[: n * block_size].view(n, block_size)
-    total, count = 0.0, 0
-    for i in range(0, n, batch_size):
-        rows = blocks[i : i + batch_size].long()
+    if isinstance(ids, torch.Tensor):
+        blocks = iter(ids[: len(ids) // block_size * block_size].view(-1, block_size))
+    else:
+        blocks = iter(ids)
+    total, count, n = 0.0, 0, 0
+    while not max_blocks or n < max_blocks:
+        size = batch_size if not max_blocks else min(batch_size, max_blocks - n)
+        rows = [row for _, row in zip(range(size), blocks, strict=False)]
+        if not rows:
+            break
+        rows = torch.stack(rows).long()  # (b, block_size)
         logits = model(rows).logits[:, :-1]
         total += float(F.cross_entropy(logits.flatten(0, 1).float(), rows[:, 1:].flatten(), reduction="sum"))
         count += rows[:, 1:].numel()
+        n += len(rows)
     model.train(was_training)
-    return _lm_metrics(total / count, ids, chars)
+    n_tokens = len(ids) if isinstance(ids, torch.Tensor) else ids.finish()
+    if n == 0:
+        raise ValueError(f"the evaluation text has {n_tokens} tokens, fewer than one block of {block_size}")
+    return _lm_metrics(total / count, n_tokens, chars)
 
 
-def _lm_metrics(loss: float, ids: torch.Tensor, chars: int | None) -> dict:
+def _lm_metrics(loss: float, n_tokens: int, chars: int | None) -> dict:
     metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
     if chars:  # tokens per character of the evaluated stretch
-        metrics["bits_per_char"] = loss / math.log(2) * (len(ids) / chars)
+        metrics["bits_per_char"] = loss / math.log(2) * (n_tokens / chars)
     return metrics
 
 
@@ -142,7 +150,7 @@ def train_lm(
     architecture: str = "gpt",
     tokenizer: str = "char",
     vocab_size: int = 4096,
-    preset: str = "small",
+    preset: str | None = None,
     model_overrides: dict | None = None,
     block_size: int = 256,
     sampling: str = "random",
@@ -178,10 +186,12 @@ def train_lm(
             "without --tokenizer-from"
         )
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
-    check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
+    inputs = (data, init_from, tokenizer_from)  # files a fresh run's directory may already hold
+    check_start(run_dir, resume=resume, inputs=inputs)  # before any work: a refused run writes nothing
     text = read_text(data)
     split = int(len(text) * (1 - val_fraction))
     train_text, val_text = text[:split], text[split:]
+    del text  # the two parts are copies: memory holds the text once
     pretrained = None
     if resume:
         tok = load_lm_tokenizer(run_dir)
@@ -204,7 +214,7 @@ def train_lm(
             tok = Tokenizer.train([train_text], {"bpe": "bytebpe"}.get(tokenizer, tokenizer), vocab_size=vocab_size)
         lengths = {k: v for k, v in (("mem_len", mem_len), ("segment_length", segment_length)) if v is not None}
         config = config_class.from_preset(
-            preset,
+            preset or "small",
             vocab_size=tok.vocab_size,
             bos_token_id=tok.bos_id,
             eos_token_id=tok.eos_id,
@@ -212,8 +222,10 @@ def train_lm(
             **{**(lengths if memory else {"max_position": block_size}), **(model_overrides or {})},
         )
     check_vocabulary(tok, config.vocab_size, str(run_dir))
-    # int32, chunk by chunk, EOS between documents
-    train_ids, val_ids = (encode_documents(tok, part, documents) for part in (train_text, val_text))
+    # chunk by chunk, EOS between documents
+    ids_dtype = torch.int16 if config.vocab_size <= torch.iinfo(torch.int16).max else torch.int32  # 2 bytes a token
+    train_ids, val_ids = (encode_documents(tok, part, documents, ids_dtype) for part in (train_text, val_text))
+    del train_text  # its ids are what training reads
     info = LanguageModelRunInfo(
         model=architecture,
         data=absolute(data),
@@ -225,8 +237,16 @@ def train_lm(
         init_from=absolute(init_from) if init_from else None,
         tokenizer_from=absolute(tokenizer_from) if tokenizer_from else None,
         documents=documents,
+        preset=preset if resume or init_from else preset or "small",  # on resume: compared when given
     )
-    prepare(run_dir, info, lambda d: family.save_tokenizers(Tokenizers(tok), d), resume=resume, dist_info=dist_info)
+    prepare(
+        run_dir,
+        info,
+        lambda d: family.save_tokenizers(Tokenizers(tok), d),
+        resume=resume,
+        dist_info=dist_info,
+        inputs=inputs,
+    )
     torch.manual_seed(args.seed)  # the same initial weights for the same seed, on every rank
     model = pretrained if pretrained is not None else model_class(config)
     # bits per character of the evaluated part: scale by its own token/char ratio

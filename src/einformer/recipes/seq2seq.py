@@ -220,7 +220,8 @@ def train_seq2seq(
     family = _family(architecture)
     config_class, model_class = family.config_class, family.model_for(SEQ2SEQ_LM)
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
-    check_start(run_dir, resume=resume)  # before any work: a refused run writes nothing
+    inputs = (data, target_file, val, val_target_file)  # files a fresh run's directory may already hold
+    check_start(run_dir, resume=resume, inputs=inputs)  # before any work: a refused run writes nothing
     train, val_pairs, test, fields = load_data(
         task=task,
         data=data,
@@ -274,7 +275,8 @@ def train_seq2seq(
     run = Seq2SeqRun(model, src_tok, tgt_tok, info)
 
     tokenizers = Tokenizers(tgt_tok, src_tok)
-    prepare(run_dir, info, lambda d: family.save_tokenizers(tokenizers, d), resume=resume, dist_info=dist_info)
+    save = lambda d: family.save_tokenizers(tokenizers, d)  # noqa: E731
+    prepare(run_dir, info, save, resume=resume, dist_info=dist_info, inputs=inputs)
     greater = info.metric == "exact_match"
     args = dataclasses.replace(args, metric=info.metric if greater else "loss", greater_is_better=greater)
     trainer = Trainer(

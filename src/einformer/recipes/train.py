@@ -197,7 +197,7 @@ def _train_language_model(spec: TrainSpec, args: TrainingArguments, dist_info: D
         architecture=spec.family.name,
         tokenizer=spec.tokenizer or "char",
         vocab_size=spec.vocab_size,
-        preset=spec.preset or "small",
+        preset=spec.preset,  # None: the recipe's default, or on --resume the run's own
         model_overrides=spec.model_overrides(),
         block_size=spec.block_size,
         sampling=spec.sampling,

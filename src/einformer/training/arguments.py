@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..config import check
+from ..validation import check_training_numbers
 from .schedules import SCHEDULES
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -52,3 +53,4 @@ class TrainingArguments:
         for name in ("eval_every", "save_every", "log_every"):
             check(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
         check(self.patience is None or self.patience >= 1, "patience", "must be >= 1 or None")
+        check_training_numbers(self)  # finite lr and weight decay, warmup >= 0, a seed torch can take

@@ -44,10 +44,12 @@ from .run_dir import (
     METRICS,
     STATE_NAME,
     clean_partial,
+    last_checkpoint,
     new_checkpoint_dir,
     pause,
     publish_checkpoint,
     published_step,
+    writing,
 )
 from .schedules import lr_multiplier
 from .tokens import count_tokens, loss_token_count
@@ -320,7 +322,8 @@ class Trainer:
         """config.json + model.safetensors from rank 0 (FSDP gathers the full state on every rank first)."""
         if not self.fsdp:
             if self.dist.is_main:
-                model.save_pretrained(directory)
+                with writing(directory, "model"):
+                    model.save_pretrained(directory)
             return
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
@@ -362,13 +365,13 @@ class Trainer:
             }
             if not self.fsdp:  # FSDP optimizer state is sharded; resuming an FSDP run is not supported yet
                 payload["optimizer"] = optimizer.state_dict()
-            with atomic_write(target / STATE_NAME) as f:
+            with writing(target / STATE_NAME, "training state"), atomic_write(target / STATE_NAME) as f:
                 torch.save(payload, f)
             publish_checkpoint(self.run_dir, state["step"])
         barrier(self.dist)
 
     def _load_checkpoint(self, optimizer, scheduler) -> dict:
-        last = self.run_dir / LAST
+        last = last_checkpoint(self.run_dir) or self.run_dir / LAST  # refused when it leads out of the run
         if not (last / STATE_NAME).is_file():
             raise FileNotFoundError(f"nothing to resume: {last / STATE_NAME} does not exist")
         if self.fsdp:
@@ -423,7 +426,12 @@ class Trainer:
             except json.JSONDecodeError:  # a line torn by a kill mid-write: it is after the checkpoint
                 if line.strip():
                     print(f"{path}:{number}: a torn line (an interrupted write), dropped", file=sys.stderr)
-        history = [h for h in history if h["step"] <= upto]
+        foreign = [h for h in history if not (isinstance(h, dict) and isinstance(h.get("step"), int))]
+        if foreign:  # not einformer's lines (each of its records has an integer step): kept out of the log
+            print(
+                f"{path}: {len(foreign)} line(s) without an integer 'step' (not einformer's), dropped", file=sys.stderr
+            )
+        history = [h for h in history if isinstance(h, dict) and isinstance(h.get("step"), int) and h["step"] <= upto]
         with atomic_write(path, "w") as f:
             f.writelines(json.dumps(h) + "\n" for h in history)
         return history
