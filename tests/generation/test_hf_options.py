@@ -150,6 +150,34 @@ def test_sampling_cutoffs_give_transformers_first_step_scores(pair, options):
     assert_close(a.masked_fill(a.isinf(), 0), b.masked_fill(b.isinf(), 0), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(top_k=0),
+        dict(temperature=0.6, top_p=0.8),
+        dict(top_k=8, repetition_penalty=1.3, num_return_sequences=2),
+        dict(min_p=0.1, typical_p=0.9),
+    ],
+)
+def test_seeded_sampling_gives_transformers_tokens_with_its_random_stream(pair, options):
+    """sampler="multinomial" draws with torch.multinomial, as transformers does: after the same
+    torch.manual_seed, the same tokens (batch with left padding, several sequences per prompt)."""
+    ours, theirs = pair
+    ids, mask = prompts()
+    kw = dict(max_new_tokens=12, min_new_tokens=12, do_sample=True, pad_token_id=2, **options)
+    with torch.no_grad():
+        torch.manual_seed(5)
+        expected = theirs.generate(ids, attention_mask=mask, **kw)
+        torch.manual_seed(5)
+        got = ours.generate(ids, mask, sampler="multinomial", **kw)
+    assert got.tolist() == expected.tolist()
+
+
+def test_an_unknown_sampler_is_named(pair):
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        pair[0].generate(torch.tensor([[3, 4]]), max_new_tokens=2, do_sample=True, sampler="gumbel")
+
+
 @pytest.mark.parametrize("keep", [1, 3])
 def test_cutoff_warpers_equal_transformers_on_varied_rows(keep):
     g = torch.Generator().manual_seed(3)

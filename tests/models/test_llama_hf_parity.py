@@ -80,8 +80,8 @@ def test_greedy_beam_and_sampling_tokens_equal_generate(tmp_path, case):
             expected = theirs.generate(input_ids=ids, attention_mask=mask, **new, **options)
             got = ours.generate(ids, mask, **new, **options)
         assert got.tolist() == expected.tolist(), options
-    # sampling: the same processed distribution at every step of the same prefix (our sampler draws
-    # by inverse CDF, not torch.multinomial, so equal seeds do not give equal draws)
+    # sampling: the same processed distribution at every step of the same prefix (the default sampler
+    # draws by inverse CDF, not torch.multinomial, so equal seeds do not give equal draws)
     sampling = dict(do_sample=True, temperature=0.7, top_p=0.9, top_k=0, output_scores=True,
                     return_dict_in_generate=True, **new)  # fmt: skip
     with torch.no_grad():
@@ -95,6 +95,14 @@ def test_greedy_beam_and_sampling_tokens_equal_generate(tmp_path, case):
     torch.testing.assert_close(drawn.scores[0], first.scores[0], rtol=1e-4, atol=1e-4)
     if case != "dynamic-rope":  # its cached keys keep the frequencies of the length they were made at
         torch.testing.assert_close(drawn.scores[-1], expected.scores[0], rtol=1e-4, atol=1e-4)
+    # and with transformers' random stream (sampler="multinomial"), the same tokens after the same seed
+    seeded = dict(do_sample=True, temperature=0.7, top_p=0.9, top_k=20, **new)
+    with torch.no_grad():
+        torch.manual_seed(11)
+        expected = theirs.generate(input_ids=ids, attention_mask=mask, **seeded)
+        torch.manual_seed(11)
+        got = ours.generate(ids, mask, sampler="multinomial", **seeded)
+    assert got.tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize("case", ["llama-gqa2", "mistral-window"])

@@ -93,7 +93,9 @@ class GenerationMixin:
                 (True/False/"never"), eos_token_id (int or list), pad_token_id (falls back to EOS),
                 logits_processor (list of callables), stopping_criteria (list of callables),
                 stop_strings with tokenizer, max_time (seconds), generator or seed (reproducible
-                sampling), cache_implementation ("dynamic" or "static"), use_cache;
+                sampling), sampler ("inverse_cdf", the default, or "multinomial": transformers'
+                random stream, the same tokens after the same ``torch.manual_seed``),
+                cache_implementation ("dynamic" or "static"), use_cache;
                 return_dict_in_generate with output_scores, output_logits, output_attentions,
                 output_hidden_states (see ``GenerateOutput``).
 

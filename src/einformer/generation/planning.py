@@ -19,6 +19,7 @@ from . import decoders
 from . import processors as P
 from .config import GenerationConfig, check_token_ids, refuse_moved_out
 from .kinds import CausalLM, Seq2SeqLM
+from .search import SAMPLERS
 from .speculative import make_proposer
 from .stopping import MaxTime, StopStrings
 
@@ -29,6 +30,7 @@ RUNTIME = (
     "tokenizer",
     "generator",
     "seed",
+    "sampler",  # "inverse_cdf" (default) or "multinomial" (search.SAMPLERS)
     "assistant_model",
     "negative_prompt_ids",
     "negative_prompt_attention_mask",
@@ -99,6 +101,7 @@ def plan_generation(model, input_ids: Tensor, attention_mask: Tensor | None, opt
         processors=processors(o, runtime, eos, length, length + max_new, padding, model),
         generator=_generator(runtime, prompt.device),
         stopping=_stopping(o, runtime, length),
+        sampler=_sampler(runtime),
     )
     beams = dict(
         length_penalty=o.length_penalty, early_stopping=o.early_stopping, num_return_sequences=o.num_return_sequences
@@ -111,6 +114,15 @@ def _token_id(o: GenerationConfig, options: dict, model, name: str):
     """The option, or the model config's id when neither the call nor the generation config sets it."""
     value = getattr(o, name)
     return value if value is not None or name in options else getattr(model.config, name, None)
+
+
+def _sampler(runtime: dict):
+    """How sampling draws a token: ``sample`` (inverse CDF, the default: fast, its own random stream)
+    or ``multinomial`` (``torch.multinomial``, transformers' stream: the same tokens after the same seed)."""
+    name = runtime.get("sampler") or "inverse_cdf"
+    if name not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {name!r}")
+    return SAMPLERS[name]
 
 
 def _generator(runtime: dict, device) -> torch.Generator | None:

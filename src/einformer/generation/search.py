@@ -52,6 +52,7 @@ def decode_steps(
     generator: torch.Generator | None = None,
     processors: list[Processor] = (),
     stopping: list[Callable] = (),
+    sampler: Callable[[Tensor, torch.Generator | None], Tensor] | None = None,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """Greedy search or multinomial sampling, one step per iteration.
 
@@ -65,19 +66,20 @@ def decode_steps(
         generator: the random source for sampling (reproducible with a seeded generator).
         processors: logits processors (and warpers, when sampling) applied in order.
         stopping: criteria (input_ids, scores) -> (B,) bool, besides EOS and the length limit.
+        sampler: (probs (B, V), generator) -> (B,) tokens; default ``sample`` (``SAMPLERS``).
 
     Yields:
         (tokens (B,), processed scores (B, V), sequences so far (B, P + steps), the model's raw logits
         (B, V)) after each step, until every row has stopped.
     """
-    sequences, step_input = prompt, prompt
+    sequences, step_input, draw = prompt, prompt, sampler or sample
     eos = torch.tensor(eos_token_id, device=prompt.device)
     unfinished = torch.ones(prompt.shape[0], dtype=torch.bool, device=prompt.device)
     for _ in range(max_new_tokens):
         logits = decoder.step(step_input).float()
         scores = _process(processors, sequences, logits)
         if do_sample:
-            tokens = sample(scores.softmax(dim=-1), generator)
+            tokens = draw(scores.softmax(dim=-1), generator)
         else:
             tokens = scores.argmax(dim=-1)
         tokens = tokens.masked_fill(~unfinished, pad_token_id)  # (B,)
@@ -104,6 +106,17 @@ def sample(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
     cdf = probs.double().cumsum(dim=-1)  # (N, V)
     u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device, dtype=torch.float64)
     return torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1).clamp_(max=probs.shape[-1] - 1)
+
+
+def multinomial(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One draw per row from (N, V) probabilities -> (N,) token ids with ``torch.multinomial``: the
+    random stream transformers' sampling uses, so that after the same ``torch.manual_seed`` both draw
+    the same tokens (``generate(sampler="multinomial")``), at about ten times ``sample``'s cost."""
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+# generate(sampler=...): "inverse_cdf" (the default, fast) or "multinomial" (transformers' random stream)
+SAMPLERS = {"inverse_cdf": sample, "multinomial": multinomial}
 
 
 def greedy_search(decoder: Decoder, prompt: Tensor, **options) -> Tensor:
@@ -149,6 +162,7 @@ def beam_search(
     generator: torch.Generator | None = None,
     stopping: list[Callable] = (),
     keep_steps: bool = False,
+    sampler=None,
 ) -> BeamResult:
     """Keep the ``num_beams`` best partial sequences; return the best finished ones.
 
@@ -164,6 +178,8 @@ def beam_search(
         generator: the random source for beam sampling.
         stopping: extra criteria (input_ids, scores) -> bool per candidate, e.g. stop strings.
         keep_steps: keep every step's processed scores and raw logits in the result.
+        sampler: not used: beam sampling draws several candidates per row with ``torch.multinomial``
+            (transformers' stream) whichever ``generate(sampler=...)`` names.
 
     Returns:
         a ``BeamResult``.
