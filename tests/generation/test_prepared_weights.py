@@ -32,17 +32,22 @@ def tokens(gpt: GPT, **options) -> list[list[int]]:
         return gpt.generate(ids, max_new_tokens=12, do_sample=False, **options).tolist()
 
 
+def count_calls(monkeypatch, method: str) -> list[int]:
+    """One entry per call of ``_Packed.<method>`` in any packed or fused module."""
+    calls = []
+    original = getattr(packed._Packed, method)
+
+    def counted(self, *args):
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(packed._Packed, method, counted)
+    return calls
+
+
 def count_packings(monkeypatch) -> list[int]:
     """One entry per weight (re)built by any packed or fused module."""
-    calls = []
-    original = packed._Packed.refresh
-
-    def refresh(self, key):
-        calls.append(1)
-        return original(self, key)
-
-    monkeypatch.setattr(packed._Packed, "refresh", refresh)
-    return calls
+    return count_calls(monkeypatch, "refresh")
 
 
 def test_the_weights_are_packed_once_for_many_calls(monkeypatch):
@@ -103,15 +108,7 @@ def test_the_model_still_copies_and_release_frees_the_weights(monkeypatch):
 
 def count_checks(monkeypatch) -> list[int]:
     """One entry per look at a packed or fused module's sources."""
-    calls = []
-    original = packed._Packed.check
-
-    def check(self, key_of):
-        calls.append(1)
-        return original(self, key_of)
-
-    monkeypatch.setattr(packed._Packed, "check", check)
-    return calls
+    return count_calls(monkeypatch, "check")
 
 
 def test_a_generation_loop_checks_each_packed_module_once(monkeypatch):

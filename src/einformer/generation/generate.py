@@ -144,7 +144,7 @@ class GenerationMixin:
                 plan.decoder, plan.prompt, proposer=plan.proposer, do_sample=plan.do_sample, **plan.loop
             )
         else:
-            steps = decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop)
+            steps = decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, sampler=plan.sampler, **plan.loop)
         with trusting():  # the weights stay as they are while the loop runs (a streamer leaves them alone)
             for tokens, step_scores, so_far, step_logits in steps:
                 sequences = so_far
@@ -175,7 +175,8 @@ class GenerationMixin:
                 raise ValueError("streaming works with greedy search and sampling, not with beam search")
             eos = set(plan.loop["eos_token_id"])
             # no trusting(): the consumer holds each token and may change the weights before the next
-            for tokens, *_ in decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, **plan.loop):
+            steps = decode_steps(plan.decoder, plan.prompt, do_sample=plan.do_sample, sampler=plan.sampler, **plan.loop)
+            for tokens, *_ in steps:
                 token = int(tokens[0])
                 if token in eos:
                     return

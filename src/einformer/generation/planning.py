@@ -50,6 +50,7 @@ class Plan:
     do_sample: bool
     options: GenerationConfig
     proposer: object | None = None  # prompt lookup or a draft model (speculative.py), or None
+    sampler: object = None  # decode_steps' draw (search.SAMPLERS); beam sampling and proposals draw their own
 
 
 def resolve(defaults: GenerationConfig, options: dict) -> tuple[GenerationConfig, dict]:
@@ -101,13 +102,12 @@ def plan_generation(model, input_ids: Tensor, attention_mask: Tensor | None, opt
         processors=processors(o, runtime, eos, length, length + max_new, padding, model),
         generator=_generator(runtime, prompt.device),
         stopping=_stopping(o, runtime, length),
-        sampler=_sampler(runtime),
     )
     beams = dict(
         length_penalty=o.length_penalty, early_stopping=o.early_stopping, num_return_sequences=o.num_return_sequences
     )
     proposer = make_proposer(model, o, runtime, input_ids, attention_mask)
-    return Plan(prompt, decoder, loop, beams, o.num_beams, o.do_sample, o, proposer)
+    return Plan(prompt, decoder, loop, beams, o.num_beams, o.do_sample, o, proposer, _sampler(runtime))
 
 
 def _token_id(o: GenerationConfig, options: dict, model, name: str):

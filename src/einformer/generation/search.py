@@ -162,7 +162,6 @@ def beam_search(
     generator: torch.Generator | None = None,
     stopping: list[Callable] = (),
     keep_steps: bool = False,
-    sampler=None,
 ) -> BeamResult:
     """Keep the ``num_beams`` best partial sequences; return the best finished ones.
 
@@ -178,8 +177,6 @@ def beam_search(
         generator: the random source for beam sampling.
         stopping: extra criteria (input_ids, scores) -> bool per candidate, e.g. stop strings.
         keep_steps: keep every step's processed scores and raw logits in the result.
-        sampler: not used: beam sampling draws several candidates per row with ``torch.multinomial``
-            (transformers' stream) whichever ``generate(sampler=...)`` names.
 
     Returns:
         a ``BeamResult``.

@@ -121,15 +121,12 @@ def speculative_steps(
     stopping: list[Callable] = (),
     generator=None,
     do_sample: bool = False,
-    sampler=None,
 ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
     """``decode_steps``' protocol for greedy search or sampling checking proposals (``PromptLookup`` or
     ``Assistant``): one yield per chosen token, (token (1,), processed scores (1, V), the sequence so
     far (1, P + n), raw logits (1, V)). Sampling keeps a proposed token x with probability
     min(1, p(x) / q(x)) and on a rejection draws from max(0, p - q) renormalised (Leviathan et al.
-    2023; Chen et al. 2023), which leaves every token distributed as plain sampling draws it.
-    ``sampler`` is not used: the acceptance test draws its own uniforms, so no sampler would follow
-    transformers' random stream here."""
+    2023; Chen et al. 2023), which leaves every token distributed as plain sampling draws it."""
     if prompt.shape[0] != 1:
         raise ValueError(
             f"prompt-lookup and assisted decoding take one prompt at a time (as transformers does), got "

@@ -118,14 +118,12 @@ class _Packed:
         self.session = None  # the trusting() loop it last checked its sources in
 
     def check(self, key_of) -> None:
-        """Refresh if the sources changed (``key_of()`` is their key), unless already checked in the
-        running ``trusting()`` loop."""
-        session = _TRUST.session
-        if session is None or self.session is not session:
-            key = key_of()
-            if key != self.key:  # new parameters, or changed in place: pack again
-                self.refresh(key)
-            self.session = session
+        """Refresh if the sources changed (``key_of()`` is their key); remember the running
+        ``trusting()`` loop, in which the callers then skip this."""
+        key = key_of()
+        if key != self.key:  # new parameters, or changed in place: pack again
+            self.refresh(key)
+        self.session = _TRUST.session
 
     def refresh(self, key) -> None:
         """Copy (and pack) the sources again; ``key`` identifies them."""
