@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_hub_flags, hub_options, model_path
+from .common import add_hub_flags, add_model_flags, hub_options, model_options, model_path
 
 
 def register(sub) -> None:
@@ -34,6 +34,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", default="probes.png", help="the accuracy-per-layer plot (PNG)")
     p.add_argument("--json", default=None, help="also write the table as JSON here")
     add_hub_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("ponder", help="where a Universal Transformer with ACT thinks longer: a ponder map PNG")
@@ -47,6 +48,7 @@ def register(sub) -> None:
     )
     p.add_argument("--n", type=int, default=500, help="test inputs for the difficulty plot")
     add_hub_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=cmd_ponder)
 
 
@@ -96,11 +98,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from ..auto import load
     from ..explain.probing import plot_probes, run_probes, untrained_control
 
-    loaded = load(args.model, **hub_options(args)).expect("probe", "bert")
+    loaded = load(args.model, **hub_options(args), **model_options(args)).expect("probe", "bert")
     model = loaded.encoder
     n_train, n_test = (3000, 1000) if args.full else (args.n_train, args.n_test)
     name = loaded.path.name if Path(args.model).is_dir() else args.model
-    print(f"probing {model.config.n_layers} layers of {name} on {n_train} / {n_test} sentences per task")
+    weights = str(next(model.parameters()).dtype).removeprefix("torch.")
+    print(f"probing {model.config.n_layers} layers of {name} ({weights}) on {n_train} / {n_test} sentences per task")
     table = run_probes(
         model,
         untrained_control(model, args.seed),
@@ -127,7 +130,7 @@ def cmd_ponder(args: argparse.Namespace) -> int:
     from ..explain.ponder import plot_ponder_by_difficulty, plot_ponder_map, ponder_by_difficulty, ponder_map
     from ..recipes.seq2seq import Seq2SeqRun
 
-    loaded = load(args.run, **hub_options(args)).expect("ponder", "universal-transformer")
+    loaded = load(args.run, **hub_options(args), **model_options(args)).expect("ponder", "universal-transformer")
     run = Seq2SeqRun.from_loaded(loaded, "ponder")
     pm = ponder_map(run, args.input)
     print(f"output: {''.join(t for t in pm.output_tokens if t != '[EOS]')}")
