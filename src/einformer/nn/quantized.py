@@ -39,6 +39,10 @@ GROUP_SIZES = (32, 64, 128)
 # few rows) lose to widening the weight once and calling F.linear. Measured on one 2048 x 768 layer
 # (docs/quantization.md), the kernels stay ahead up to 256 rows and fall behind by 512.
 KERNEL_MAX_ROWS = 256
+# torch's integer kernels read their operands with aligned vector loads; a tensor that safetensors
+# hands out at an arbitrary offset inside the file's buffer crashes them (a segmentation fault), so
+# loaded integers and scales are copied to memory of this alignment (torch's CPU allocator gives it).
+ALIGNMENT = 64
 _ATEN = torch.ops.aten
 
 
@@ -60,6 +64,13 @@ class QuantizedLinear(nn.Module):
     def dequantize(self, dtype: torch.dtype = torch.float32) -> Tensor:
         """The (N, K) weight the layer multiplies by, exactly (integers times scales, in fp32), cast to ``dtype``."""
         raise NotImplementedError
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        """Load as ``nn.Module`` does, then copy any buffer that lies off ``ALIGNMENT`` (see there)."""
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        for name, buffer in self._buffers.items():
+            if buffer is not None and not buffer.is_meta and buffer.data_ptr() % ALIGNMENT:
+                self._buffers[name] = buffer.clone()
 
     def forward(self, x: Tensor) -> Tensor:
         """(..., K) -> (..., N)."""
