@@ -243,6 +243,8 @@ def for_config(config: dict, *, huggingface_allowed: bool = True) -> tuple[Famil
     A config written by einformer (it has ``einformer_version``) is einformer's format, even where
     its model_type is also a Hugging Face one ("bert")."""
     model_type = config.get("model_type")
+    if not isinstance(model_type, str):  # a damaged config.json: no family, and the caller names the file
+        return None
     if huggingface_allowed and "einformer_version" not in config:
         for family in _FAMILIES.values():
             if model_type in family.hf_model_types:

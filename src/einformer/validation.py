@@ -188,3 +188,112 @@ def _all_finite(tensor) -> bool:
     if torch.isfinite(tensor.sum() if wide else tensor.sum(dtype=torch.float32)):
         return True
     return bool(torch.isfinite(tensor).all())
+
+
+# ---------------------------------------------------------------- sizes against the memory there is
+SKIP_MEMORY_CHECK = "EINFORMER_SKIP_MEMORY_CHECK"  # =1: build configs larger than the memory available now
+LOWEST_BYTES_PER_PARAMETER = 2  # bf16 / fp16: the narrowest floating type einformer builds weights in
+LAYER_FIELDS = ("n_layers", "n_encoder_layers", "n_decoder_layers")
+
+
+class TooLargeError(ConfigError):
+    """A config (or a training job) whose size cannot fit in the memory of this machine."""
+
+
+def parameter_terms(config) -> dict[str, tuple[int, str, str]]:
+    """A lower bound of a config's parameter count, as terms: (count, how it is made, the field that
+    makes it unusually large). Embeddings are vocabulary x width; each layer holds at least its
+    query and output projections (2 D^2) and its feed-forward (2 D d_ff); a family with more (keys,
+    values, gates, cross-attention) only has more."""
+    d_model = getattr(config, "d_model", 0) or 0
+    terms = {}
+    for name in ("vocab_size", "src_vocab_size", "tgt_vocab_size", "max_position", "type_vocab_size"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            field = name if value > 10**7 else "d_model"  # an unusual vocabulary, else an unusual width
+            terms[f"{name} x d_model"] = (value * d_model, f"{name}={value} x d_model={d_model}", field)
+    layers = sum(getattr(config, name, 0) or 0 for name in LAYER_FIELDS) or 1
+    layer_name = next((n for n in LAYER_FIELDS if (getattr(config, n, 0) or 0) > 0), "layers")
+    d_ff = getattr(config, "d_ff", None) or 4 * d_model
+    width = 2 * d_model * d_model
+    ff = 2 * d_model * d_ff
+    how = f"{layers} layers x (2 d_model^2 + 2 d_model x d_ff), d_model={d_model}, d_ff={d_ff}"
+    field = "d_ff" if d_ff > 16 * d_model else layer_name if layers > 256 else "d_model"
+    terms["layers"] = (layers * (width + ff), how, field)
+    return terms
+
+
+def available_memory() -> int | None:
+    """Bytes this process could still take: MemAvailable plus SwapFree of /proc/meminfo, else the
+    free physical pages (``os.sysconf``); None when neither is known."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return (int(fields["MemAvailable"].split()[0]) + int(fields.get("SwapFree", "0 kB").split()[0])) * 1024
+    except (OSError, KeyError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gigabytes(n: float) -> str:
+    return f"{n / 1e12:.3g} TB" if n >= 1e12 else f"{n / 1e9:.3g} GB"
+
+
+def check_fits_memory(config, *, bytes_per_parameter: float = LOWEST_BYTES_PER_PARAMETER, extra: int = 0,
+                      what: str = "its weights") -> None:  # fmt: skip
+    """Refuse a size that cannot fit before anything is allocated (a vocab_size of 1e11 or a d_ff of 2**40
+    otherwise dies inside torch's allocator, naming no field, or a model of 100,000 layers builds for
+    hours): ``bytes_per_parameter`` times the lower bound of ``parameter_terms``, plus ``extra`` bytes,
+    against ``available_memory``. The error names the field of the largest term. Opt out with
+    EINFORMER_SKIP_MEMORY_CHECK=1."""
+    import os
+
+    if os.environ.get(SKIP_MEMORY_CHECK) == "1":
+        return
+    terms = parameter_terms(config)
+    needed = bytes_per_parameter * sum(count for count, _, _ in terms.values()) + extra
+    free = available_memory()
+    if free is None or needed <= free:
+        return
+    count, how, field = max(terms.values())
+    raise TooLargeError(
+        f"{field}: {how} gives at least {count:.3g} parameters, so {what} need at least {gigabytes(needed)}, "
+        f"more than the {gigabytes(free)} of memory available; lower {field} (or set {SKIP_MEMORY_CHECK}=1 "
+        "to build it anyway)"
+    )
+
+
+def drop_out_of_vocabulary(values: dict, vocab_size: int, names: tuple[str, ...], source: str) -> dict:
+    """``values`` with each special-token id of ``names`` that lies outside the vocabulary set to None,
+    and one warning naming them. transformers loads such a file (GPT2Config's default bos/eos 50256 in
+    a directory of a small vocabulary) and only warns; a token the model cannot emit is no token."""
+    import warnings
+
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+        return values
+
+    def outside(i) -> bool:
+        return isinstance(i, int) and not isinstance(i, bool) and not 0 <= i < vocab_size
+
+    kept, dropped = {}, []
+    for name in names:
+        value = values.get(name)
+        if outside(value):
+            kept[name] = None
+            dropped.append(f"{name}={value}")
+        elif isinstance(value, list) and any(map(outside, value)):  # eos_token_id may be a list
+            kept[name] = [i for i in value if not outside(i)] or None
+            dropped.append(f"{name}={[i for i in value if outside(i)]}")
+    if not dropped:
+        return values
+    warnings.warn(
+        f"{source}: {', '.join(dropped)} outside the vocabulary of {vocab_size}; einformer drops them (the model "
+        "has no such token), as transformers loads the file with a warning",
+        stacklevel=3,
+    )
+    return {**values, **kept}

@@ -115,3 +115,22 @@ def test_streamed_evaluation_equals_the_evaluation_of_the_whole_ids(max_blocks):
     streamed = evaluate_lm(model, blocks, 32, chars=len(text), max_blocks=max_blocks, batch_size=16)
     whole = evaluate_lm(model, tok.encode_array(text), 32, chars=len(text), max_blocks=max_blocks, batch_size=16)
     assert streamed == pytest.approx(whole, rel=1e-6) and max(spy.lengths) <= 1000 and len(spy.lengths) >= 6
+
+
+@pytest.mark.parametrize("max_segments", [None, 4])
+def test_streamed_transformer_xl_evaluation_equals_the_evaluation_of_the_whole_ids(max_segments):
+    """A Transformer-XL run's evaluate reads the text piece by piece too (before: the whole text's int32
+    ids); the loss over one stream with memory and the bits per character equal those of the whole ids."""
+    from einformer import TransformerXL, TransformerXLConfig
+    from einformer.recipes.language_model import TextSegments, evaluate_stream
+
+    text = TEXTS["one-line"][:3000]
+    tok = Tokenizer.train([text], "char")
+    torch.manual_seed(0)
+    config = TransformerXLConfig.from_preset("tiny", vocab_size=tok.vocab_size, segment_length=16, mem_len=16)
+    model = TransformerXL(config).eval()
+    spy = _Recording(tok.backend)
+    streamed = evaluate_stream(model, TextSegments(spy, text, 16, chunk=500), 16, mem_len=16, chars=len(text),
+                               max_segments=max_segments)  # fmt: skip
+    whole = evaluate_stream(model, tok.encode_array(text), 16, mem_len=16, chars=len(text), max_segments=max_segments)
+    assert streamed == pytest.approx(whole, rel=1e-6) and max(spy.lengths) <= 500 and len(spy.lengths) >= 6

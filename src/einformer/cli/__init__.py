@@ -16,7 +16,9 @@ import argparse
 import errno
 import shlex
 import sys
+import warnings
 
+from ..notices import one_line
 from ..version import __version__
 from . import bert, chat, download, env, explain, export, generate, train
 
@@ -51,15 +53,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.func(args)
+        formatter, warnings.formatwarning = warnings.formatwarning, one_line  # one line, no source line
+        try:
+            return args.func(args)
+        finally:
+            warnings.formatwarning = formatter
     except KeyboardInterrupt:
-        print(f"einformer {args.command}: interrupted. {_resume_hint(args)}", file=sys.stderr)
+        if not report_to_launcher("interrupted", interrupted=True):  # under the launcher, it prints the hint once
+            print(f"einformer {args.command}: interrupted. {_resume_hint(args)}", file=sys.stderr)
         return 130
     except Exception as e:
         if args.debug:
             raise
-        print(f"einformer {args.command}: error: {error_message(e)}", file=sys.stderr)
+        if not report_to_launcher(error_message(e).splitlines()[0], expected=isinstance(e, _expected())):
+            print(f"einformer {args.command}: error: {error_message(e)}", file=sys.stderr)
         return 2
+
+
+def report_to_launcher(message: str, **kind) -> bool:
+    """A worker of ``--nproc-per-node N`` leaves its error for the launcher, which prints one line."""
+    from ..training.distributed import report_to_launcher
+
+    return report_to_launcher(message, **kind)
 
 
 def error_message(e: BaseException) -> str:

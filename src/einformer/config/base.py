@@ -17,6 +17,7 @@ from ..validation import (  # noqa: F401  (check and ACTIVATION_NAMES are part o
     check,
     check_activation,
     check_finite_floats,
+    check_fits_memory,
     check_heads,
     check_layout,
     check_positive,
@@ -53,6 +54,7 @@ class BaseConfig:
                 object.__setattr__(self, name, tuple(value))
         check_finite_floats(self)  # NaN and inf pass every range check the wrong way; eps > 0
         self.validate()
+        check_fits_memory(self)  # before a model of this size is allocated (the field named)
 
     def validate(self) -> None:
         """Range checks of the subclass; raise ValueError('field: why')."""
@@ -65,6 +67,7 @@ class BaseConfig:
         """Build from a dict; ``model_type`` must match and unknown fields are an error."""
         data = dict(data)
         data.pop("einformer_version", None)
+        data.pop("architectures", None)  # the head a directory holds (``_model_class`` reads it), not a field
         kind = data.pop("model_type", cls.model_type)
         if kind != cls.model_type:
             raise ValueError(f"config is for model_type {kind!r}, but {cls.__name__} reads {cls.model_type!r}")
@@ -92,12 +95,14 @@ class BaseConfig:
 
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"no config.json at {path}; is this a saved einformer model directory?")
+            inner = sorted(path.parent.glob("*/config.json")) if path.parent.is_dir() else []  # a package's model/
+            hint = f"; {inner[0].parent} has one: pass that" if inner else "; is this a saved einformer model dir?"
+            raise FileNotFoundError(f"no config.json at {path}{hint}")
         data = read_json(path, "model config")
         try:
             return cls.from_dict(data)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{path}: {e}") from None
+        except (ValueError, TypeError) as e:  # einformer's own kind kept (ConfigError, TooLargeError)
+            raise (type(e) if isinstance(e, ConfigError) else ValueError)(f"{path}: {e}") from None
 
     def replace(self: C, **changes: Any) -> C:
         """A copy with some fields changed (validated again)."""

@@ -45,13 +45,19 @@ class BertTokenizer(PreTrainedTokenizerFast):
         if (directory / "tokenizer.json").is_file():
             return cls(read_tokenizer_file(directory / "tokenizer.json"), max_length)
         if (directory / "vocab.txt").is_file():
-            wordpiece = BertWordPieceTokenizer(
-                str(directory / "vocab.txt"),
-                lowercase=config.get("do_lower_case", True),
-                strip_accents=config.get("strip_accents"),
-                handle_chinese_chars=config.get("tokenize_chinese_chars", True),
-            )
-            return cls(wordpiece._tokenizer, max_length)
+            try:
+                wordpiece = BertWordPieceTokenizer(
+                    str(directory / "vocab.txt"),
+                    lowercase=config.get("do_lower_case", True),
+                    strip_accents=config.get("strip_accents"),
+                    handle_chinese_chars=config.get("tokenize_chinese_chars", True),
+                )
+                return cls(wordpiece._tokenizer, max_length)
+            except Exception as e:  # tokenizers: a TypeError, or a bare Exception on bytes that are not UTF-8
+                raise ValueError(
+                    f"cannot read {directory / 'vocab.txt'}: {e}; it holds one token a line (UTF-8), "
+                    "[PAD] [UNK] [CLS] [SEP] [MASK] among them"
+                ) from None
         raise FileNotFoundError(f"no tokenizer.json or vocab.txt in {directory}")
 
     def decode(self, token_ids, skip_special_tokens: bool = True) -> str:

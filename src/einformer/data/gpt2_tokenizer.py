@@ -14,7 +14,7 @@ from pathlib import Path
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, processors
 
-from ..checkpoint import atomic_write, read_json, write_json
+from ..checkpoint import CheckpointError, atomic_write, read_json, write_json
 from .tokenization_fast import PreTrainedTokenizerFast, read_tokenizer_file
 from .tokenizer import Tokenizer
 
@@ -68,16 +68,19 @@ class GPT2Tokenizer(PreTrainedTokenizerFast):
         tokens = {
             k: _token(config.get(f"{k}_token", ENDOFTEXT if k != "pad" else None)) for k in ("bos", "eos", "unk", "pad")
         }
-        return cls(
-            backend,
-            bos_token=tokens["bos"],
-            eos_token=tokens["eos"],
-            unk_token=tokens["unk"],
-            pad_token=tokens["pad"],
-            add_prefix_space=aps,
-            padding_side=config.get("padding_side", "right"),
-            model_max_length=int(config.get("model_max_length", 1024)),
-        )
+        try:
+            return cls(
+                backend,
+                bos_token=tokens["bos"],
+                eos_token=tokens["eos"],
+                unk_token=tokens["unk"],
+                pad_token=tokens["pad"],
+                add_prefix_space=aps,
+                padding_side=config.get("padding_side", "right"),
+                model_max_length=int(config.get("model_max_length", 1024)),
+            )
+        except ValueError as e:  # a special token the vocabulary lacks: name the directory
+            raise ValueError(f"{directory}: {e}") from None
 
     @property
     def pad_id(self) -> int | None:
@@ -113,14 +116,49 @@ class GPT2Tokenizer(PreTrainedTokenizerFast):
 
 
 def from_vocab_and_merges(vocab: Path, merges: Path, *, add_prefix_space: bool = False) -> HFTokenizer:
-    """GPT-2's fast tokenizer, built from its two files as transformers converts them."""
-    backend = HFTokenizer(models.BPE.from_file(str(vocab), str(merges)))
+    """GPT-2's fast tokenizer, built from its two files as transformers converts them. A damaged file
+    is a CheckpointError naming it and what is wrong (``tokenizers`` says only "Error while reading BPE
+    files")."""
+    tokens = read_vocab(vocab)
+    backend = HFTokenizer(models.BPE(vocab=tokens, merges=read_merges(merges, tokens)))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
     backend.decoder = decoders.ByteLevel()
     backend.post_processor = processors.ByteLevel(trim_offsets=False)
     if backend.token_to_id(ENDOFTEXT) is not None:
         backend.add_special_tokens([ENDOFTEXT])
     return backend
+
+
+def read_vocab(path: Path) -> dict[str, int]:
+    """vocab.json: an object mapping each token to its id, an integer >= 0."""
+    vocab = read_json(path, "GPT-2 vocabulary")
+    for token, i in vocab.items():
+        if not isinstance(i, int) or isinstance(i, bool) or i < 0:
+            raise CheckpointError(
+                f"{path}: token {token!r} has id {i!r}; vocab.json maps each token to an integer id >= 0"
+            )
+    return vocab
+
+
+def read_merges(path: Path, vocab: dict[str, int]) -> list[tuple[str, str]]:
+    """merges.txt: an optional ``#version`` line, then one merge a line: two tokens of the vocabulary
+    separated by one space, whose concatenation is in the vocabulary too."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise CheckpointError(f"{path} is not UTF-8 text (byte {e.start}); merges.txt holds one merge a line") from None
+    merges = []
+    for n, line in enumerate(lines, 1):
+        if not line or (n == 1 and line.startswith("#version")):
+            continue
+        parts = line.split(" ")
+        if len(parts) != 2 or not all(parts):
+            raise CheckpointError(f"{path}:{n}: {line[:60]!r} is not a merge: a line holds two tokens and one space")
+        missing = [t for t in (*parts, "".join(parts)) if t not in vocab]
+        if missing:
+            raise CheckpointError(f"{path}:{n}: the merge {line[:60]!r} names {missing[0]!r}, which vocab.json lacks")
+        merges.append((parts[0], parts[1]))
+    return merges
 
 
 def _read_config(directory: Path) -> dict:

@@ -159,7 +159,11 @@ class Tokenizer(PreTrainedTokenizerFast):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no tokenizer file at {path}")
-        return cls(read_tokenizer_file(path))
+        backend = read_tokenizer_file(path)  # a malformed file: an error naming it
+        try:
+            return cls(backend)
+        except ValueError as e:  # special tokens out of place: name the file too
+            raise ValueError(f"{path}: {e}") from None
 
 
 MAX_TRAINING_WORD = 100  # characters; see ``bounded_words``

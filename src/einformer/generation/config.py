@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint import read_json, write_json
-from ..validation import field_types, json_type_ok, type_name
+from ..validation import drop_out_of_vocabulary, field_types, json_type_ok, type_name
 
 CONFIG_NAME = "generation_config.json"
 # keys of Hugging Face's file that carry no generation option
@@ -112,9 +112,14 @@ class GenerationConfig:
             raise ValueError(f"{source}: {e}") from None
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> GenerationConfig:
+    def from_pretrained(cls, directory: str | Path, vocab_size: int | None = None) -> GenerationConfig:
+        """``directory``'s generation_config.json; with ``vocab_size``, a bos/eos/pad id outside the
+        vocabulary is dropped with a warning (transformers loads it and warns)."""
         path = Path(directory) / CONFIG_NAME
-        return cls.from_dict(read_json(path, "generation config"), str(path))
+        data = read_json(path, "generation config")
+        if vocab_size is not None:
+            data = drop_out_of_vocabulary(data, vocab_size, ("bos_token_id", "eos_token_id", "pad_token_id"), str(path))
+        return cls.from_dict(data, str(path))
 
     def to_options(self) -> dict[str, Any]:
         """The options this config sets: the fields that differ from the defaults."""

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..checkpoint import CheckpointError, load_state_strict
 from ..config import GPTConfig
+from ..validation import drop_out_of_vocabulary
 from .hf_files import read_hf_config, read_hf_weights, write_hf_dir
 
 ACTIVATIONS = {
@@ -45,6 +46,9 @@ def config_from_hf(hf: dict) -> GPTConfig:
             f"GPT-2 config option activation_function={act!r} is not supported; "
             f"supported: {sorted(k for k, v in ACTIVATIONS.items() if v)}"
         )
+    hf = drop_out_of_vocabulary(
+        hf, hf.get("vocab_size"), ("bos_token_id", "eos_token_id", "pad_token_id"), "config.json"
+    )
     return GPTConfig(
         vocab_size=hf["vocab_size"],
         max_position=hf.get("n_positions", hf.get("n_ctx", 1024)),

@@ -21,6 +21,7 @@ from ..generation.config import CONFIG_NAME as GENERATION_CONFIG
 from ..generation.config import GenerationConfig
 from ..generation.kinds import KINDS
 from ..nn.rotary import RotaryEmbedding, inverse_frequencies
+from ..validation import TooLargeError
 from ..version import __version__
 
 M = TypeVar("M", bound="PreTrainedModel")
@@ -81,6 +82,7 @@ class PreTrainedModel(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         save_weights(self, directory / WEIGHTS_NAME, metadata={"model_type": self.config.model_type})
         extra = {} if quantized is None else {QUANTIZATION_CONFIG: quantized.to_dict()}
+        extra |= head_architecture(self)
         write_json(directory / CONFIG_NAME, {**self.config.to_dict(), "einformer_version": __version__, **extra})
         save_generation_config(self, directory)
         return directory
@@ -130,7 +132,10 @@ class PreTrainedModel(nn.Module):
 
         def build():
             if family is not None:
-                model = family.load_hf(cls, directory, **config_changes)
+                try:
+                    model = family.load_hf(cls, directory, **config_changes)
+                except TooLargeError as e:  # a size past the memory there is: name the file too
+                    raise TooLargeError(f"{directory / CONFIG_NAME}: {e}") from None
                 load_generation_config(model, directory)
                 return model
             return cls.from_einformer_dir(directory, **config_changes)
@@ -201,6 +206,16 @@ def _hf_family(cls, directory: Path):
     return found[0]
 
 
+def head_architecture(model) -> dict:
+    """config.json's ``architectures`` (transformers' key) for a task head of a family, so that a
+    BertForPreTraining saved in einformer's format reloads as one, not as its family's first class."""
+    try:
+        default = registry.of(model).default_model
+    except ValueError:  # a model no family knows
+        return {}
+    return {} if type(model) is default else {"architectures": [type(model).__name__]}
+
+
 def save_generation_config(model, directory: Path) -> None:
     """A generating model's directory carries its generation_config.json."""
     if isinstance(model, KINDS):
@@ -210,4 +225,4 @@ def save_generation_config(model, directory: Path) -> None:
 def load_generation_config(model, directory: Path) -> None:
     """generation_config.json, when the directory has one, becomes ``model.generation_config``."""
     if isinstance(model, KINDS) and (Path(directory) / GENERATION_CONFIG).is_file():
-        model.generation_config = GenerationConfig.from_pretrained(directory)
+        model.generation_config = GenerationConfig.from_pretrained(directory, getattr(model.config, "vocab_size", None))

@@ -23,7 +23,8 @@ from .bert import BertModel, BertPreTrainedModel
 @dataclasses.dataclass
 class BertTaskOutput:
     """``logits`` (or QA's ``start_logits``/``end_logits``, pre-training's ``prediction_logits`` and
-    ``seq_relationship_logits``), ``loss`` when labels were given, and the encoder's extras."""
+    ``seq_relationship_logits``; there ``logits`` is ``prediction_logits`` too), ``loss`` when labels were
+    given, and the encoder's extras."""
 
     logits: Tensor | None = None
     loss: Tensor | None = None
@@ -112,6 +113,7 @@ class BertForPreTraining(BertHeadModel):
                 nsp_logits, next_sentence_label.flatten()
             )
         return BertTaskOutput(
+            logits=mlm_logits,  # the masked-LM logits, where every masked-LM reader (fill-mask) looks
             loss=loss,
             prediction_logits=mlm_logits,
             seq_relationship_logits=nsp_logits,

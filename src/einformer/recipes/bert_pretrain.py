@@ -66,7 +66,7 @@ def pretrain_bert(
     *,
     data: str,
     architecture: str = "bert",
-    preset: str = "small",
+    preset: str | None = None,  # None: "small", or on --resume the run's own
     model_overrides: dict | None = None,
     vocab_size: int = 8192,
     tokenizer_from: str | None = None,
@@ -99,7 +99,7 @@ def pretrain_bert(
         config = resume_config(run_dir, config_class, model_overrides)
     else:
         config = config_class.from_preset(
-            preset,
+            preset or "small",
             vocab_size=tok.vocab_size,
             max_position=max(max_length, 64),
             pad_token_id=tok.pad_token_id,
@@ -108,7 +108,11 @@ def pretrain_bert(
     torch.manual_seed(args.seed)
     model = model_class(config)
     info = PretrainRunInfo(
-        data=absolute(data), whole_word=whole_word, next_sentence=next_sentence, max_length=max_length
+        data=absolute(data),
+        whole_word=whole_word,
+        next_sentence=next_sentence,
+        max_length=max_length,
+        preset=preset if resume else preset or "small",  # on resume: compared when given
     )
     save = lambda d: family.save_tokenizers(Tokenizers(tok), d)  # noqa: E731
     prepare(run_dir, info, save, resume=resume, dist_info=dist_info, inputs=(data, tokenizer_from))

@@ -12,6 +12,7 @@ the same way, with a memory that may be longer than in training.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from pathlib import Path
 
@@ -20,11 +21,13 @@ import torch.nn.functional as F
 
 from .. import registry
 from ..auto import load
+from ..data import chunks
 from ..data.gpt2_tokenizer import load_lm_tokenizer
 from ..data.text import LMBatches, StreamBatches, TokenBlocks, read_text
 from ..data.tokenizer import Tokenizer
 from ..generation.kinds import CausalLM, MemoryLM
-from ..inference import TextGenerator
+from ..inference import TextGenerator, sampling_by_default
+from ..models.base import load_generation_config
 from ..registry import CAUSAL_LM, LANGUAGE_MODEL, Tokenizers
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo
@@ -55,8 +58,13 @@ class LMRun(TextGenerator):
         blocks, a memory LM (Transformer-XL) over one stream with memory (``mem_len``/``segment_length``
         default to training's)."""
         if isinstance(self.model, MemoryLM):
-            ids = self.tokenizer.encode_array(text)  # (N,) int32, encoded chunk by chunk
             c = self.model.config
+            backend = getattr(self.tokenizer, "backend", None)  # a Hugging Face word vocabulary has none
+            ids = (  # streamed when a `tokenizers` backend can cut the text; a word vocabulary's ids whole
+                TextSegments(backend, text, segment_length or c.segment_length)
+                if backend is not None
+                else self.tokenizer.encode_array(text)
+            )
             return evaluate_stream(
                 self.model,
                 ids,
@@ -73,7 +81,7 @@ class LMRun(TextGenerator):
 @torch.no_grad()
 def evaluate_stream(
     model: MemoryLM,
-    ids: torch.Tensor,
+    ids: torch.Tensor | TextSegments,
     segment_length: int,
     *,
     mem_len: int | None = None,
@@ -86,17 +94,56 @@ def evaluate_stream(
     memory holds), perplexity, and bits per character."""
     was_training = model.training
     model.eval()
-    batches = StreamBatches(ids, batch_size, segment_length)
-    n = len(batches) if not max_segments else min(len(batches), max_segments)
+    if isinstance(ids, torch.Tensor):
+        batches = StreamBatches(ids, batch_size, segment_length)
+        segments = (batches.get(i) for i in range(len(batches)))
+    else:  # a TextSegments: one stream, encoded piece by piece as it is read
+        segments = iter(ids)
     total, count, mems = 0.0, 0, None
-    for i in range(n):
-        batch = batches.get(i)
+    for batch in itertools.islice(segments, max_segments or None):
         out = model(batch["input_ids"], mems=mems, labels=batch["labels"], mem_len=mem_len)
         mems = out.mems
         total += float(out.loss) * batch["labels"].numel()
         count += batch["labels"].numel()
     model.train(was_training)
-    return _lm_metrics(total / count, len(ids), chars)
+    n_tokens = len(ids) if isinstance(ids, torch.Tensor) else ids.finish()
+    if count == 0:
+        raise ValueError(f"the evaluation text has {n_tokens} tokens: too few for one segment")
+    return _lm_metrics(total / count, n_tokens, chars)
+
+
+class TextSegments:
+    """One stream's segments of a text, as ``StreamBatches(ids, 1, segment_length)`` gives them
+    ({input_ids, labels}, each (1, <= segment_length), labels the next tokens), encoded piece by piece
+    (``chunks.spans``) as they are read: evaluation holds one piece and one segment, never the text's
+    ids. ``finish`` reads (counts) the rest; the total number of ids."""
+
+    def __init__(self, backend, text: str, segment_length: int, *, chunk: int = chunks.CHUNK) -> None:
+        self.backend, self.text, self.segment, self.n_tokens = backend, text, segment_length, 0
+        self._spans = chunks.spans(backend, text, chunk)
+
+    def _pieces(self):
+        for start, end in self._spans:
+            ids = torch.tensor(
+                self.backend.encode(self.text[start:end], add_special_tokens=False).ids, dtype=torch.long
+            )
+            self.n_tokens += len(ids)
+            yield ids
+
+    def __iter__(self):
+        buffer = torch.zeros(0, dtype=torch.long)
+        for ids in self._pieces():
+            buffer = torch.cat([buffer, ids])
+            while len(buffer) > self.segment:  # a whole segment and the label of its last token
+                yield {"input_ids": buffer[None, : self.segment], "labels": buffer[None, 1 : self.segment + 1]}
+                buffer = buffer[self.segment :].clone()
+        if len(buffer) >= 2:  # the last, shorter segment
+            yield {"input_ids": buffer[None, :-1], "labels": buffer[None, 1:]}
+
+    def finish(self) -> int:
+        for _ in self._pieces():
+            pass
+        return self.n_tokens
 
 
 @torch.no_grad()
@@ -249,6 +296,9 @@ def train_lm(
     )
     torch.manual_seed(args.seed)  # the same initial weights for the same seed, on every rank
     model = pretrained if pretrained is not None else model_class(config)
+    if resume:  # the run's own file (edited or not) stays what it says
+        load_generation_config(model, run_dir)
+    model.generation_config = sampling_by_default(model.generation_config)  # generate samples unless it says otherwise
     # bits per character of the evaluated part: scale by its own token/char ratio
     eval_chars = len(val_text) if not eval_blocks else None
 

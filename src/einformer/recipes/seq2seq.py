@@ -199,7 +199,7 @@ def train_seq2seq(
     vocab_size: int = 8000,
     share_vocab: bool = False,
     architecture: str = "encoder-decoder",
-    preset: str = "small",
+    preset: str | None = None,  # None: "small", or on --resume the run's own
     model_overrides: dict | None = None,
     args: TrainingArguments | None = None,
     train_lengths: tuple[int, int] | None = None,
@@ -255,7 +255,7 @@ def train_seq2seq(
             src_tok = Tokenizer.train((s for s, _ in train), levels[0], vocab_size=vocab_size)
             tgt_tok = Tokenizer.train((t for _, t in train), levels[1], vocab_size=vocab_size)
         config = config_class.from_preset(
-            preset, src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, **overrides
+            preset or "small", src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size, **overrides
         )
     torch.manual_seed(seed)  # the same initial weights for the same seed, on every rank
     model = model_class(config)
@@ -263,6 +263,7 @@ def train_seq2seq(
     train_ids = encode_pairs(train, src_tok, tgt_tok, max_source=limit, max_target=limit, on_long=on_long)
     info = Seq2SeqRunInfo(
         **fields,
+        preset=preset if resume else preset or "small",  # on resume: compared when given
         source_level=levels[0],
         target_level=levels[1],
         share_vocab=share_vocab,

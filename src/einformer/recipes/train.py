@@ -17,6 +17,7 @@ from ..generation.kinds import CausalLM
 from ..registry import LANGUAGE_MODEL, MASKED_LM_PRETRAINING, SEQ2SEQ
 from ..training import TrainingArguments, TrainResult
 from ..training.distributed import DistInfo
+from ..validation import LAYER_FIELDS, TooLargeError, check_fits_memory
 
 # TrainSpec fields that set config fields (through Family.train_flags), with their flag names
 CONFIG_FLAGS = {
@@ -164,7 +165,50 @@ def lengths(value: str | None, flag: str) -> tuple[int, int] | None:
 
 def train(spec: TrainSpec, args: TrainingArguments, dist_info: DistInfo | None = None) -> TrainResult:
     """Run the recipe of ``spec.model``'s family; the result of the trainer."""
+    check_training_size(spec, args)
     return RECIPES[spec.family.recipe](spec, args, dist_info)
+
+
+ADAM_BYTES_PER_PARAMETER = 16  # fp32 weights, gradients and Adam's two moments
+
+
+def check_training_size(spec: TrainSpec, args: TrainingArguments) -> None:
+    """Before any work (a tokenizer trained, a directory made): can the model of the preset and the
+    size flags, and on the CPU its training, fit in the memory there is? ``--layers 100000`` is refused
+    by flag in a second instead of building for hours. The preset's own vocabulary stands in for the
+    one the data will give; a resumed or ``--init-from`` run keeps sizes that were already built."""
+    if spec.resume or spec.init_from:
+        return
+    flags = {
+        field: CONFIG_FLAGS[flag] for flag, fields in spec.family.train_flags.items() for field in fields
+    }  # config field -> its flag
+    try:
+        try:
+            config = spec.family.config_class.from_preset(spec.preset or "small", **spec.model_overrides())
+        except TooLargeError:
+            raise
+        except (ValueError, TypeError):
+            return  # the recipe refuses it by name, after its own checks
+        if spec.device == "cpu":
+            layers = sum(getattr(config, name, 0) or 0 for name in LAYER_FIELDS) or getattr(config, "max_steps", 1)
+            d_model = getattr(config, "d_model", 0)
+            d_ff = getattr(config, "d_ff", None) or 4 * d_model
+            activations = 4 * layers * args.batch_size * spec.block_size * (4 * d_model + d_ff)  # fp32, a lower bound
+            check_fits_memory(
+                config,
+                bytes_per_parameter=ADAM_BYTES_PER_PARAMETER,
+                extra=activations,
+                what=f"its training (weights, gradients, Adam's moments, activations of batch {args.batch_size})",
+            )
+    except TooLargeError as e:
+        field = str(e).split(":", 1)[0]
+        if field in flags:
+            raise TooLargeError(f"{flags[field]} {getattr(spec, _spec_field(flags[field]))}: {e}") from None
+        raise
+
+
+def _spec_field(flag: str) -> str:
+    return next(field for field, f in CONFIG_FLAGS.items() if f == flag)
 
 
 def _pretrain_masked_lm(spec: TrainSpec, args: TrainingArguments, dist_info: DistInfo | None) -> TrainResult:
@@ -174,7 +218,7 @@ def _pretrain_masked_lm(spec: TrainSpec, args: TrainingArguments, dist_info: Dis
         spec.run_dir,
         data=spec.data,
         architecture=spec.family.name,
-        preset=spec.preset or "small",
+        preset=spec.preset,  # None: the recipe's default, or on --resume the run's own
         model_overrides=spec.model_overrides(),
         vocab_size=spec.vocab_size,
         tokenizer_from=spec.tokenizer_from,
@@ -228,7 +272,7 @@ def _train_seq2seq(spec: TrainSpec, args: TrainingArguments, dist_info: DistInfo
         vocab_size=spec.vocab_size,
         share_vocab=spec.share_vocab,
         architecture=spec.family.name,
-        preset=spec.preset or "small",
+        preset=spec.preset,  # None: the recipe's default, or on --resume the run's own
         model_overrides=spec.model_overrides(),
         train_lengths=lengths(spec.train_lengths, "--train-lengths"),
         test_lengths=lengths(spec.test_lengths, "--test-lengths"),

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 
 import torch
 import torch.distributed as dist
+
+from ..errors import EinformerError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,9 +143,24 @@ def without_option(argv: list[str], flag: str) -> list[str]:
     return out
 
 
+FAILURE_DIR = "EINFORMER_FAILURE_DIR"  # set by the launcher: where each worker leaves its error, one file a rank
+GLOG_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+ +\d+ \S*torch/distributed/elastic/")  # torchrun's own log lines
+
+
+class WorkerFailed(EinformerError, RuntimeError):
+    """A worker of a ``--nproc-per-node`` run failed: its rank and the first line of its cause."""
+
+
 def relaunch_with_torchrun(nproc_per_node: int, argv: list[str]) -> int:
     """Run ``einformer ARGV`` (its --nproc-per-node left out) under torchrun with ``nproc_per_node``
-    processes on this machine."""
+    processes on this machine.
+
+    A failure is one ``WorkerFailed`` line: the rank that failed first and the first line of its cause
+    (its own error message, which each worker leaves in ``EINFORMER_FAILURE_DIR`` instead of printing
+    it, or the signal that killed it), not torchrun's traceback and every rank's echo of it. Ctrl-C
+    (SIGINT) stops torchrun and its workers and ends as a ``KeyboardInterrupt`` here, so the command
+    prints its resume hint once. ``einformer --debug`` shows everything as it comes."""
+    debug = "--debug" in argv
     argv = without_option(argv, "--nproc-per-node")
     command = [
         sys.executable,
@@ -156,15 +178,114 @@ def relaunch_with_torchrun(nproc_per_node: int, argv: list[str]) -> int:
         "einformer",
         *argv,
     ]
-    # the launcher's signals reach torchrun (which stops its workers); if the launcher is killed
-    # outright, torchrun gets SIGTERM from the kernel (die_with_parent), and each worker SIGKILL
-    child = subprocess.Popen(command, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
-    forwarded = {s: signal.signal(s, lambda sig, _: child.send_signal(sig)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return child.wait()
-    finally:
-        for s, handler in forwarded.items():
-            signal.signal(s, handler)
+    with tempfile.TemporaryDirectory(prefix="einformer-ranks-") as failures:
+        env = {**os.environ, FAILURE_DIR: failures}
+        env.setdefault("OMP_NUM_THREADS", "1")  # torchrun's own default, without its banner about it
+        # the launcher's signals reach torchrun (which stops its workers); if the launcher is killed
+        # outright, torchrun gets SIGTERM from the kernel (die_with_parent), and each worker SIGKILL
+        child = subprocess.Popen(
+            command,
+            env=env,
+            stderr=None if debug else subprocess.PIPE,
+            text=True,
+            errors="replace",
+            preexec_fn=lambda: die_with_parent(signal.SIGTERM),
+        )
+        held: list[str] = []  # torchrun's own lines, read for the root cause, never shown
+        relay = None if debug else threading.Thread(target=_relay, args=(child.stderr, held), daemon=True)
+        if relay is not None:
+            relay.start()
+        interrupted = []
+
+        def forward(sig, _frame):
+            interrupted.append(sig)
+            child.send_signal(sig)
+
+        forwarded = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            code = child.wait()
+        finally:
+            for s, handler in forwarded.items():
+                signal.signal(s, handler)
+        if relay is not None:
+            relay.join(timeout=10)
+        if debug or code == 0:
+            return code
+        if signal.SIGINT in interrupted or _all_interrupted(failures):
+            raise KeyboardInterrupt
+        raise WorkerFailed(_failure(failures, held, code))
+
+
+def _relay(stream, held: list[str]) -> None:
+    """Copy the workers' standard error to ours as it comes; keep torchrun's own lines (its log lines,
+    and everything from its traceback on) aside."""
+    in_traceback = False
+    for line in stream:
+        in_traceback = in_traceback or line.startswith("Traceback (most recent call last)")
+        if in_traceback or GLOG_LINE.match(line):
+            held.append(line)
+        else:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+def report_to_launcher(message: str, *, expected: bool = True, interrupted: bool = False) -> bool:
+    """In a worker that einformer's launcher started: leave ``message`` (the error's one line) for the
+    launcher, which prints one line for the whole job; False elsewhere (print it yourself)."""
+    directory = os.environ.get(FAILURE_DIR)
+    if not directory or "RANK" not in os.environ or not os.path.isdir(directory):
+        return False
+    record = {"rank": int(os.environ["RANK"]), "message": message, "expected": expected,
+              "interrupted": interrupted, "time": time.time()}  # fmt: skip
+    path = os.path.join(directory, f"rank{record['rank']}.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(record, f)
+    os.replace(path + ".tmp", path)
+    return True
+
+
+def _reports(directory: str) -> list[dict]:
+    reports = []
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".json"):
+            with open(os.path.join(directory, name), encoding="utf-8") as f:
+                reports.append(json.load(f))
+    return sorted(reports, key=lambda r: r["time"])
+
+
+def _all_interrupted(directory: str) -> bool:
+    reports = _reports(directory)
+    return bool(reports) and all(r["interrupted"] for r in reports)
+
+
+ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+)", re.S)
+
+
+def _failure(directory: str, held: list[str], code: int) -> str:
+    """One line for a failed job: the first rank that failed for a reason of its own (an error einformer
+    names, such as another run holding the directory), else torchrun's root cause (a rank killed by a
+    signal), else the first rank's unexpected error; then one hint."""
+    reports = [r for r in _reports(directory) if not r["interrupted"]]
+    expected = sorted((r for r in reports if r["expected"]), key=lambda r: r["rank"] != 0)  # rank 0 holds the lock
+    if expected:
+        return f"rank {expected[0]['rank']}: {expected[0]['message']}"
+    hint = (
+        "the other ranks were stopped with it; --resume continues from the last checkpoint, and "
+        "einformer --debug ... shows every rank's output and torchrun's"
+    )
+    cause = ROOT_CAUSE.search("".join(held))
+    if cause is not None:
+        rank, exitcode = int(cause.group(1)), int(cause.group(2))
+        own = [r for r in reports if r["rank"] == rank]
+        if own:
+            return f"rank {rank} failed: {own[0]['message']}; {hint}"
+        if exitcode < 0:
+            return f"rank {rank} was killed by {signal.Signals(-exitcode).name}; {hint}"
+        return f"rank {rank} exited with code {exitcode}; {hint}"
+    if reports:
+        return f"rank {reports[0]['rank']} failed: {reports[0]['message']}; {hint}"
+    last = next((line.strip() for line in reversed(held) if line.strip()), "")
+    return f"torchrun failed with exit code {code}{f' ({last[:200]})' if last else ''}; {hint}"
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:

@@ -244,6 +244,7 @@ def check_start(run_dir: str | Path, *, resume: bool, inputs: tuple = ()) -> Non
     which the new one replaces. Anything else is refused, listing what is there.
     """
     run_dir = Path(run_dir)
+    check_utf8_names(run_dir, *inputs)
     if run_dir.is_symlink() and not run_dir.exists():
         raise ValueError(f"--run-dir {run_dir} is a symbolic link to {os.readlink(run_dir)}, which does not exist")
     if run_dir.exists() and not run_dir.is_dir():
@@ -271,6 +272,23 @@ def check_start(run_dir: str | Path, *, resume: bool, inputs: tuple = ()) -> Non
             f"einformer's): it holds {shown}. A new run goes into a new or empty directory, so nothing of yours is "
             "overwritten; choose another --run-dir. Nothing was written"
         )
+
+
+def check_utf8_names(*paths) -> None:
+    """Every path a run records (run.json is UTF-8 JSON) has a UTF-8 name, its folders included: a
+    name of other bytes is refused before anything is written, not when run.json is written."""
+    for path in paths:
+        if path is None:
+            continue
+        name = str(Path(path).absolute())
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(name).decode("utf-8", errors="backslashreplace")
+            raise ValueError(
+                f"{shown} is not a UTF-8 name (run.json records every path as UTF-8 text); rename it, or its "
+                "folder, with UTF-8 characters. Nothing was written"
+            ) from None
 
 
 def foreign_entries(run_dir: str | Path, inputs: tuple = ()) -> list[str]:
@@ -509,6 +527,7 @@ class RunLock:
 
     def __init__(self, run_dir: str | Path) -> None:
         run_dir = Path(run_dir)
+        check_utf8_names(run_dir)
         if run_dir.is_symlink() and not run_dir.exists():
             raise ValueError(f"--run-dir {run_dir} is a symbolic link to {os.readlink(run_dir)}, which does not exist")
         if run_dir.exists() and not run_dir.is_dir():
