@@ -3,8 +3,9 @@ sentencepiece unigram, DistilBERT's and ELECTRA's WordPiece): tokenizer.json thr
 so ids, offsets, truncation and decoding are the backend's own and equal transformers' on the same
 file; the special tokens, the length limit and the tokenizer's class from tokenizer_config.json.
 
-``model_input_names`` follows transformers' class: RoBERTa's, XLM-R's and DistilBERT's tokenizers
-give no ``token_type_ids`` (their models have one token type, or none), BERT's and ELECTRA's do.
+``model_input_names`` is tokenizer_config.json's where it names them (ModernBERT's), else follows
+transformers' class: RoBERTa's, XLM-R's and DistilBERT's tokenizers give no ``token_type_ids`` (their
+models have one token type, or none), BERT's and ELECTRA's do.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class EncoderTokenizer(PreTrainedTokenizerFast):
         self.model_max_length = int(config.get("model_max_length") or NO_LIMIT)  # the model's limit applies too
         cls = str(config.get("tokenizer_class", "")).removesuffix("Fast")
         self.model_input_names = (
-            ("input_ids", "attention_mask")
+            tuple(config["model_input_names"])  # as the file says (ModernBERT's: no token types)
+            if config.get("model_input_names")
+            else ("input_ids", "attention_mask")
             if cls in NO_TOKEN_TYPES
             else ("input_ids", "token_type_ids", "attention_mask")
         )

@@ -13,6 +13,7 @@ from . import (
     encoder_decoder,
     gpt,
     llama,
+    modernbert,
     roberta,
     transformer_xl,
     universal,
@@ -22,7 +23,7 @@ from . import (
 BUILT_IN = tuple(
     register(module.FAMILY)
     for module in (encoder_decoder, universal, gpt, llama, transformer_xl, bert)
-    + (roberta, xlm_roberta, distilbert, electra, deberta_v2)
+    + (roberta, xlm_roberta, distilbert, electra, deberta_v2, modernbert)
 )
 
 __all__ = ["BUILT_IN"]

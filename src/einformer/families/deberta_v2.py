@@ -14,7 +14,16 @@ from ..models import (
     DebertaV2ForTokenClassification,
     DebertaV2Model,
 )
-from ..registry import BASE, MASKED_LM, QUESTION_ANSWERING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, Family
+from ..models.deberta_v2 import DebertaV2ForMultipleChoice
+from ..registry import (
+    BASE,
+    MASKED_LM,
+    MULTIPLE_CHOICE,
+    QUESTION_ANSWERING,
+    SEQUENCE_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+    Family,
+)
 from .common import read_encoder_tokenizer, save_tokenizer
 
 # transformers' DebertaV2Tokenizer defaults
@@ -41,6 +50,7 @@ FAMILY = Family(
         SEQUENCE_CLASSIFICATION: DebertaV2ForSequenceClassification,
         TOKEN_CLASSIFICATION: DebertaV2ForTokenClassification,
         QUESTION_ANSWERING: DebertaV2ForQuestionAnswering,
+        MULTIPLE_CHOICE: DebertaV2ForMultipleChoice,
     },
     read_tokenizers=read_tokenizers,
     save_tokenizers=save_tokenizer,

@@ -14,7 +14,16 @@ from ..models import (
     RobertaForTokenClassification,
     RobertaModel,
 )
-from ..registry import BASE, MASKED_LM, QUESTION_ANSWERING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, Family
+from ..models.roberta import RobertaForMultipleChoice
+from ..registry import (
+    BASE,
+    MASKED_LM,
+    MULTIPLE_CHOICE,
+    QUESTION_ANSWERING,
+    SEQUENCE_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+    Family,
+)
 from .common import read_encoder_tokenizer, save_tokenizer
 
 # transformers' RobertaTokenizer (and XLMRobertaTokenizer) defaults
@@ -33,6 +42,7 @@ FAMILY = Family(
         SEQUENCE_CLASSIFICATION: RobertaForSequenceClassification,
         TOKEN_CLASSIFICATION: RobertaForTokenClassification,
         QUESTION_ANSWERING: RobertaForQuestionAnswering,
+        MULTIPLE_CHOICE: RobertaForMultipleChoice,
     },
     read_tokenizers=read_tokenizers,
     save_tokenizers=save_tokenizer,

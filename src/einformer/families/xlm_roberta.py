@@ -14,7 +14,16 @@ from ..models import (
     XLMRobertaForTokenClassification,
     XLMRobertaModel,
 )
-from ..registry import BASE, MASKED_LM, QUESTION_ANSWERING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, Family
+from ..models.roberta import XLMRobertaForMultipleChoice
+from ..registry import (
+    BASE,
+    MASKED_LM,
+    MULTIPLE_CHOICE,
+    QUESTION_ANSWERING,
+    SEQUENCE_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+    Family,
+)
 from .common import read_encoder_tokenizer, save_tokenizer
 
 SPECIAL = {"bos": "<s>", "eos": "</s>", "unk": "<unk>", "sep": "</s>", "pad": "<pad>", "cls": "<s>", "mask": "<mask>"}
@@ -32,6 +41,7 @@ FAMILY = Family(
         SEQUENCE_CLASSIFICATION: XLMRobertaForSequenceClassification,
         TOKEN_CLASSIFICATION: XLMRobertaForTokenClassification,
         QUESTION_ANSWERING: XLMRobertaForQuestionAnswering,
+        MULTIPLE_CHOICE: XLMRobertaForMultipleChoice,
     },
     read_tokenizers=read_tokenizers,
     save_tokenizers=save_tokenizer,

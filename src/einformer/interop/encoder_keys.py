@@ -19,6 +19,7 @@ from pathlib import Path
 
 from torch import Tensor
 
+from .. import notices
 from ..checkpoint import CheckpointError, load_state_strict, tied_aliases
 from .hf_files import read_hf_weights, write_hf_dir
 
@@ -36,6 +37,9 @@ class EncoderFormat:
         heads: {einformer head module (or parameter): Hugging Face's} for every task class.
         aliases: {Hugging Face key: the key it duplicates} (stored twice by some versions, equal).
         head_keys: the starts of Hugging Face's head keys (any task's), which a bare model leaves aside.
+        split: Hugging Face's tensors -> the same with each fused tensor cut into the pieces the
+            ``encoder`` map names (ModernBERT's Wqkv into q, k, v); None: no fused tensors.
+        join: the inverse of ``split``, for writing.
     """
 
     name: str
@@ -44,6 +48,8 @@ class EncoderFormat:
     heads: dict[str, str]
     aliases: dict[str, str] = dataclasses.field(default_factory=dict)
     head_keys: tuple[str, ...] = ()
+    split: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None
+    join: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None
 
 
 def key_map(fmt: EncoderFormat, model) -> dict[str, str]:
@@ -114,7 +120,8 @@ def load_hf_encoder(fmt: EncoderFormat, cls, directory: str | Path, config):
     a head or pooler the checkpoint lacks starts from random values, with a warning."""
     model = cls(config)
     source = f"{directory}"
-    state = state_from_hf(fmt, model, read_hf_weights(directory), source)
+    hf_state = read_hf_weights(directory)
+    state = state_from_hf(fmt, model, fmt.split(hf_state) if fmt.split else hf_state, source)
     expected = model.state_dict()
     aliases = tied_aliases(model)
 
@@ -123,10 +130,10 @@ def load_hf_encoder(fmt: EncoderFormat, cls, directory: str | Path, config):
 
     fresh = [k for k in expected if k not in state and k not in aliases and is_head(k)]
     if fresh:
-        warnings.warn(
+        notices.warn(
             f"{cls.__name__}: the checkpoint has no weights for {', '.join(fresh)}; they start from random "
             "values (expected when fine-tuning a pre-trained encoder)",
-            stacklevel=4,
+            notices.NewWeightsWarning,
         )
         state.update({k: expected[k] for k in fresh})
     load_state_strict(model, state, source=f"{fmt.name} checkpoint {directory}")
@@ -141,7 +148,7 @@ def save_hf_encoder(fmt: EncoderFormat, model, directory: str | Path, config: di
     for alias, target in fmt.aliases.items():
         if target in tensors:
             tensors[alias] = tensors[target]
-    return write_hf_dir(directory, config, tensors)
+    return write_hf_dir(directory, config, fmt.join(tensors) if fmt.join else tensors)
 
 
 def labels_config(config) -> dict:

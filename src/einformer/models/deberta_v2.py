@@ -20,7 +20,7 @@ from ..nn.disentangled import DisentangledSelfAttention, relative_positions
 from ..nn.feedforward import FeedForward
 from .bert import BertOutput, BertPreTrainedModel
 from .bert_heads import BertForMaskedLM, BertForQuestionAnswering, BertForTokenClassification
-from .encoder_heads import EncoderForSequenceClassification
+from .encoder_heads import EncoderForMultipleChoice, EncoderForSequenceClassification
 
 
 class DebertaV2Model(BertPreTrainedModel):
@@ -148,6 +148,10 @@ class DebertaV2ForSequenceClassification(EncoderForSequenceClassification):
     @classmethod
     def head_act(cls, config) -> str:
         return config.pooler_activation
+
+
+class DebertaV2ForMultipleChoice(EncoderForMultipleChoice, DebertaV2ForSequenceClassification):
+    """The ContextPooler head over [CLS] of each choice: one score each."""
 
 
 class DebertaV2ForTokenClassification(BertForTokenClassification):

@@ -17,7 +17,7 @@ from ..config import DistilBertConfig
 from ..nn.embeddings import sinusoidal_table
 from .bert import BertModel, Embeddings
 from .bert_heads import BertForMaskedLM, BertForQuestionAnswering, BertForTokenClassification
-from .encoder_heads import EncoderForSequenceClassification
+from .encoder_heads import EncoderForMultipleChoice, EncoderForSequenceClassification
 
 
 class SinusoidalInit:
@@ -55,6 +55,10 @@ class DistilBertForSequenceClassification(SinusoidalInit, EncoderForSequenceClas
     @staticmethod
     def head_dropout(config) -> float:
         return config.seq_classif_dropout
+
+
+class DistilBertForMultipleChoice(EncoderForMultipleChoice, DistilBertForSequenceClassification):
+    """pre_classifier -> ReLU -> dropout -> classifier over [CLS] of each choice: one score each."""
 
 
 class DistilBertForTokenClassification(SinusoidalInit, BertForTokenClassification):

@@ -8,7 +8,9 @@ have no pooler; their classification head reads the first token's state itself:
     ELECTRA:         dropout -> dense -> GELU -> dropout -> out_proj
     DistilBERT:      dense -> ReLU -> dropout -> out_proj
 
-``activation`` and ``dropout_first`` are the two named differences.
+``activation`` and ``dropout_first`` are the two named differences. ``EncoderForMultipleChoice``
+scores each choice with the same head, one output (Hugging Face's DistilBERT and DeBERTa-v2
+multiple-choice heads).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn import Dropout
@@ -47,13 +50,14 @@ class EncoderForSequenceClassification(BertHeadModel):
 
     head_activation: ClassVar[str] = "tanh"
     head_dropout_first: ClassVar[bool] = True
+    head_outputs: ClassVar[int | None] = None  # None: config.num_labels
 
     def __init__(self, config) -> None:
         super().__init__(config)
         self.bert = self.encoder_class(config, add_pooling_layer=False)
         self.head = SentenceClassificationHead(
             config.d_model,
-            config.num_labels,
+            self.head_outputs or config.num_labels,
             activation=self.head_act(config),
             dropout=self.head_dropout(config),
             dropout_first=self.head_dropout_first,
@@ -75,4 +79,25 @@ class EncoderForSequenceClassification(BertHeadModel):
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, **extras)
         logits = self.head(out.last_hidden_state)  # (B, num_labels)
         loss = None if labels is None else classification_loss(logits, labels, self.config)
+        return BertTaskOutput(logits, loss, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+class EncoderForMultipleChoice(EncoderForSequenceClassification):
+    """Inputs (B, C, T): each choice encoded with its context, one score per choice from the sentence
+    head; cross-entropy over the C choices. A family's class also subclasses its sequence classifier
+    (for its head's activation and dropout)."""
+
+    head_outputs = 1
+
+    def forward(
+        self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None, **extras
+    ) -> BertTaskOutput:
+        b, c, t = input_ids.shape
+
+        def flat(x):  # (B, C, T) -> (B * C, T)
+            return None if x is None else x.reshape(b * c, t)
+
+        out = self.bert(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids), **extras)
+        logits = self.head(out.last_hidden_state).view(b, c)
+        loss = None if labels is None else F.cross_entropy(logits, labels)
         return BertTaskOutput(logits, loss, hidden_states=out.hidden_states, attentions=out.attentions)

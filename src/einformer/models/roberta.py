@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..config import RobertaConfig, XLMRobertaConfig
 from .bert import BertModel
-from .bert_heads import BertForMaskedLM, BertForQuestionAnswering, BertForTokenClassification
+from .bert_heads import BertForMaskedLM, BertForMultipleChoice, BertForQuestionAnswering, BertForTokenClassification
 from .encoder_heads import EncoderForSequenceClassification
 
 
@@ -40,6 +40,12 @@ class RobertaForQuestionAnswering(BertForQuestionAnswering):
     config_class, encoder_class = RobertaConfig, RobertaModel
 
 
+class RobertaForMultipleChoice(BertForMultipleChoice):
+    """BERT's: the pooler over <s>, dropout, one score per choice."""
+
+    config_class, encoder_class = RobertaConfig, RobertaModel
+
+
 class XLMRobertaModel(RobertaModel):
     config_class = XLMRobertaConfig
 
@@ -57,4 +63,8 @@ class XLMRobertaForTokenClassification(RobertaForTokenClassification):
 
 
 class XLMRobertaForQuestionAnswering(RobertaForQuestionAnswering):
+    config_class, encoder_class = XLMRobertaConfig, XLMRobertaModel
+
+
+class XLMRobertaForMultipleChoice(RobertaForMultipleChoice):
     config_class, encoder_class = XLMRobertaConfig, XLMRobertaModel

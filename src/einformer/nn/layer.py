@@ -34,6 +34,8 @@ class TransformerLayer(nn.Module):
         attn_norm, ffn_norm: the norms of the two residual connections.
         norm_first: pre-norm (GPT-2 and later) instead of the paper's post-norm.
         dropout: on each sub-layer's output while training.
+        ffn_dropout: on the feed-forward's output instead (default: ``dropout``); ModernBERT's is 0,
+            its MLP drops inside, before its output map.
         causal: each position attends only to itself and earlier ones (decoders).
     """
 
@@ -47,11 +49,13 @@ class TransformerLayer(nn.Module):
         norm_first: bool = False,
         dropout: float = 0.0,
         causal: bool = False,
+        ffn_dropout: float | None = None,
     ) -> None:
         super().__init__()
         self.attn, self.attn_norm, self.ffn, self.ffn_norm = attn, attn_norm, ffn, ffn_norm
         self.norm_first, self.causal = norm_first, causal
         self.dropout = Dropout(dropout)
+        self.ffn_dropout = None if ffn_dropout is None else Dropout(ffn_dropout)  # None: ``dropout``
 
     def forward(
         self, x: Tensor, mask: Tensor | None = None, kv_cache=None, *, position_ids=None, need_weights: bool = False
@@ -63,11 +67,11 @@ class TransformerLayer(nn.Module):
         if self.norm_first:
             h, weights = self._attend(self.attn_norm(x), mask, kv_cache, position_ids, need_weights)
             x = x + self._drop(h)
-            x = x + self._drop(self.ffn(self.ffn_norm(x)))
+            x = x + self._drop(self.ffn(self.ffn_norm(x)), self.ffn_dropout)
         else:
             h, weights = self._attend(x, mask, kv_cache, position_ids, need_weights)
             x = self.attn_norm(x + self._drop(h))
-            x = self.ffn_norm(x + self._drop(self.ffn(x)))
+            x = self.ffn_norm(x + self._drop(self.ffn(x), self.ffn_dropout))
         return x, weights
 
     def _attend(self, h: Tensor, mask, kv_cache, position_ids, need_weights: bool):
@@ -80,8 +84,8 @@ class TransformerLayer(nn.Module):
             need_weights=need_weights,
         )
 
-    def _drop(self, h: Tensor) -> Tensor:
-        return self.dropout(h) if self.training else h  # no call at inference
+    def _drop(self, h: Tensor, dropout: nn.Module | None = None) -> Tensor:
+        return (self.dropout if dropout is None else dropout)(h) if self.training else h  # no call at inference
 
 
 class DecoderLayer(nn.Module):

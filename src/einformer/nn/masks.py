@@ -1,4 +1,5 @@
-"""Attention masks: causal, padding, and their combination.
+"""Attention masks: causal, padding, sliding windows (a decoder's, and an encoder's symmetric one), and
+their combination.
 
 Convention everywhere in einformer: a boolean mask says *may attend* (True = keep), exactly as
 ``torch.nn.functional.scaled_dot_product_attention`` reads it. A float mask is *additive*: it is
@@ -102,3 +103,13 @@ def sliding_window_keep(window: int, past: int, t: int, device=None) -> Tensor:
     rows = torch.arange(past, past + t, device=device)[:, None]  # (T, 1)
     cols = torch.arange(past + t, device=device)[None]  # (1, S)
     return (cols > rows - window)[None, None]
+
+
+def local_window_keep(radius: int, t: int, device=None) -> Tensor:
+    """Boolean (1, 1, T, T) keep-mask of an encoder's symmetric window: query i sees key j when
+    |i - j| <= ``radius``, on both sides (ModernBERT's local attention: radius = local_attention // 2).
+    ``sliding_window_keep`` is the decoder's, which looks back only."""
+    if radius < 0:
+        raise ValueError(f"a local window needs radius >= 0, got {radius}")
+    index = torch.arange(t, device=device)
+    return ((index[:, None] - index[None, :]).abs() <= radius)[None, None]
