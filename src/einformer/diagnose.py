@@ -136,6 +136,8 @@ def collect_facts(*, probe: bool = True) -> dict:
     import torch
     import torch.distributed as dist
 
+    from .env import cuda_wheels
+
     cuda_build = torch.version.cuda
     return {
         "torch": torch.__version__,
@@ -151,6 +153,7 @@ def collect_facts(*, probe: bool = True) -> dict:
         "threads": torch.get_num_threads(),
         "cpu": cpu_info(),
         "matmul_gflops": matmul_rates() if probe else None,
+        "cuda_wheels": cuda_wheels() if cuda_build else None,  # the nvidia-* packages a CUDA build pulled
     }
 
 
@@ -225,6 +228,8 @@ def diagnose(facts: dict, *, device: str = "cpu") -> list[Finding]:
             f"no GPU: nvidia-smi {'sees none' if driver else 'is not installed (no NVIDIA driver)'} and torch is a "
             f"CPU build{tk}. einformer trains and generates on the CPU",
         ))  # fmt: skip
+    if build is not None and not driver_gpus and not facts.get("cuda_available"):
+        out.append(cuda_build_without_gpu(facts))
     if device.startswith("cuda") and not facts.get("cuda_available"):
         out.append(Finding(
             ERROR, "device_unavailable",
@@ -233,6 +238,23 @@ def diagnose(facts: dict, *, device: str = "cpu") -> list[Finding]:
         ))  # fmt: skip
     out += _cpu_findings(facts)
     return out
+
+
+def cuda_build_without_gpu(facts: dict) -> Finding:
+    """A CUDA build of torch where no GPU is: it runs on the CPU, carrying gigabytes it never uses."""
+    wheels = facts.get("cuda_wheels") or {}
+    size = f"{wheels['bytes'] / 1e9:.1f} GB in {len(wheels['packages'])} packages" if wheels.get("bytes") else ""
+    base = facts["torch"].split("+")[0]
+    cpu = f"pip install torch=={base} --index-url https://download.pytorch.org/whl/cpu"
+    packages = " ".join(wheels.get("packages") or [])
+    fix = f"pip uninstall -y torch {packages} && {cpu}" if packages else f"pip uninstall -y torch && {cpu}"
+    return Finding(
+        WARNING, "cuda_build_without_gpu",
+        f"torch {facts['torch']} is a CUDA {facts['torch_cuda']} build, but this machine has no GPU "
+        f"(torch.cuda.is_available() is False): it runs on the CPU and its CUDA libraries"
+        + (f" ({size})" if size else "") + " are never used. The CPU build is about 0.2 GB to download",
+        fix,
+    )  # fmt: skip
 
 
 def _cpu_findings(facts: dict) -> list[Finding]:

@@ -18,6 +18,26 @@ def _version(package: str) -> str | None:
         return None
 
 
+# what a CUDA build of torch pulls from PyPI beside itself: dead weight on a machine without a GPU
+CUDA_WHEEL_PREFIXES = ("nvidia-", "cuda-", "triton")
+
+
+def cuda_wheels(distributions=None) -> dict:
+    """The installed CUDA companion packages of torch and their size on disk.
+
+    Returns ``{"packages": [names], "bytes": total}``, sizes read from each package's RECORD
+    (``importlib.metadata``), so nothing is walked beyond what pip wrote down.
+    """
+    names, total = [], 0
+    for package in importlib.metadata.distributions() if distributions is None else distributions:
+        name = (package.metadata["Name"] or "").lower()
+        if not name.startswith(CUDA_WHEEL_PREFIXES) or name in names:
+            continue
+        names.append(name)
+        total += sum(f.size or 0 for f in package.files or [])
+    return {"packages": sorted(names), "bytes": total}
+
+
 def _nccl_version() -> str | None:
     if not (torch.cuda.is_available() and dist.is_available() and dist.is_nccl_available()):
         return None

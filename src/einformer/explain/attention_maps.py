@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .figures import pyplot, save_png
+from .figures import drawable, pyplot, save_png
 
 
 def seq2seq_cross_attention(run, source: str, *, max_new_tokens: int | None = None):
@@ -42,6 +42,7 @@ def plot_attention(
     t, s = weights.shape
     fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * s + 2), max(3.0, 0.4 * t + 1.5)))
     image = ax.imshow(weights.float().numpy(), cmap="viridis", vmin=0.0, aspect="auto")
+    x_labels, y_labels = drawable(x_labels), drawable(y_labels)
     ax.set_xticks(range(s), x_labels, rotation=90 if max(map(len, x_labels), default=0) > 3 else 0)
     ax.set_yticks(range(t), y_labels)
     ax.set_xlabel(xlabel)
@@ -59,6 +60,7 @@ def plot_attention_grid(
     plt = pyplot()
 
     h, t, s = heads.shape
+    rows, cols = drawable(rows), drawable(cols)
     ncols = min(h, 4)
     nrows = -(-h // ncols)
     cell = max(2.2, 0.22 * max(t, s) + 1.0)

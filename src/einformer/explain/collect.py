@@ -24,19 +24,24 @@ from ..generation.kinds import KINDS, CausalLM, MemoryLM
 from ..inference import Translator
 from ..models.universal import UniversalTransformer
 from .steps import recording, step_json, steps_by_kind
+from .tokens import token_labels
 
 
 @dataclasses.dataclass
 class AttentionRecord:
     """Attention of one input: ``maps[kind]`` is a tuple of (H, T, S) tensors, one per layer;
-    ``rows[kind]`` / ``cols[kind]`` are the tokens of the queries and the keys; ``steps[kind]``, when
-    recorded, one dict of intermediates per layer (``explain/steps.py``)."""
+    ``rows[kind]`` / ``cols[kind]`` are the tokens of the queries and the keys as readable text
+    (``explain/tokens.py``: ``Ġbrown`` reads `` brown``), ``row_pieces`` / ``col_pieces`` the
+    tokenizer's raw pieces (the explorer's tooltips; None: the same as the labels); ``steps[kind]``,
+    when recorded, one dict of intermediates per layer (``explain/steps.py``)."""
 
     model: str
     maps: dict[str, tuple[Tensor, ...]]
     rows: dict[str, list[str]]
     cols: dict[str, list[str]]
     steps: dict[str, list[dict]] | None = None
+    row_pieces: dict[str, list[str]] | None = None
+    col_pieces: dict[str, list[str]] | None = None
 
     def as_hf_tuple(self, kind: str) -> tuple[Tensor, ...]:
         """Hugging Face's shape: one (1, H, T, S) tensor per layer."""
@@ -52,6 +57,8 @@ class AttentionRecord:
                     "name": kind,
                     "rows": self.rows[kind],
                     "cols": self.cols[kind],
+                    "row_pieces": (self.row_pieces or self.rows)[kind],
+                    "col_pieces": (self.col_pieces or self.cols)[kind],
                     "layers": [(torch.round(w.float() * scale) / scale).tolist() for w in layers],
                     "steps": None if self.steps is None else [step_json(r, decimals + 2) for r in self.steps[kind]],
                 }
@@ -73,7 +80,7 @@ def collect_attention(
         batch = tokenizer([text], return_tensors="pt")
         with recording(model, steps) as recorded:
             out = model(**batch, output_attentions=True)
-        tokens = [tokenizer.backend.id_to_token(i) for i in batch["input_ids"][0].tolist()]
+        tokens = token_labels(tokenizer, batch["input_ids"][0].tolist())
         return _self_record(name, out.attentions, tokens, recorded if steps else None)
     if isinstance(loaded.model, (CausalLM, MemoryLM)):
         tokenizer = loaded.require_tokenizer("attention")
@@ -82,15 +89,17 @@ def collect_attention(
             raise ValueError("the text has no tokens; give some text")
         with recording(loaded.model, steps) as recorded:
             out = loaded.model(ids[None], output_attentions=True)
-        tokens = [tokenizer.backend.id_to_token(i) for i in ids.tolist()]
+        tokens = token_labels(tokenizer, ids.tolist())
         return _self_record(name, out.attentions, tokens, recorded if steps else None)
     translator = Translator.from_loaded(loaded, "attention")
     return seq2seq_attention(name, loaded.model, translator, text, max_new_tokens, steps=steps)
 
 
 def _self_record(name, attentions, tokens, recorded) -> AttentionRecord:
+    """``tokens``: (readable labels, raw pieces) of the one sequence that is both queries and keys."""
     steps = None if recorded is None else steps_by_kind(recorded, ["self"])
-    return AttentionRecord(name, {"self": _unbatch(attentions)}, {"self": tokens}, {"self": tokens}, steps)
+    labels, pieces = {"self": tokens[0]}, {"self": tokens[1]}
+    return AttentionRecord(name, {"self": _unbatch(attentions)}, labels, labels, steps, pieces, pieces)
 
 
 @torch.no_grad()
@@ -104,9 +113,9 @@ def seq2seq_attention(name, model, run, text, max_new_tokens=None, *, steps: boo
         out = model(
             batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input, output_attentions=True
         )
-    source = [run.source_tokenizer.id_to_token(i) for i in batch["input_ids"][0].tolist()]
-    inputs = [run.target_tokenizer.id_to_token(i) for i in decoder_input[0].tolist()]
-    outputs = [run.target_tokenizer.id_to_token(i) for i in generated]
+    source, source_pieces = token_labels(run.source_tokenizer, batch["input_ids"][0].tolist())
+    inputs, input_pieces = token_labels(run.target_tokenizer, decoder_input[0].tolist())
+    outputs, output_pieces = token_labels(run.target_tokenizer, list(generated))
     maps = {
         "encoder": _unbatch(out.encoder_attentions),
         "decoder": _unbatch(out.decoder_attentions),
@@ -115,7 +124,10 @@ def seq2seq_attention(name, model, run, text, max_new_tokens=None, *, steps: boo
     # decoder rows are labelled by the token each step predicted; its keys are the tokens it read
     rows = {"encoder": source, "decoder": outputs, "cross": outputs}
     cols = {"encoder": source, "decoder": inputs, "cross": source}
-    return AttentionRecord(name, maps, rows, cols, steps_by_kind(recorded, list(maps)) if steps else None)
+    row_pieces = {"encoder": source_pieces, "decoder": output_pieces, "cross": output_pieces}
+    col_pieces = {"encoder": source_pieces, "decoder": input_pieces, "cross": source_pieces}
+    steps = steps_by_kind(recorded, list(maps)) if steps else None
+    return AttentionRecord(name, maps, rows, cols, steps, row_pieces, col_pieces)
 
 
 def _unbatch(weights: tuple[Tensor, ...]) -> tuple[Tensor, ...]:

@@ -67,7 +67,8 @@ function renderSteps() {
   el("step-note").textContent = (state.head < 0 ? "head 'all' selected: showing head 0. " : "") +
     `A = the ${M} query tokens (M = ${M}); B = the ${N} key tokens (N = ${N})` +
     (S.y === null ? ", here B = A (self-attention)." : ", another sequence (cross-attention).");
-  const keyRows = (fn) => k.cols.map((t, j) => [node("td", { className: "tok", text: t }), ...fn(j)]);
+  // each key's readable text, its raw tokenizer piece in the tooltip
+  const keyRows = (fn) => k.cols.map((t, j) => [node("td", { className: "tok", text: t, title: k.col_pieces[j] }), ...fn(j)]);
 
   box.appendChild(stepBlock(1, `Input vector x_i of query token ${i} "${k.rows[i]}", row ${i} of A`,
     `1 × D = 1 × ${D}`, strip("x", S.x[i])));
@@ -112,6 +113,6 @@ function renderSteps() {
 function setupQuerySelector() {
   const rows = current().rows;
   state.query = Math.min(state.query, rows.length - 1);
-  fillSelect(el("query"), [...rows.keys()], rows.map((t, i) => `${i}: ${t}`));
+  fillSelect(el("query"), [...rows.keys()], rows.map((t, i) => `${i}: ${t}`), current().row_pieces);
   el("query").value = String(state.query);
 }

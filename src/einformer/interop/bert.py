@@ -8,12 +8,12 @@ Checkpoints of a bare ``BertModel`` have no ``bert.`` prefix; those of the task 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from .. import notices
 from ..checkpoint import CheckpointError, load_state_strict
 from ..config import BertConfig
 from .hf_files import read_hf_config, read_hf_weights, write_hf_dir
@@ -213,10 +213,10 @@ def load_hf_bert(cls, directory: str | Path, **config_changes):
     has_head = hasattr(model, "bert")  # a bare BertModel has no head: every missing key is an error
     missing_head = [k for k in expected if has_head and k not in state and not k.startswith("bert.") and k not in tied]
     if missing_head:  # a fresh task head on a pre-trained encoder: keep its random init, say so
-        warnings.warn(
+        notices.warn(
             f"{cls.__name__}: the checkpoint has no weights for {', '.join(missing_head)}; they start "
             "from random values (expected when fine-tuning a pre-trained encoder)",
-            stacklevel=3,
+            notices.NewWeightsWarning,
         )
         for key in missing_head:
             state[key] = expected[key]

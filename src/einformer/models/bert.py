@@ -90,10 +90,11 @@ def _load_own(cls, directory: Path, changes: dict):
         if is_head(k) and k != "mlm.decoder.weight" and (k not in state or state[k].shape != expected[k].shape)
     )
     if new:
-        import warnings
+        from .. import notices
 
-        warnings.warn(
-            f"{cls.__name__}: no saved weights for {', '.join(new)}; they start from random values", stacklevel=3
+        notices.warn(
+            f"{cls.__name__}: no saved weights for {', '.join(new)}; they start from random values",
+            notices.NewWeightsWarning,
         )
         state.update({k: expected[k] for k in new})
     # weights of another task's head are not this model's; the encoder's keys stay strict

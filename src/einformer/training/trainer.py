@@ -28,16 +28,16 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..checkpoint import CheckpointError, atomic_write, load_state_strict, load_weights, save_tensors, write_json
 from ..errors import EinformerError
-from ..models.base import CONFIG_NAME, WEIGHTS_NAME, PreTrainedModel
+from ..models.base import CONFIG_NAME, WEIGHTS_NAME, PreTrainedModel, save_generation_config
 from ..version import __version__
 from .arguments import TrainingArguments
 from .data_parallel import wrap_data_parallel
 from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
 from .plots import plot_loss_curve, tensorboard_writer
+from .progress import Progress
 from .resume import check_resume_arguments
 from .run_dir import (
     LAST,
@@ -160,13 +160,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         history = self._read_history(upto=state["step"]) if main else []
         writer = tensorboard_writer(self.run_dir) if main else None
-        bar = tqdm(
-            total=a.max_steps,
-            initial=state["step"],
-            disable=not (a.progress and main),
-            dynamic_ncols=True,
-            desc="train",
-        )
+        # a bar on a terminal, plain lines in a log; the expected time after a few measured steps
+        bar = Progress(a.max_steps, initial=state["step"], enabled=a.progress and main)
         start, stopped_early, tokens, t_log = time.perf_counter(), False, 0, time.perf_counter()
         step = saved_step = state["step"]
         try:
@@ -185,7 +180,6 @@ class Trainer:
                 scheduler.step()
                 step += 1
                 tokens += n_tokens
-                bar.update(1)
                 if main and (step % a.log_every == 0 or step == a.max_steps):
                     now = time.perf_counter()
                     record = {
@@ -197,6 +191,7 @@ class Trainer:
                     tokens, t_log = 0, now
                     self._log(record, history, writer)
                     bar.set_postfix(loss=f"{loss:.4f}", lr=f"{record['lr']:.2e}", tok_s=f"{record['tokens_per_s']:.0f}")
+                bar.update(1)  # after the postfix, so a log line shows this step's loss
                 if self.evaluate is not None and (step % a.eval_every == 0 or step == a.max_steps):
                     stopped_early = self._eval_and_keep_best(model, step, state, history, writer, bar)
                 elif self.evaluate is None and (step % a.save_every == 0 or step == a.max_steps):
@@ -302,9 +297,8 @@ class Trainer:
                 raise ValueError(f"evaluation returned {sorted(metrics)}, not the chosen metric {a.metric!r}")
             value, best = metrics[a.metric], state["best_metric"]
             improved = best is None or (value > best if a.greater_is_better else value < best)
-            if improved or value == best:  # a tie keeps the later, longer-trained model...
+            if improved:  # a tie keeps the first best (the step the log marks, as transformers' Trainer does)
                 state.update(best_metric=value, best_step=step)
-            # ...but only a strict improvement resets the patience counter
             state["bad_evals"] = 0 if improved else state["bad_evals"] + 1
             self._log({"step": step, "eval": metrics, "best": improved}, history, writer)
             bar.write(
@@ -339,6 +333,7 @@ class Trainer:
                 tensors[key] = tensor
             save_tensors(tensors, directory / WEIGHTS_NAME)
             write_json(directory / CONFIG_NAME, {**model.config.to_dict(), "einformer_version": __version__})
+            save_generation_config(model, directory)  # as save_pretrained writes it
 
     def _save_checkpoint(self, model, optimizer, scheduler, state) -> None:
         """The latest model and training state of this step, written by rank 0 with every rank's RNG
