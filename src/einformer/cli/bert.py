@@ -7,6 +7,9 @@ import argparse
 import json
 
 from .common import add_hub_flags, add_model_flags, hub_options, model_options, texts_or_stdin
+from .train import add_column_flags, column_options
+
+MATRIX_TEXTS = 10  # embed prints the cosine matrix of up to this many texts (a 300 x 300 matrix reads as noise)
 
 
 def register(sub) -> None:
@@ -14,6 +17,14 @@ def register(sub) -> None:
     p.add_argument("model", help="a BERT directory: Hugging Face's (e.g. all-MiniLM-L6-v2) or ours, or 'minilm'")
     p.add_argument("text", nargs="*", help="texts; none = read standard input")
     p.add_argument("--json", action="store_true", help="one JSON line per text with its vector")
+    p.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="L2-normalise each vector (--no-normalize: never); default: as the model declares (a Normalize "
+        "module in its sentence-transformers modules.json; a plain directory has none)",
+    )
+    p.add_argument("--output", default=None, help="write the vectors to FILE.npy (numpy, N x D) or FILE.jsonl")
     add_hub_flags(p)
     add_model_flags(p)
     p.set_defaults(func=cmd_embed)
@@ -26,8 +37,11 @@ def register(sub) -> None:
     p.add_argument("--question", default=None, help="qa: the question asked of every context")
     p.add_argument("--aggregation", default="simple", help="tag: none, simple, first, average or max")
     p.add_argument("--top-k", type=int, default=None, help="classify: the best K labels (default all); qa: K answers")
-    p.add_argument("--data", default=None, help="JSONL records of the run's task (gold labels allowed)")
+    p.add_argument(
+        "--data", default=None, help="records of the run's task (as finetune reads them; gold labels allowed)"
+    )
     p.add_argument("--evaluate", action="store_true", help="with --data: print the task's metrics")
+    add_column_flags(p)
     add_hub_flags(p)
     add_model_flags(p)
     p.set_defaults(func=cmd_predict)
@@ -50,15 +64,29 @@ def cmd_embed(args: argparse.Namespace) -> int:
     loaded = load(args.model, **hub_options(args), **model_options(args)).expect("embed", *encoder_families())
     embedder = pipeline("sentence-embeddings", loaded)
     texts = texts_or_stdin(args.text, "embed")
-    vectors = embedder(texts)
+    vectors = embedder(texts, normalize=args.normalize)
+    if args.output:
+        from ..pipelines.features import write_embeddings
+
+        write_embeddings(args.output, texts, vectors)
     if args.json:
         for text, vector in zip(texts, vectors.tolist(), strict=True):
             print(json.dumps({"text": text, "embedding": [round(x, 6) for x in vector]}))
         return 0
     pooling = embedder.pooling
-    unit = " (unit length)" if pooling.normalize else ""
-    print(f"{len(texts)} embeddings of {vectors.shape[1]} dimensions, {'+'.join(pooling.modes)} pooling{unit}; "
-          "cosine similarities:")  # fmt: skip
+    normalized = pooling.normalize if args.normalize is None else args.normalize
+    why = (
+        "--normalize" if args.normalize is not None else "its Normalize module" if normalized else "no Normalize module"
+    )
+    unit = f"{'unit length' if normalized else 'not normalised'} ({why})"
+    summary = f"{len(texts)} embeddings of {vectors.shape[1]} dimensions, {'+'.join(pooling.modes)} pooling, {unit}"
+    if args.output:
+        summary += f"; written to {args.output}"
+    if len(texts) > MATRIX_TEXTS:
+        print(f"{summary}; the cosine matrix is shown for up to {MATRIX_TEXTS} texts"
+              + ("" if args.output else ": write the vectors with --output FILE.npy or FILE.jsonl"))  # fmt: skip
+        return 0
+    print(f"{summary}; cosine similarities:")
     normed = vectors / vectors.norm(dim=-1, keepdim=True).clamp(min=1e-12)
     similarity = normed @ normed.T
     for i, text in enumerate(texts):
@@ -76,12 +104,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from ..recipes.bert_finetune import FinetuneRun, evaluate_file, predict
 
         run = FinetuneRun.from_loaded(loaded, "predict")
-        rows = [evaluate_file(run, args.data)] if args.evaluate else predict(run, records=args.data)
+        columns = column_options(args)
+        rows = (
+            [evaluate_file(run, args.data, columns)]
+            if args.evaluate
+            else predict(run, records=args.data, columns=columns)
+        )
         for row in rows:
             print(json.dumps(row))
         return 0
     if args.evaluate:
-        raise ValueError("--evaluate scores JSONL records: pass them with --data FILE")
+        raise ValueError("--evaluate scores records: pass them with --data FILE")
     pipe = pipeline(None, loaded)
     texts = texts_or_stdin(args.text, "predict")
     if pipe.task == "question-answering":
@@ -91,7 +124,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps({**case, "answer": answer}, ensure_ascii=False))
     elif pipe.task == "token-classification":
         for text, entities in zip(texts, pipe(texts, aggregation_strategy=args.aggregation), strict=True):
-            print(json.dumps({"text": text, "entities": entities}, ensure_ascii=False))
+            print(json.dumps({"text": text, "entities": entities}, ensure_ascii=False, default=float))  # numpy scores
     else:
         for text, labels in zip(texts, pipe(texts, top_k=args.top_k), strict=True):
             print(json.dumps({"text": text, "labels": labels}, ensure_ascii=False))

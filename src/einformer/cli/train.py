@@ -7,9 +7,13 @@ import argparse
 from .. import registry
 from .common import add_hub_flags, add_training_flags, from_args, model_path, run_distributed, training_arguments
 
+COLUMN_OPTIONS = ("text", "text_pair", "label", "question", "context", "answer", "choices")
+
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="train a Transformer on a built-in task in ~2 minutes, translate, draw attention")
+    p = sub.add_parser(
+        "demo", help="train a Transformer on a built-in task (it states its expected time), translate, draw attention"
+    )
     p.add_argument(
         "--task", default="numbers-en", help="numbers-en (default), numbers-zh, dates, copy, reverse, sort, addition"
     )
@@ -98,11 +102,22 @@ def _register_train(sub) -> None:
 
 
 def _register_finetune(sub) -> None:
-    p = sub.add_parser("finetune", help="fine-tune a BERT (Hugging Face's or ours) on a JSONL task")
+    p = sub.add_parser("finetune", help="fine-tune a BERT (Hugging Face's or ours) on a task's records")
     p.add_argument("--model", required=True, help="a BERT directory, e.g. all-MiniLM-L6-v2")
     p.add_argument("--task", required=True, choices=["classify", "regress", "tag", "qa", "choice"])
-    p.add_argument("--data", required=True, help="training records (JSONL; see docs/bert.md for the fields)")
-    p.add_argument("--val", required=True, help="validation records (JSONL)")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="training records: .jsonl, .csv or .tsv with a header, .parquet, or a datasets save_to_disk directory "
+        "(its train split); see docs/tasks_and_data.md for the fields",
+    )
+    p.add_argument(
+        "--val",
+        default=None,
+        help="validation records, in any of --data's formats (default: a DatasetDict's validation split, else "
+        "a seeded 10%% of --data held out)",
+    )
+    add_column_flags(p)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--run-dir", required=True)
     add_training_flags(p)
@@ -117,6 +132,22 @@ def _register_finetune(sub) -> None:
         batch_size=32,
         schedule="linear",
     )
+
+
+def add_column_flags(p) -> None:
+    """--text-column ...: the columns (JSON fields) that hold a record's fields (``data.finetune.COLUMNS``)."""
+    g = p.add_argument_group("columns (default: Hugging Face's usual names; see docs/tasks_and_data.md)")
+    g.add_argument("--text-column", default=None, help="the text (tag: the words); default text, sentence, sentence1")
+    g.add_argument("--text-pair-column", default=None, help="the second text; default text_pair, sentence2")
+    g.add_argument("--label-column", default=None, help="the label (tag: the tags); default label, labels")
+    g.add_argument("--question-column", default=None, help="qa: the question; default question")
+    g.add_argument("--context-column", default=None, help="qa, choice: the context; default context")
+    g.add_argument("--answer-column", default=None, help="qa: the answer; default answer, answers (SQuAD's)")
+    g.add_argument("--choices-column", default=None, help="choice: the choices; default choices, endings")
+
+
+def column_options(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, f"{name}_column") for name in COLUMN_OPTIONS}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -175,6 +206,7 @@ def _finetune(args: argparse.Namespace, info) -> int:
         resume=args.resume,
         device=args.device,
         dist_info=info,
+        columns=column_options(args),
     )
     if not info.is_main:
         return 0
@@ -182,5 +214,7 @@ def _finetune(args: argparse.Namespace, info) -> int:
         f"fine-tuned {result.step} steps in {result.seconds:.0f} s; best validation score "
         f"{result.best_metric:.4f} at step {result.best_step}"
     )
-    print(f"model and tokenizer in {args.run_dir}; try: einformer predict {args.run_dir} --data {args.val}")
+    print(
+        f"model and tokenizer in {args.run_dir}; try: einformer predict {args.run_dir} --data {args.val or args.data}"
+    )
     return 0

@@ -1,50 +1,240 @@
-"""Fine-tuning data: JSONL records for each BERT task, turned into model inputs.
+"""Fine-tuning data: each BERT task's records, read from JSONL, CSV, TSV, Parquet or a ``datasets``
+directory (``einformer.data.tables``), checked, and turned into model inputs.
 
-| task | one JSON object per line |
+| task | the fields of a record (JSONL: one JSON object per line) |
 | --- | --- |
 | classify | {"text": ..., "text_pair": optional, "label": "positive" or 3} |
 | regress | {"text": ..., "text_pair": optional, "label": 0.7} |
 | tag | {"tokens": ["John", "lives", ...], "tags": ["B-PER", "O", ...]} (first sub-token of a word scored) |
 | qa | {"question": ..., "context": ..., "answer": "the span", "answer_start": character offset in context} |
 | choice | {"context": ..., "choices": ["...", "..."], "label": index of the right choice} |
+
+Each field is read from the first column that has one of Hugging Face's usual names for it
+(``COLUMNS``: text, sentence or sentence1; text_pair or sentence2; label or labels; tokens or words;
+tags, ner_tags or labels; SQuAD's ``answers`` dict ...), or from the column a ``columns`` option names
+(the CLI's ``--text-column`` ...). CSV and TSV cells are text: a regression label is read as a
+number, a choice label and answer_start as integers, tokens and tags as a JSON array or words
+separated by spaces, choices as a JSON array. Every problem names the file and line (or row), the
+task's fields and a valid record.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from pathlib import Path
 
 import torch
 
-from .pairs import DataError, read_json_lines
+from .pairs import DataError
+from .tables import Table, format_of, read_table
 
 TASKS = ("classify", "regress", "tag", "qa", "choice")
-FIELDS = {
+FIELDS = {  # the fields each task needs
     "classify": ("text", "label"),
     "regress": ("text", "label"),
     "tag": ("tokens", "tags"),
     "qa": ("question", "context", "answer", "answer_start"),
     "choice": ("context", "choices", "label"),
 }
+OPTIONAL = {"classify": ("text_pair",), "regress": ("text_pair",)}
+COLUMNS = {  # field -> the column names tried in order when none is named (Hugging Face's usual names)
+    "text": ("text", "sentence", "sentence1"),
+    "text_pair": ("text_pair", "sentence2"),
+    "label": ("label", "labels"),
+    "tokens": ("tokens", "words"),
+    "tags": ("tags", "ner_tags", "labels"),
+    "question": ("question",),
+    "context": ("context",),
+    "answer": ("answer", "answers"),  # answers: SQuAD's {"text": [...], "answer_start": [...]}
+    "answer_start": ("answer_start",),
+    "choices": ("choices", "endings"),
+}
+# the option (CLI flag) that names each field's column: as in transformers' examples, a tagging task's
+# text column holds the words and its label column the tags
+OPTIONS = {"text": "text", "text_pair": "text_pair", "label": "label", "tokens": "text", "tags": "label",
+           "question": "question", "context": "context", "answer": "answer", "choices": "choices"}  # fmt: skip
+EXAMPLES = {
+    "classify": {"text": "a moving film", "label": "positive"},
+    "regress": {"text": "a moving film", "label": 4.5},
+    "tag": {"tokens": ["John", "lives", "in", "Paris"], "tags": ["B-PER", "O", "O", "B-LOC"]},
+    "qa": {
+        "question": "Where does John live?",
+        "context": "John lives in Paris.",
+        "answer": "Paris",
+        "answer_start": 14,
+    },
+    "choice": {"context": "The sky is", "choices": ["blue", "loud"], "label": 0},
+}
 
 
-def read_records(path: str | Path, task: str) -> list[dict]:
-    """JSONL records with the task's fields; errors name the file and line."""
+def read_records(
+    path: str | Path, task: str, *, columns: dict[str, str | None] | None = None, split: str = "train"
+) -> list[dict]:
+    """The records of ``path`` with the task's fields (``FIELDS``); errors name the file and line.
+
+    Args:
+        columns: option -> column name (options: text, text_pair, label, question, context, answer,
+            choices; None: Hugging Face's usual names, ``COLUMNS``).
+        split: the split of a ``datasets`` DatasetDict directory.
+    """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
-    records = []
-    for number, record in read_json_lines(path):
-        missing = [f for f in FIELDS[task] if not isinstance(record, dict) or f not in record]
-        if missing:
-            raise DataError(f"{path}:{number}: a {task} record needs fields {list(FIELDS[task])}; missing {missing}")
-        if task == "tag" and len(record["tokens"]) != len(record["tags"]):
-            raise DataError(f"{path}:{number}: {len(record['tokens'])} tokens but {len(record['tags'])} tags")
-        _check_label(record, task, f"{path}:{number}")
-        if task == "qa" and record["context"][record["answer_start"] :][: len(record["answer"])] != record["answer"]:
-            raise DataError(f"{path}:{number}: the answer is not at answer_start in the context")
-        records.append(record)
-    if not records:
-        raise DataError(f"{path}: no records")
+    hint = expected(task, format_of(path))
+    table = read_table(path, split=split, hint=hint)
+    if not table.rows:
+        raise DataError(f"{path}: no records. {hint}")
+    for where, row in table.rows:
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: expected a record (a JSON object), found {type(row).__name__}. {hint}")
+    names = _columns(table, task, columns or {}, hint)
+    records = [_record(row, where, task, names, table.format, hint) for where, row in table.rows]
+    if task == "choice":
+        n = len(records[0]["choices"])
+        for (where, _), r in zip(table.rows, records, strict=True):
+            if len(r["choices"]) != n:
+                raise DataError(
+                    f"{where}: {len(r['choices'])} choices where the first record has {n}; give every record "
+                    "the same number of choices"
+                )
     return records
+
+
+def expected(task: str, kind: str = "jsonl") -> str:
+    """What a record of ``task`` holds, and one valid record in the file's format."""
+    fields = " and ".join(FIELDS[task]) + "".join(f" ({f} optional)" for f in OPTIONAL.get(task, ()))
+    example = EXAMPLES[task]
+    if kind in ("csv", "tsv"):
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter="\t" if kind == "tsv" else ",", lineterminator="\n")
+        writer.writerow(list(example))
+        cells = [" ".join(v) if k in ("tokens", "tags") else json.dumps(v) if isinstance(v, list) else v
+                 for k, v in example.items()]  # fmt: skip
+        writer.writerow(cells)
+        lines = " / ".join(out.getvalue().splitlines())
+        return f"A {task} record needs the fields {fields}; a valid {kind.upper()} file starts: {lines}"
+    if kind == "jsonl":
+        return f"A {task} record needs the fields {fields}; a valid line: {json.dumps(example)}"
+    return f"A {task} record needs the columns {fields}, e.g. {json.dumps(example)}"
+
+
+def _columns(table: Table, task: str, named: dict, hint: str) -> dict[str, str]:
+    """field -> the table's column that holds it, for each field the task reads."""
+    fields = [*FIELDS[task], *OPTIONAL.get(task, ())]
+    readable = {OPTIONS[f] for f in fields if f in OPTIONS}
+    unused = sorted(o for o, name in named.items() if name is not None and o not in readable)
+    if unused:
+        flags = ", ".join(f"--{o.replace('_', '-')}-column" for o in unused)
+        raise DataError(f"a {task} task reads no {' or '.join(unused)} column; drop {flags}")
+    where = table.rows[0][0] if table.format == "jsonl" else str(table.path)
+    has = f"its records have the fields {table.columns}" if table.format == "jsonl" else (
+        f"the file has the columns {table.columns}")  # fmt: skip
+    out = {}
+    for field in fields:
+        option = OPTIONS.get(field)
+        name = named.get(option) if option else None
+        if name is not None:
+            if name not in table.columns:
+                flag = f"--{option.replace('_', '-')}-column"
+                raise DataError(f"{where}: no column {name!r} ({flag}); {has}")
+            out[field] = name
+            continue
+        found = [c for c in COLUMNS[field] if c in table.columns and c not in out.values()]
+        if found:
+            out[field] = found[0]
+        elif field in FIELDS[task] and not (field == "answer_start" and _squad(table, out)):
+            how = f", or name yours with --{option.replace('_', '-')}-column" if option else ""
+            raise DataError(f"{where}: no {field} column (one of {list(COLUMNS[field])}{how}); {has}. {hint}")
+    return out
+
+
+def _squad(table: Table, out: dict) -> bool:
+    """Whether the answer column holds SQuAD's {"text": [...], "answer_start": [...]} (it has the starts)."""
+    first = table.rows[0][1]
+    return isinstance(first, dict) and isinstance(first.get(out.get("answer")), dict)
+
+
+def _record(row: dict, where: str, task: str, names: dict, kind: str, hint: str) -> dict:
+    missing = [c for f, c in names.items() if f in FIELDS[task] and c not in row]
+    if missing:
+        raise DataError(f"{where}: no {missing} in this record. {hint}")
+    record = {f: row[c] for f, c in names.items() if c in row}
+    if kind in ("csv", "tsv"):
+        record = _typed(record, task)
+    if task == "qa" and isinstance(record["answer"], dict):
+        record.update(_squad_answer(record["answer"], where))
+    if record.get("text_pair") is None:
+        record.pop("text_pair", None)
+    _check(record, task, where)
+    return record
+
+
+def _typed(record: dict, task: str) -> dict:
+    """CSV/TSV cells (text) as the values a JSON record would hold."""
+    out = dict(record)
+    for field, value in record.items():
+        if not isinstance(value, str):
+            continue
+        if field in ("tokens", "tags", "choices") and value.lstrip().startswith("["):
+            try:
+                out[field] = json.loads(value)
+            except json.JSONDecodeError:
+                pass  # left as text: named by the check below
+        elif field in ("tokens", "tags"):
+            out[field] = value.split()
+        elif (field == "label" and task == "choice") or field == "answer_start":
+            out[field] = int(value) if value.strip().lstrip("-").isdigit() else value
+        elif field == "label" and task == "regress":
+            try:
+                out[field] = float(value)
+            except ValueError:
+                pass
+        elif field == "text_pair" and not value:
+            out[field] = None  # an empty cell: no second text
+    return out
+
+
+def _squad_answer(answers: dict, where: str) -> dict:
+    texts, starts = answers.get("text"), answers.get("answer_start")
+    if not isinstance(texts, list) or not isinstance(starts, list) or not texts or len(texts) != len(starts):
+        raise DataError(
+            f"{where}: answers must be SQuAD's {{'text': [...], 'answer_start': [...]}} with at least one answer, "
+            f"got {answers!r}"
+        )
+    return {"answer": texts[0], "answer_start": starts[0]}
+
+
+def _check(record: dict, task: str, where: str) -> None:
+    """Each field of the type the task encodes: text, lists of text, integer positions and labels."""
+    for field in ("text", "text_pair", "question", "context", "answer"):
+        if field in record and not isinstance(record[field], str):
+            raise DataError(f"{where}: {field} must be text, got {record[field]!r}; fix the record")
+    for field in ("tokens", "tags", "choices"):
+        value = record.get(field, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise DataError(f"{where}: {field} must be a list of texts, got {value!r}; fix the record")
+    if task == "tag":
+        if not record["tokens"]:
+            raise DataError(f"{where}: no tokens; give each record at least one word")
+        if len(record["tokens"]) != len(record["tags"]):
+            raise DataError(f"{where}: {len(record['tokens'])} tokens but {len(record['tags'])} tags")
+    _check_label(record, task, where)
+    if task == "choice":
+        n = len(record["choices"])
+        if n == 0:
+            raise DataError(f"{where}: no choices; give each record at least two choices")
+        if not 0 <= record["label"] < n:
+            raise DataError(
+                f"{where}: the choice label {record['label']} is not the index of one of the {n} choices "
+                f"(0 to {n - 1}); fix the record"
+            )
+    if task == "qa":
+        start = record["answer_start"]
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise DataError(f"{where}: answer_start must be a character offset (an integer >= 0), got {start!r}")
+        if record["context"][start:][: len(record["answer"])] != record["answer"]:
+            raise DataError(f"{where}: the answer is not at answer_start in the context")
 
 
 def _check_label(record: dict, task: str, where: str) -> None:
@@ -59,8 +249,6 @@ def _check_label(record: dict, task: str, where: str) -> None:
         raise DataError(f"{where}: a regress label must be a finite number, got {label!r}; fix the record")
     if task == "choice" and (isinstance(label, bool) or not isinstance(label, int)):
         raise DataError(f"{where}: a choice label must be the index of the right choice, got {label!r}")
-    if task == "tag" and not all(isinstance(t, str) for t in record["tags"]):
-        raise DataError(f"{where}: tags must be strings, got {record['tags']!r}")
 
 
 def label_list(records: list[dict], task: str, *, validation: list[dict] | None = None) -> list:

@@ -2,11 +2,18 @@
 per text), with the pooling a sentence-transformers directory declares.
 
 A sentence-transformers directory says how it pools in ``modules.json`` (a ``Pooling`` module and an
-optional ``Normalize``), the pooling module's ``config.json`` (``pooling_mode_cls_token`` /
-``_mean_tokens`` / ``_max_tokens`` / ``_mean_sqrt_len_tokens`` / ``_lasttoken``; several modes are
-concatenated in that order, as sentence-transformers does) and ``sentence_bert_config.json``
-(``max_seq_length``). A plain BERT directory gets mean pooling, normalised. ``einformer embed``
-reads the same (``read_pooling``).
+optional ``Normalize``), the pooling module's ``config.json`` (up to sentence-transformers 5:
+``pooling_mode_cls_token`` / ``_max_tokens`` / ``_mean_tokens`` / ``_mean_sqrt_len_tokens`` /
+``_lasttoken``, several modes concatenated in that order; from 6: ``pooling_mode``, one of cls, max,
+mean, mean_sqrt_len_tokens, lasttoken or a list of them, concatenated as listed) and
+``sentence_bert_config.json`` (``max_seq_length``; from 6 the tokenizer's ``model_max_length`` holds it).
+A plain BERT directory gets mean pooling, not normalised: what sentence-transformers builds for a
+directory without ``modules.json``. ``normalize=True`` / ``False`` overrides what the directory
+declares. ``einformer embed`` reads the same (``read_pooling``).
+
+Outputs follow transformers' types: feature-extraction gives nested Python lists, (1, T, D) per text
+(``return_tensors=True``: a torch tensor per text); sentence-embeddings, which transformers has not, gives
+an (N, D) torch tensor, as sentence-transformers' ``encode(convert_to_tensor=True)``.
 """
 
 from __future__ import annotations
@@ -20,23 +27,25 @@ import torch
 import torch.nn.functional as F
 
 from .. import registry
-from ..checkpoint import read_json
+from ..checkpoint import atomic_write, read_json
 from ..registry import BASE
 from .base import Pipeline, as_list
 
-MODES = ("cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens", "lasttoken")
+MODES = ("cls_token", "max_tokens", "mean_tokens", "mean_sqrt_len_tokens", "lasttoken")  # sentence-transformers' order
+MODE_NAMES = {"cls": "cls_token", "max": "max_tokens", "mean": "mean_tokens",
+              "mean_sqrt_len_tokens": "mean_sqrt_len_tokens", "lasttoken": "lasttoken"}  # fmt: skip
 
 
 @dataclasses.dataclass
 class Pooling:
     modes: tuple[str, ...] = ("mean_tokens",)
-    normalize: bool = True
+    normalize: bool = False
     max_seq_length: int | None = None
-    source: str = "default (mean, normalised)"
+    source: str = "default (mean, not normalised, as sentence-transformers pools a plain directory)"
 
 
 def read_pooling(directory: str | Path | None) -> Pooling:
-    """The pooling of a sentence-transformers directory, or mean + normalise when it declares none."""
+    """The pooling of a sentence-transformers directory, or mean pooling (no Normalize) when it declares none."""
     d = Path(directory) if directory is not None else None
     if d is None or not (d / "modules.json").is_file():
         return Pooling()
@@ -48,7 +57,15 @@ def read_pooling(directory: str | Path | None) -> Pooling:
     if "Pooling" not in kinds:
         return Pooling()
     config = read_json(d / kinds["Pooling"].get("path", "1_Pooling") / "config.json", "pooling config")
-    modes = tuple(m for m in MODES if config.get(f"pooling_mode_{m}"))
+    if "pooling_mode" in config:  # sentence-transformers 6
+        given = config["pooling_mode"]
+        given = [given] if isinstance(given, str) else given if isinstance(given, list) else [repr(given)]
+        unknown = [m for m in given if m not in MODE_NAMES]
+        if unknown:
+            raise ValueError(f"{d}: pooling_mode {unknown} is not one einformer pools with: {list(MODE_NAMES)}")
+        modes = tuple(MODE_NAMES[m] for m in given)
+    else:
+        modes = tuple(m for m in MODES if config.get(f"pooling_mode_{m}"))
     if not modes:
         raise ValueError(f"{d}: the pooling config sets no pooling_mode_*; set one of {list(MODES)}")
     bert_config = d / "sentence_bert_config.json"
@@ -108,16 +125,42 @@ class SentenceEmbeddingPipeline(FeatureExtractionPipeline):
         super().__init__(loaded, **kwargs)
         self.pooling = read_pooling(loaded.path)
 
-    def __call__(self, inputs) -> torch.Tensor:
+    def __call__(self, inputs, *, normalize: bool | None = None) -> torch.Tensor:
+        """(N, D) vectors, (D,) for one text; ``normalize``: L2 to unit length (True), not (False), or as
+        the directory declares (None: a Normalize module in its modules.json)."""
         texts, single = as_list(inputs)
         encodings = self.encode(texts, max_length=self.pooling.max_seq_length)
+        pooling = self.pooling if normalize is None else dataclasses.replace(self.pooling, normalize=bool(normalize))
 
         def forward(batch):
             hidden = self.model(**batch).last_hidden_state
-            return list(pool(hidden, batch["attention_mask"], self.pooling))
+            return list(pool(hidden, batch["attention_mask"], pooling))
 
         out = torch.stack(self.run_batches(encodings, forward))
         return out[0] if single else out
+
+
+EMBEDDING_FORMATS = (".npy", ".jsonl")
+
+
+def write_embeddings(path: str | Path, texts: list[str], vectors: torch.Tensor) -> Path:
+    """(N, D) ``vectors`` to ``path``: .npy (numpy.save, float32, no pickle; row i is text i) or .jsonl
+    (one {"text", "embedding"} object per line); written to a temporary name, then renamed."""
+    import numpy as np
+
+    path = Path(path)
+    if path.suffix.lower() not in EMBEDDING_FORMATS:
+        raise ValueError(f"--output {path}: name a .npy or .jsonl file (einformer writes {list(EMBEDDING_FORMATS)})")
+    if path.is_dir():
+        raise ValueError(f"--output {path} is a directory; name a .npy or .jsonl file")
+    array = vectors.detach().float().cpu().numpy()
+    with atomic_write(path, "wb" if path.suffix.lower() == ".npy" else "w") as f:
+        if path.suffix.lower() == ".npy":
+            np.save(f, array, allow_pickle=False)
+        else:
+            for text, row in zip(texts, array.tolist(), strict=True):
+                f.write(json.dumps({"text": text, "embedding": row}, ensure_ascii=False) + "\n")
+    return path
 
 
 @torch.no_grad()

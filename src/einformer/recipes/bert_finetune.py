@@ -1,5 +1,6 @@
-"""Fine-tune an encoder (BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA; Hugging Face's or ours) on a JSONL
-task; evaluate; predict.
+"""Fine-tune an encoder (BERT, RoBERTa, XLM-R, DistilBERT, ELECTRA; Hugging Face's or ours) on a task's
+records (JSONL, CSV, TSV, Parquet or a ``datasets`` directory: ``einformer.data.finetune``); evaluate;
+predict. Without validation records, a seeded ``VAL_FRACTION`` of the training records is held out.
 
 A run directory (``einformer.training.run_dir``) holds the trainer's files (the fine-tuned model in
 einformer's format), the tokenizer (tokenizer.json) and run.json (a ``FinetuneRunInfo``: task,
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from pathlib import Path
 
 import torch
@@ -17,11 +19,13 @@ import torch
 from .. import registry
 from ..auto import Loaded, family_of, load, resolve
 from ..data.finetune import FinetuneBatches, collate_examples, encode_records, label_list, read_records
+from ..data.tables import dataset_splits
 from ..data.tokenization_fast import PreTrainedTokenizerFast
 from ..training import Trainer, TrainingArguments
 from ..training.distributed import DistInfo
 from ..training.run_dir import LAST, FinetuneRunInfo, absolute, check_start, exclusive, prepare, read_info
 
+VAL_FRACTION = 0.1  # of the training records held out for validation when none are given (at least one)
 METRIC = {"classify": "accuracy", "regress": "mse", "tag": "f1", "qa": "exact_match", "choice": "accuracy"}
 
 
@@ -70,14 +74,23 @@ class FinetuneRun:
         return spans
 
 
-def predict(run: FinetuneRun, *, texts: list[str] | None = None, records: str | None = None, batch_size: int = 64):
-    """Predictions for raw ``texts`` (classify and regress) or for the JSONL ``records`` of the run's task."""
+def predict(
+    run: FinetuneRun,
+    *,
+    texts: list[str] | None = None,
+    records: str | None = None,
+    batch_size: int = 64,
+    columns: dict | None = None,
+):
+    """Predictions for raw ``texts`` (classify and regress) or for the ``records`` file of the run's task
+    (``columns``: as ``read_records`` takes them)."""
     task, info = run.info.task, run.info
     if records is not None:
-        examples = encode_records(read_records(records, task), task, run.tokenizer, info.labels, info.max_length)
+        rows = read_records(records, task, columns=columns)
+        examples = encode_records(rows, task, run.tokenizer, info.labels, info.max_length)
     else:
         if task not in ("classify", "regress"):
-            raise ValueError(f"a {task} run reads JSONL records: pass --data FILE")
+            raise ValueError(f"a {task} run reads records: pass --data FILE")
         if not texts:
             raise ValueError("nothing to predict: give TEXT arguments or lines on standard input")
         examples = [{**run.tokenizer(t, truncation=True, max_length=info.max_length), "labels": 0} for t in texts]
@@ -87,12 +100,11 @@ def predict(run: FinetuneRun, *, texts: list[str] | None = None, records: str | 
     return out
 
 
-def evaluate_file(run: FinetuneRun, records: str) -> dict:
-    """The task's metrics on the JSONL ``records``."""
+def evaluate_file(run: FinetuneRun, records: str, columns: dict | None = None) -> dict:
+    """The task's metrics on the ``records`` file."""
     task, info = run.info.task, run.info
-    return evaluate_examples(
-        run, encode_records(read_records(records, task), task, run.tokenizer, info.labels, info.max_length)
-    )
+    rows = read_records(records, task, columns=columns, split="validation")
+    return evaluate_examples(run, encode_records(rows, task, run.tokenizer, info.labels, info.max_length))
 
 
 def evaluate_examples(run: FinetuneRun, examples: list[dict], batch_size: int = 64) -> dict:
@@ -127,18 +139,32 @@ def finetune(
     model_dir: str | Path,
     task: str,
     data: str,
-    val: str,
+    val: str | None = None,
     args: TrainingArguments | None = None,
     max_length: int = 128,
     resume: bool = False,
     device: str = "cpu",
     dist_info: DistInfo | None = None,
+    columns: dict | None = None,
 ):
-    """Fine-tune ``model_dir`` on ``data`` (JSONL), keep the best by the task's metric on ``val``;
-    ``resume`` continues the run in ``run_dir`` from its last checkpoint."""
+    """Fine-tune ``model_dir`` on ``data``, keep the best by the task's metric on ``val`` (None: a
+    seeded ``VAL_FRACTION`` of ``data``, announced); ``resume`` continues the run in ``run_dir`` from its
+    last checkpoint. ``columns``: the columns that hold the task's fields (``read_records``)."""
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
     check_start(run_dir, resume=resume, inputs=(data, val))  # before any work: a refused run writes nothing
-    train_records, val_records = read_records(data, task), read_records(val, task)  # the data first: fast feedback
+    train_records = read_records(data, task, columns=columns)  # the data first: fast feedback
+    if val is None and "validation" in dataset_splits(data):  # a DatasetDict's own validation split
+        val = data
+    if val is not None:
+        val_records = read_records(val, task, columns=columns, split="validation")
+    else:
+        train_records, val_records = hold_out(train_records, args.seed)
+        if dist_info.is_main:
+            print(
+                f"no --val: {len(val_records)} of the {len(train_records) + len(val_records)} records of {data} held "
+                f"out for validation ({VAL_FRACTION:.0%}, seed {args.seed}); training on {len(train_records)}",
+                flush=True,
+            )
     model_dir = resolve(model_dir)  # a directory, or "minilm"
     info = FinetuneRunInfo(
         task=task,
@@ -152,7 +178,9 @@ def finetune(
         info.labels = read_info(run_dir).labels  # the classes of the run being resumed
         model_source, changes = run_dir / LAST, {}
     else:
-        info.labels = label_list(train_records, task, validation=val_records)
+        # a held-out split may take a class's only examples: then the classes are all the records'
+        everything = train_records + val_records if val is None else train_records
+        info.labels = label_list(everything, task, validation=val_records)
         model_source = model_dir
         changes = {"num_labels": len(info.labels), "label_names": tuple(map(str, info.labels))} if info.labels else {}
         if task == "regress":
@@ -188,6 +216,17 @@ def finetune(
         dist_info=dist_info,
     ).train(resume=resume)
     return result, load_finetune_run(run_dir) if dist_info.is_main else None
+
+
+def hold_out(records: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
+    """(training, validation): a seeded ``VAL_FRACTION`` of ``records`` (at least one) for validation,
+    each part in the file's order."""
+    if len(records) < 2:
+        raise ValueError(f"{len(records)} training record: too few to hold one out for validation; pass --val")
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    held = set(order[: max(1, round(len(records) * VAL_FRACTION))])
+    return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
 
 
 def load_finetune_run(run_dir: str | Path) -> FinetuneRun:

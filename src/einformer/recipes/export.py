@@ -11,6 +11,10 @@ Marian directory (MarianMTModel reads it), with its sentencepiece files when it 
 the run's source_/target_tokenizer.json (which einformer reads beside a Marian config).
 ``format="einformer"``: einformer's layout, tokenizers as the run keeps them.
 
+A sentence-transformers source keeps its files in either format: modules.json, the folders of the
+modules it names (1_Pooling/ ...), sentence_bert_config.json and config_sentence_transformers.json,
+so sentence-transformers (and ``einformer embed``) pool and normalise the export as they did the source.
+
 The target is checked before anything is written (``check_target``): export never writes into a run
 directory (one holding einformer's run marker, or inside one), and a directory that holds anything
 is replaced only when ``overwrite`` says so.
@@ -18,11 +22,13 @@ is replaced only when ``overwrite`` says so.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from .. import registry
 from ..auto import load
+from ..checkpoint import atomic_write
 from ..training.run_dir import RUN_INFO, is_run
 
 FORMATS = ("hf", "einformer")
@@ -51,7 +57,44 @@ def export(path: str | Path, out: str | Path, *, format: str = "hf", overwrite: 
             tokenizers = family.hf_export(loaded.model, tokenizers, str(path))
     loaded.model.save_pretrained(out, format=format)
     family.save_tokenizers(tokenizers, out)
+    copy_sentence_transformers_files(loaded.path, out)
     return out
+
+
+SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+
+
+def copy_sentence_transformers_files(source: Path, out: Path) -> list[str]:
+    """The sentence-transformers files of ``source`` (if any) copied to ``out``; returns their names.
+    Only the module folders that modules.json names inside ``source`` are copied, file by file."""
+    source = Path(source)
+    if not (source / "modules.json").is_file():
+        return []
+    modules = read_json_list(source / "modules.json")
+    names = [n for n in SENTENCE_TRANSFORMERS_FILES if (source / n).is_file()]
+    for module in modules:
+        folder = module.get("path", "") if isinstance(module, dict) else ""
+        if not isinstance(folder, str) or not folder or Path(folder).is_absolute() or ".." in Path(folder).parts:
+            continue  # the Transformer module itself ("" : the model's own files, written above)
+        names += sorted(
+            str(f.relative_to(source))
+            for f in (source / folder).rglob("*")
+            if f.is_file() and not f.name.startswith(".")
+        )
+    for name in names:
+        with atomic_write(out / name) as f:
+            f.write((source / name).read_bytes())
+    return names
+
+
+def read_json_list(path: Path) -> list:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"{path} is not valid JSON; fix or remove it before exporting") from None
+    if not isinstance(value, list):
+        raise ValueError(f"{path} must hold sentence-transformers' list of modules, got {type(value).__name__}")
+    return value
 
 
 def check_target(out: Path, *, overwrite: bool) -> None:
