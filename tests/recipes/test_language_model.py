@@ -134,13 +134,15 @@ def test_wrong_kind_of_run(tmp_path, text_file, capsys):
     assert "use `einformer generate`" in capsys.readouterr().err
 
 
-def test_generation_beyond_the_context_slides_a_window(tmp_path, text_file, capsys):
+def test_generation_beyond_the_context_slides_a_window_when_asked(tmp_path, text_file, capsys):
     run = tmp_path / "lm"
     assert (
         main(["train", "--model", "gpt", "--data", str(text_file), "--run-dir", str(run), "--steps", "5", *FAST]) == 0
     )
     capsys.readouterr()
-    assert main(["generate", str(run), "--prompt", "line", "--max-new-tokens", "100", "--seed", "0"]) == 0
+    argv = ["generate", str(run), "line", "--max-new-tokens", "100", "--min-new-tokens", "100", "--seed", "0"]
+    assert main(argv) == 2 and "context of 32" in capsys.readouterr().err  # refused without the opt-in
+    assert main([*argv, "--sliding-window"]) == 0
     assert len(capsys.readouterr().out) > 60  # block size 32: several windows
 
 

@@ -188,6 +188,7 @@ def test_fsdp2_trains_and_its_checkpoint_loads_into_a_plain_model(tmp_path, corp
         "--fsdp",
     )
     model = GPT.from_pretrained(tmp_path / "f")
+    assert model.generation_config.do_sample  # generation_config.json written as save_pretrained writes it
     assert len(losses(tmp_path / "f")) == 20
     assert all(torch.isfinite(p).all() for p in model.parameters())
     with torch.no_grad():

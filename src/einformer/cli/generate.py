@@ -8,18 +8,54 @@ import sys
 
 from .common import add_hub_flags, add_model_flags, hub_options, model_options, texts_or_stdin
 
+# generate's options a user tunes from a shell: (flag, type, help); each passes to the option of its name
+GENERATE_FLAGS = (
+    ("--max-new-tokens", int, "tokens to add (default: generation_config.json's, else 200 or what the context holds)"),
+    ("--min-new-tokens", int, "no EOS before this many new tokens"),
+    ("--temperature", float, "sampling: divide the logits by this (< 1 sharper, > 1 flatter)"),
+    ("--top-k", int, "sampling: keep the k most likely tokens (0 = off; transformers' default 50)"),
+    ("--top-p", float, "sampling: keep the smallest set of tokens whose probability reaches p"),
+    ("--min-p", float, "sampling: drop tokens below min_p x the most likely token's probability"),
+    ("--typical-p", float, "sampling: locally typical sampling's mass"),
+    ("--repetition-penalty", float, "divide the scores of tokens already seen (1 = off; CTRL's 1.2)"),
+    ("--no-repeat-ngram-size", int, "never repeat an n-gram of this size (0 = off)"),
+    ("--num-beams", int, "beam search with this many beams (1 = off)"),
+    ("--length-penalty", float, "beam search: score / length ** this (> 0 favours longer sequences)"),
+    ("--num-return-sequences", int, "completions per prompt (sampling, or up to --num-beams beams)"),
+    ("--seed", int, "seed of the sampling's random stream (reproducible runs)"),
+)
+
 
 def register(sub) -> None:
-    p = sub.add_parser("generate", help="continue text with a language model, streamed as it comes")
+    p = sub.add_parser(
+        "generate",
+        help="continue text with a language model, streamed as it comes",
+        description="Continue PROMPT with a language model. Decoding follows the model's generation_config.json "
+        "as transformers does (greedy when it sets nothing; runs einformer trains ask for sampling there); "
+        "every flag overrides it.",
+    )
     p.add_argument("run", help="a language model: a run of `einformer train --model gpt|transformer-xl`, or its model")
-    p.add_argument("--prompt", default=None, help="the prompt; none = one prompt per line of standard input")
-    p.add_argument("--max-new-tokens", type=int, default=None, help="default: generation_config.json's, else 200")
-    p.add_argument("--temperature", type=float, default=None, help="default: generation_config.json's, else 0.8")
-    p.add_argument("--top-k", type=int, default=None, help="default: generation_config.json's, else 50")
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--num-beams", type=int, default=None)
-    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
-    p.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
+    p.add_argument("prompts", nargs="*", metavar="PROMPT", help="prompts; none or '-' = one per line of standard input")
+    p.add_argument("--prompt", action="append", default=None, help="a prompt (as PROMPT; repeatable)")
+    g = p.add_argument_group("generation options (default: the model's generation_config.json)")
+    g.add_argument(
+        "--do-sample",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="sample (--no-do-sample: greedy search, or beam search with --num-beams)",
+    )
+    g.add_argument("--greedy", dest="do_sample", action="store_const", const=False, help="the same as --no-do-sample")
+    for flag, kind, text in GENERATE_FLAGS:
+        g.add_argument(flag, type=kind, default=None, help=text)
+    g.add_argument(
+        "--stop-strings", action="append", default=None, metavar="TEXT", help="stop after this text (repeatable)"
+    )
+    g.add_argument(
+        "--sliding-window",
+        action="store_true",
+        help="past an absolute-position model's context (GPT), go on in windows that re-read the last half "
+        "context (nanoGPT's; an approximation); without it such a request is refused",
+    )
     add_hub_flags(p)
     add_model_flags(p)
     p.set_defaults(func=cmd_generate)
@@ -57,25 +93,32 @@ def register(sub) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from ..auto import load
-    from ..inference import TextGenerator
+    from ..inference import TextGenerator, generation_note
 
     generator = TextGenerator.from_loaded(load(args.run, **hub_options(args), **model_options(args)), "generate")
-    flags = {k: getattr(args, k) for k in ("max_new_tokens", "temperature", "top_k", "top_p", "num_beams", "seed")}
-    if args.greedy:
-        flags["do_sample"] = False
-    prompts = [args.prompt] if args.prompt is not None else [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    names = ["do_sample", "stop_strings", *(flag[2:].replace("-", "_") for flag, _, _ in GENERATE_FLAGS)]
+    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    note = generation_note(generator, options)
+    if note:
+        print(f"einformer generate: note: {note}", file=sys.stderr)
+    prompts = [*(args.prompt or []), *args.prompts]
+    if prompts in ([], ["-"]):
+        prompts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not prompts:
-        raise ValueError("no prompt: pass --prompt TEXT or lines on standard input")
-    options = generator.options(prompts, {k: v for k, v in flags.items() if v is not None})
-    if args.prompt is not None:  # one prompt: stream it to the terminal (beam search: all at once)
-        print(args.prompt, end="", flush=True)
-        beams = options.get("num_beams", 1) > 1
-        for piece in generator.generate(prompts, **options) if beams else generator.stream(args.prompt, **options):
+        raise ValueError('no prompt: give one (einformer generate DIR "Once upon a time") or lines on standard input')
+    n = options.get("num_return_sequences", generator.model.generation_config.num_return_sequences)
+    if len(prompts) == 1 and generator.streams(options):  # stream it to the terminal
+        pieces = generator.stream(prompts[0], sliding_window=args.sliding_window, **options)
+        print(prompts[0] + next(pieces, ""), end="", flush=True)  # the options are checked by the first token
+        for piece in pieces:
             print(piece, end="", flush=True)
         print()
         return 0
-    for i, completion in enumerate(generator.generate(prompts, **options)):
-        print(("---\n" if i else "") + prompts[i] + completion)
+    completions = generator.generate(prompts, sliding_window=args.sliding_window, **options)
+    for i, completion in enumerate(completions):  # n per prompt, grouped per prompt
+        prompt = prompts[i // n]
+        header = f"=== prompt {i // n + 1}, sequence {i % n + 1} of {n} ===\n" if n > 1 else "---\n" if i else ""
+        print(header + prompt + completion)
     return 0
 
 

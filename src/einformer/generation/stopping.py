@@ -24,7 +24,9 @@ class MaxTime:
 
 
 class StopStrings:
-    """Stop a row when its generated text ends with one of ``stop_strings``.
+    """Stop a row when one of ``stop_strings`` appears in its generated text overlapping its last
+    token: the text ends with it, or the last token runs past it ("st" + "opera" stops at "stop"),
+    transformers' rule (a stop string further back stopped the row when it came).
 
     Decodes only the last few tokens of each row (every token is at least one character, so
     ``longest stop string + 2`` tokens always cover a match), whatever the token boundaries.
@@ -37,7 +39,9 @@ class StopStrings:
         self.window = max(map(len, self.stop_strings)) + 2
 
     def __call__(self, input_ids: Tensor, scores: Tensor | None) -> Tensor:
-        generated = input_ids[:, self.prompt_length :]
-        tails = [self.tokenizer.decode(row[-self.window :]) for row in generated.tolist()]
-        done = [any(t.endswith(s) for s in self.stop_strings) for t in tails]
+        done = []
+        for row in input_ids[:, self.prompt_length :].tolist():
+            text, before = self.tokenizer.decode(row[-self.window :]), self.tokenizer.decode(row[-self.window : -1])
+            # an occurrence that ends after ``before``: it starts at most len(s) - 1 characters before its end
+            done.append(any(s in text[max(0, len(before) - len(s) + 1) :] for s in self.stop_strings))
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)

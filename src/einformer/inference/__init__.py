@@ -2,8 +2,9 @@
 translate; what the CLI (`einformer generate`, `translate`), the pipelines and explain call.
 
 * ``text_generation.py``: ``TextGenerator``, a language model (``CausalLM`` or ``MemoryLM``) and its
-  tokenizer: ``generate``, ``stream``, and ``command_options`` (the flags over the model's
-  generation_config.json);
+  tokenizer: ``generate`` (``num_return_sequences`` per prompt, grouped), ``stream``, refusing to run
+  past an absolute-position model's context unless ``sliding_window=True``; ``sampling_by_default``
+  (what a run einformer trains writes into its generation_config.json);
 * ``translation.py``: ``Translator``, a sequence-to-sequence model (``Seq2SeqLM``) and its two
   tokenizers: ``translate`` by beam search, ``greedy_target`` for reading the model's internals.
 
@@ -11,7 +12,14 @@ Both are built from ``einformer.load(path)`` (``from_loaded``), which refuses, b
 cannot use. The training recipes extend them with what a run adds (its own evaluation data).
 """
 
-from .text_generation import SAMPLING_DEFAULTS, TextGenerator, command_options, generate_text
+from .text_generation import SAMPLING_DEFAULTS, TextGenerator, generate_text, generation_note, sampling_by_default
 from .translation import Translator
 
-__all__ = ["SAMPLING_DEFAULTS", "TextGenerator", "Translator", "command_options", "generate_text"]
+__all__ = [
+    "SAMPLING_DEFAULTS",
+    "TextGenerator",
+    "Translator",
+    "generate_text",
+    "generation_note",
+    "sampling_by_default",
+]
