@@ -45,6 +45,28 @@ class Loaded:
     origin: str = "einformer"  # or "huggingface"
     tokenizer_problem: str | None = None
 
+    @classmethod
+    def from_objects(cls, model: PreTrainedModel, tokenizer, command: str = "pipeline") -> Loaded:
+        """A model and a tokenizer already in memory (``pipeline(task, model=model, tokenizer=tok)``), as
+        if loaded from a directory. A sequence-to-sequence model's tokenizer is the source side's (what
+        ``AutoTokenizer`` gives); a Marian one brings its target side (``for_target``)."""
+        name = type(model).__name__
+        if not isinstance(model, PreTrainedModel):
+            raise TypeError(
+                f"{command}: model must be a path, a Hugging Face model name, a Loaded or an einformer model; "
+                f"got a {name}"
+            )
+        registry.of(model)  # a model no family knows is refused here, by name
+        if tokenizer is None:
+            raise ValueError(
+                f"{command}: a {name} object comes without its tokenizer; pass tokenizer= as well "
+                "(einformer.AutoTokenizer.from_pretrained(the model's directory)), or pass the directory as model="
+            )
+        source, origin = None, "einformer"
+        if hasattr(tokenizer, "for_target"):  # a Marian tokenizer: source side given, target side derived
+            source, tokenizer, origin = tokenizer, tokenizer.for_target(), "huggingface"
+        return cls(Path(f"<{name} object>"), model, tokenizer, None, source, origin=origin)
+
     @property
     def model_type(self) -> str:
         return self.model.config.model_type
@@ -195,13 +217,24 @@ def _open(path: str | Path, what: str) -> _Opened:
     return _Opened(directory, model_dir, run, config, *found)
 
 
+def subfolder_hint(directory: Path) -> str:
+    """For a directory without config.json: the subfolders that have one (an installed model package
+    keeps its model in ``model/``), as a sentence to append to the error; empty when none does."""
+    found = sorted(p.parent for p in directory.glob("*/config.json")) if directory.is_dir() else []
+    if not found:
+        return ""
+    return f"; but {', '.join(str(p) for p in found[:3])} {'has' if len(found) == 1 else 'have'} one: pass that"
+
+
 def _read_config(directory: Path, what: str) -> dict:
     path = directory / "config.json"
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{directory} is not an einformer {what} (no config.json); pass the directory that `einformer train`, "
-            "`einformer demo` or save_pretrained wrote, or a Hugging Face model directory"
+        hint = subfolder_hint(directory)
+        usual = (
+            "; pass the directory that `einformer train`, `einformer demo` or save_pretrained wrote, "
+            "or a Hugging Face model directory"
         )
+        raise FileNotFoundError(f"{directory} is not an einformer {what} (no config.json){hint or usual}")
     return read_json(path, "model config")
 
 

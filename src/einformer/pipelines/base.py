@@ -1,4 +1,12 @@
-"""What every pipeline shares: the model and tokenizer from the single loader, and batching.
+"""What every pipeline shares: the model and tokenizer from the single loader, the task's options, and
+batching.
+
+A task's options are the keyword-only parameters of its ``__call__`` (and, where it passes ``**options``
+on, the names in ``extra_options``: text-generation's are generate's). As in transformers, each may be
+given when the pipeline is built (``pipeline("ner", model=..., aggregation_strategy="simple")``: the
+pipeline's defaults) or when it is called, the call's value winning; a name the task does not have is
+refused, with the task's options listed. Every subclass's ``__call__`` is wrapped once, here
+(``__init_subclass__``), so no task repeats it.
 
 Inputs are encoded one by one (``tokenizers`` keeps each text's offsets and special-token mask),
 sorted by length, cut into batches of ``batch_size``, padded to the longest of their batch, run
@@ -9,7 +17,9 @@ sorting is what makes batching pay: a batch of similar lengths wastes little on 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from tokenizers import Encoding
@@ -25,13 +35,39 @@ class Pipeline:
 
     task = ""
     model_tasks: tuple[str, ...] = ()  # the registry's tasks (heads) of the models it reads (empty: any)
+    extra_options: Iterable[str] = ()  # the names a ``**options`` of ``__call__`` takes (text-generation: generate's)
 
-    def __init__(self, loaded: Loaded, *, tokenizer=None, device: str = "cpu", batch_size: int = 8) -> None:
+    def __init__(self, loaded: Loaded, *, tokenizer=None, device: str = "cpu", batch_size: int = 8, **options) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.options = self.check_options(options)  # given when built: the defaults of every call
+        self.called_with: frozenset[str] = frozenset()  # the option names the latest call gave itself
         self.loaded, self.device, self.batch_size = loaded, torch.device(device), batch_size
         self.model = self.pick_model(loaded).to(self.device).eval()
         self.tokenizer = tokenizer if tokenizer is not None else loaded.require_tokenizer(self.task)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Each task's own ``__call__`` takes the options given when the pipeline was built as defaults."""
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            cls.__call__ = _with_built_options(cls.__dict__["__call__"])
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The task's options: its ``__call__``'s keyword-only parameters, then ``extra_options``."""
+        call = inspect.unwrap(cls.__call__)
+        named = [p.name for p in inspect.signature(call).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        return named + sorted(set(cls.extra_options) - set(named))
+
+    def check_options(self, options: dict) -> dict:
+        """``options``, or a clear error naming those the task does not have."""
+        names = self.option_names()
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise ValueError(
+                f"{self.task} has no option {', '.join(map(repr, unknown))}; its options: {', '.join(names) or 'none'}"
+            )
+        return dict(options)
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -91,16 +127,22 @@ class Pipeline:
         return batch
 
     def encode(
-        self, texts: Sequence[str], pairs: Sequence[str | None] | None = None, *, max_length: int | None = None
+        self,
+        texts: Sequence[str],
+        pairs: Sequence[str | None] | None = None,
+        *,
+        max_length: int | None = None,
+        truncation: str = "longest_first",
     ) -> list[Encoding]:
         """One ``tokenizers`` encoding per text (and pair), truncated to ``max_length`` (default: the
-        tokenizer's and the model's limit)."""
+        tokenizer's and the model's limit) by ``truncation`` (``tokenizers``' strategy: "longest_first",
+        "only_first", "only_second")."""
         backend = self.tokenizer.backend
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"input {i} is empty ({text!r}); give each input some text")
         limit = min(self.tokenizer.model_max_length, self.model.config.max_position)
-        backend.enable_truncation(min(limit, max_length) if max_length else limit)
+        backend.enable_truncation(min(limit, max_length) if max_length else limit, strategy=truncation)
         try:
             if pairs is None:
                 return backend.encode_batch(list(texts))
@@ -110,6 +152,17 @@ class Pipeline:
             ]
         finally:
             backend.no_truncation()
+
+
+def _with_built_options(call: Callable) -> Callable:
+    """``call`` with the options the pipeline was built with under the call's own (checked by name)."""
+
+    @functools.wraps(call)
+    def with_options(self, *args, **options):
+        self.called_with = frozenset(options)  # the names given by the call itself (text-classification's legacy shape)
+        return call(self, *args, **self.check_options({**self.options, **options}))
+
+    return with_options
 
 
 def as_list(inputs) -> tuple[list, bool]:

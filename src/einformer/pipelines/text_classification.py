@@ -2,7 +2,9 @@
 
 ``function_to_apply`` defaults as in transformers: none for regression, sigmoid for multi-label
 classification or a single label, softmax otherwise. ``top_k=1`` (the default) gives each input's
-best label as a dict; an explicit ``top_k`` (None: every label) a list sorted by score. Labels come
+best label as a dict; an explicit ``top_k`` (None: every label) a list sorted by score. One text's
+result comes in a list unless the call itself gives ``top_k`` (transformers' legacy rule, which reads
+the call's options only: ``pipeline(..., top_k=None)(text)`` is ``[[...]]``). Labels come
 from the config's ``id2label`` (``label_names``; LABEL_i where a model names none). A pair is a dict
 ``{"text": ..., "text_pair": ...}``.
 """
@@ -38,8 +40,8 @@ class TextClassificationPipeline(Pipeline):
             return [self.labels(row, id2label, top_k) for row in scores]
 
         results = self.run_batches(encodings, forward)
-        if single:  # as transformers: a single text's best label comes in a list, a single pair's alone
-            return [results[0]] if isinstance(inputs, str) and top_k is DEFAULT else results[0]
+        if single:  # as transformers: one text's result in a list unless the call gives top_k; a pair's alone
+            return [results[0]] if isinstance(inputs, str) and "top_k" not in self.called_with else results[0]
         return results
 
     def default_function(self) -> str:

@@ -15,11 +15,13 @@ input it covers (a WordPiece "##" piece), unless it is the unknown token; a toke
 continuation marker (RoBERTa's byte-level BPE, XLM-R's unigram) gets transformers' fallback: a token
 that neither starts the text nor follows or starts with a space continues a word. ``start`` / ``end`` index
 the original text; ``word`` is the tokens joined back by the tokenizer's decoder. Entities whose
-label is in ``ignore_labels`` (default ["O"]) are dropped.
+label is in ``ignore_labels`` (default ["O"]) are dropped. Scores are numpy float32 and offsets Python
+ints, the types transformers returns.
 """
 
 from __future__ import annotations
 
+import numpy as np  # matplotlib's and sacrebleu's dependency: the type of transformers' entity scores
 import torch
 
 from ..registry import TOKEN_CLASSIFICATION
@@ -79,7 +81,7 @@ class TokenClassificationPipeline(Pipeline):
             entities = []
             for t in tokens:
                 best = int(t["scores"].argmax())
-                entities.append({"entity": id2label[best], "score": float(t["scores"][best]), "index": t["index"],
+                entities.append({"entity": id2label[best], "score": np.float32(t["scores"][best]), "index": t["index"],
                                  "word": t["word"], "start": t["start"], "end": t["end"]})  # fmt: skip
             return entities if strategy == "none" else self.group(entities)
         words, current = [], []
@@ -101,7 +103,7 @@ class TokenClassificationPipeline(Pipeline):
             scores = torch.stack([p["scores"] for p in pieces]).mean(0)
         best = int(scores.argmax())
         word = self.tokenizer.backend.decoder.decode([p["word"] for p in pieces])
-        return {"entity": id2label[best], "score": float(scores[best]), "word": word,
+        return {"entity": id2label[best], "score": np.float32(scores[best]), "word": word,
                 "start": pieces[0]["start"], "end": pieces[-1]["end"]}  # fmt: skip
 
     def group(self, entities: list[dict]) -> list[dict]:
@@ -121,7 +123,7 @@ class TokenClassificationPipeline(Pipeline):
     def group_of(self, entities: list[dict]) -> dict:
         return {
             "entity_group": entities[0]["entity"].split("-", 1)[-1],
-            "score": sum(e["score"] for e in entities) / len(entities),
+            "score": np.mean(np.array([e["score"] for e in entities], dtype=np.float32)),  # float32, as transformers
             "word": self.tokenizer.backend.decoder.decode([e["word"] for e in entities]),
             "start": entities[0]["start"],
             "end": entities[-1]["end"],
