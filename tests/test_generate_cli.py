@@ -133,7 +133,7 @@ def test_sampling_flags_reach_generate(gpt2, capsys):
     generator = TextGenerator.from_loaded(load(d))
     ids = torch.tensor([generator.encode(PROMPTS[0])])
     new = generator.model.generate(ids, max_new_tokens=10, **options)[0, ids.shape[1] :].tolist()
-    new = new[: new.index(generator.tokenizer.eos_id)] if generator.tokenizer.eos_id in new else new
+    new = new[: new.index(generator.tokenizer.eos_token_id)] if generator.tokenizer.eos_token_id in new else new
     assert cli(capsys, d, PROMPTS[0], "--max-new-tokens", 10, *flags)[1] == PROMPTS[0] + generator.decode(new) + "\n"
     unseeded = cli(capsys, d, PROMPTS[0], "--max-new-tokens", 10, *flags[:-2], "--seed", 4)[1]
     assert unseeded != PROMPTS[0] + generator.decode(new) + "\n"  # the seed is what made them equal
@@ -212,16 +212,23 @@ def test_rotary_and_memory_models_go_on_past_their_trained_length():
     from einformer.data.tokenizer import Tokenizer
 
     tok = Tokenizer.train(TEXT, "char", vocab_size=64)
-    ids = dict(vocab_size=tok.vocab_size, bos_token_id=tok.bos_id, eos_token_id=tok.eos_id, pad_token_id=tok.pad_id)
+    ids = dict(
+        vocab_size=tok.vocab_size,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     models = [
         Llama(LlamaConfig.from_preset("tiny", max_position=16, **ids)),
         TransformerXL(TransformerXLConfig.from_preset("tiny", segment_length=8, mem_len=8, **ids)),
     ]
     for model in models:
         generator = TextGenerator(model.eval(), tok)
-        text = generator.generate(["the quick"], max_new_tokens=40, do_sample=False, suppress_tokens=[tok.eos_id])[0]
+        text = generator.generate(
+            ["the quick"], max_new_tokens=40, do_sample=False, suppress_tokens=[tok.eos_token_id]
+        )[0]
         prompt = torch.tensor([tok.encode("the quick")])
-        new = model.generate(prompt, max_new_tokens=40, suppress_tokens=[tok.eos_id])[0, prompt.shape[1] :]
+        new = model.generate(prompt, max_new_tokens=40, suppress_tokens=[tok.eos_token_id])[0, prompt.shape[1] :]
         assert text == tok.decode(new.tolist()) and len(new) == 40
 
 
@@ -241,7 +248,7 @@ def test_a_trained_run_samples_by_default_and_greedy_is_a_flag(tmp_path, capsys)
     ids = torch.tensor([generator.encode("the")])
     sampled = generator.model.generate(ids, max_new_tokens=20, seed=1)[0, 3:].tolist()
     greedy = generator.model.generate(ids, max_new_tokens=20, do_sample=False)[0, 3:].tolist()
-    stop = [generator.tokenizer.eos_id]
+    stop = [generator.tokenizer.eos_token_id]
     cut = [generator.decode(t[: t.index(stop[0])] if stop[0] in t else t) for t in (sampled, greedy)]
     assert cli(capsys, run, "the", "--max-new-tokens", 20, "--seed", 1) == (0, "the" + cut[0] + "\n", "")
     assert cli(capsys, run, "the", "--max-new-tokens", 20, "--greedy")[1] == "the" + cut[1] + "\n"

@@ -67,7 +67,11 @@ def test_tokenizer_json_written_by_transformers_and_our_export_round_trip(files,
     fast.save_pretrained(tmp_path / "hf")
     ours = GPT2Tokenizer.from_pretrained(tmp_path / "hf")  # through its tokenizer.json
     assert all(ours.encode(t) == fast(t)["input_ids"] for t in SAMPLE)
-    assert (ours.bos_id, ours.eos_id, ours.pad_id) == (fast.bos_token_id, fast.eos_token_id, fast.eos_token_id)
+    assert (ours.bos_token_id, ours.eos_token_id, ours.pad_token_id) == (
+        fast.bos_token_id,
+        fast.eos_token_id,
+        fast.pad_token_id,
+    )
     ours.save_pretrained(tmp_path / "ours")
     back = transformers.AutoTokenizer.from_pretrained(tmp_path / "ours")
     assert all(back(t)["input_ids"] == fast(t)["input_ids"] for t in SAMPLE)
@@ -79,14 +83,16 @@ def test_batches_pad_on_the_configured_side(files):
     batch = tok(["a", "Hello world"], padding=True, return_tensors="pt")
     short = tok.encode("a")
     assert batch["attention_mask"][0].tolist()[-len(short) :] == [1] * len(short)
-    assert batch["input_ids"][0, -len(short) :].tolist() == short and batch["input_ids"][0, 0] == tok.eos_id
+    assert batch["input_ids"][0, -len(short) :].tolist() == short and batch["input_ids"][0, 0] == tok.eos_token_id
 
 
 def gpt2_directory(files, path, seed: int = 0) -> tuple[GPT, GPT2Tokenizer]:
     """A tiny random GPT saved as a Hugging Face GPT-2 directory with the tokenizer of ``files``."""
     tok = GPT2Tokenizer.from_pretrained(files)
     torch.manual_seed(seed)
-    config = GPTConfig.from_preset("tiny", vocab_size=tok.vocab_size, bos_token_id=tok.eos_id, eos_token_id=tok.eos_id)
+    config = GPTConfig.from_preset(
+        "tiny", vocab_size=tok.vocab_size, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id
+    )
     model = GPT(config).eval()
     model.save_pretrained(path, format="hf")
     tok.save_pretrained(path)
@@ -101,8 +107,8 @@ def test_a_gpt2_directory_generates_and_explains_through_the_cli(files, tmp_path
     out = capsys.readouterr().out
     ids = torch.tensor([tok.encode("Hello")])
     expected = model.generate(ids, max_new_tokens=5)[0, ids.shape[1] :].tolist()
-    if tok.eos_id in expected:
-        expected = expected[: expected.index(tok.eos_id)]
+    if tok.eos_token_id in expected:
+        expected = expected[: expected.index(tok.eos_token_id)]
     assert out == "Hello" + tok.decode(expected) + "\n"
     assert main(["attention", str(tmp_path), "Hello world", "-o", str(tmp_path / "a.png")]) == 0
     assert "self attention" in capsys.readouterr().out
@@ -134,7 +140,7 @@ def test_stdin_prompts_are_one_left_padded_batch_with_the_model_s_tokens(files, 
     for prompt in prompts:
         ids = torch.tensor([tok.encode(prompt)])
         new = model.generate(ids, max_new_tokens=4)[0, ids.shape[1] :].tolist()
-        expected.append(prompt + tok.decode(new[: new.index(tok.eos_id)] if tok.eos_id in new else new))
+        expected.append(prompt + tok.decode(new[: new.index(tok.eos_token_id)] if tok.eos_token_id in new else new))
     assert out.stdout == "---\n".join(e + "\n" for e in expected)
 
 

@@ -18,7 +18,7 @@ from einformer.data.tokenizer import Tokenizer
 def test_round_trip_and_specials(level, texts, sample, tmp_path):
     tok = Tokenizer.train(texts, level, vocab_size=80)
     ids = tok.encode(sample, add_bos=True, add_eos=True)
-    assert ids[0] == tok.bos_id == 1 and ids[-1] == tok.eos_id == 2
+    assert ids[0] == tok.bos_token_id == 1 and ids[-1] == tok.eos_token_id == 2
     assert tok.decode(ids) == sample
     assert tok.decode(ids + [5, 6]) == sample  # decoding stops at EOS
     tok.save(tmp_path / "tok.json")
@@ -28,7 +28,7 @@ def test_round_trip_and_specials(level, texts, sample, tmp_path):
 
 def test_unknown_symbols_map_to_unk():
     tok = Tokenizer.train(["abc"], "char")
-    assert tok.encode("abz") == tok.encode("ab") + [tok.unk_id]
+    assert tok.encode("abz") == tok.encode("ab") + [tok.unk_token_id]
 
 
 def test_batch_pads_right():

@@ -111,7 +111,7 @@ def test_documents_are_separated_by_eos(pretrained):
     assert split_documents("a\n\n\nb\n \nc\n", "blank-line") == ["a", "b", "c\n"]
     assert split_documents("a\nb\n\nc", "line") == ["a", "b", "c"]
     ids = encode_documents(tok, "one doc\n\ntwo doc", "blank-line").tolist()
-    assert ids == tok.encode("one doc") + [tok.eos_id] + tok.encode("two doc")
+    assert ids == tok.encode("one doc") + [tok.eos_token_id] + tok.encode("two doc")
     assert encode_documents(tok, "one doc\n\ntwo doc", "file").tolist() == tok.encode("one doc\n\ntwo doc")
 
 

@@ -82,14 +82,12 @@ class GPT2Tokenizer(PreTrainedTokenizerFast):
         except ValueError as e:  # a special token the vocabulary lacks: name the directory
             raise ValueError(f"{directory}: {e}") from None
 
-    @property
-    def pad_id(self) -> int | None:
-        """The id to pad with: ``pad_token_id``, else ``eos_token_id`` (as generate does). An old name:
-        unlike ``pad_token_id`` (None without a pad token, as in transformers), it falls back."""
-        return self.pad_token_id if self.pad_token is not None else self.eos_token_id
-
     def _pad_value(self) -> int:
-        return self.pad_id if self.pad_id is not None else 0
+        """GPT-2 has no pad token: it pads with its EOS (as generate does; the mask hides it), else 0."""
+        for i in (self.pad_token_id, self.eos_token_id):
+            if i is not None:
+                return i
+        return 0
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """tokenizer.json, vocab.json + merges.txt, tokenizer_config.json and special_tokens_map.json:

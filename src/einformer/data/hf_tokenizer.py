@@ -129,13 +129,6 @@ class HFTokenizer(ChatTemplates, PreTrainedTokenizerFast):
         ids = [(t, self.backend.token_to_id(t)) for t in dict.fromkeys(t for t in (bos, eos) if t)]
         self.backend.post_processor = processors.TemplateProcessing(single=single, pair=pair, special_tokens=ids)
 
-    @property
-    def pad_id(self) -> int | None:
-        """The id generation pads with: ``pad_token_id``, else ``eos_token_id`` (Llama 3 has no pad token).
-        An old name: ``pad_token_id`` stays None without a pad token, and padding in ``__call__`` asks for one,
-        as in transformers."""
-        return self.pad_token_id if self.pad_token is not None else self.eos_token_id
-
     # -- files -----------------------------------------------------------------------------------
 
     @classmethod

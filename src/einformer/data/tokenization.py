@@ -324,24 +324,6 @@ class PreTrainedTokenizer:
         kwargs = {} if skip_special_tokens is None else {"skip_special_tokens": skip_special_tokens}
         return [self.decode(row, **kwargs) for row in sequences]
 
-    # -- old names, kept while callers move to the ones above ----------------------------------------
-
-    @property
-    def pad_id(self) -> int | None:
-        return self.pad_token_id
-
-    @property
-    def bos_id(self) -> int | None:
-        return self.bos_token_id
-
-    @property
-    def eos_id(self) -> int | None:
-        return self.eos_token_id
-
-    @property
-    def unk_id(self) -> int | None:
-        return self.unk_token_id
-
     def id_to_token(self, i: int) -> str | None:
         return self.convert_ids_to_tokens(int(i))
 

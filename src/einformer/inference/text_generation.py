@@ -194,7 +194,7 @@ def _batch(run: TextGenerator, rows: list[list[int]], total: int, options: dict)
 def _left_padded(run: TextGenerator, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, S) ids and mask, padded on the left: every prompt ends where generation starts."""
     width, device = max(map(len, rows)), _device(run.model)
-    pad = next((i for i in (run.tokenizer.pad_id, run.tokenizer.eos_id) if i is not None), 0)  # masked anyway
+    pad = next((i for i in (run.tokenizer.pad_token_id, run.tokenizer.eos_token_id) if i is not None), 0)  # masked
     ids = torch.full((len(rows), width), pad, dtype=torch.long, device=device)
     mask = torch.zeros_like(ids)
     for i, row in enumerate(rows):
@@ -279,7 +279,7 @@ def _generate_with_memory(run: TextGenerator, rows: list[list[int]], total: int,
 
 def _start_id(tok) -> int:
     """What an empty prompt starts from: BOS, else EOS (GPT-2's one special token)."""
-    start = tok.bos_id if tok.bos_id is not None else tok.eos_id
+    start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     if start is None:
         raise ValueError("an empty prompt needs a BOS or EOS token to start from; this tokenizer has neither")
     return start
@@ -293,7 +293,8 @@ class _Ends:
     def __init__(self, run: TextGenerator, options: dict) -> None:
         eos = options.get("eos_token_id", run.model.generation_config.eos_token_id)
         eos = getattr(run.model.config, "eos_token_id", None) if eos is None else eos
-        self.eos = {*([] if eos is None else [eos] if isinstance(eos, int) else eos), run.tokenizer.eos_id} - {None}
+        eos = [] if eos is None else [eos] if isinstance(eos, int) else eos
+        self.eos = {*eos, run.tokenizer.eos_token_id} - {None}
         strings = options.get("stop_strings")
         strings = [strings] if isinstance(strings, str) else strings
         self.stop = StopStrings(strings, run.tokenizer, 0) if strings else None

@@ -43,7 +43,7 @@ class Translator:
     def encode_sources(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Source ids with EOS, cut to the model's positions, right-padded: input_ids, attention_mask (B, S)."""
         tok, limit = self.source_tokenizer, self.model.config.max_position - 1
-        return pad_batch([tok.encode(t, add_eos=False)[:limit] + [tok.eos_id] for t in texts], tok.pad_id)
+        return pad_batch([tok.encode(t, add_eos=False)[:limit] + [tok.eos_token_id] for t in texts], tok.pad_token_id)
 
     def _length(self, max_new_tokens: int | None, longest_source: int) -> dict:
         """``max_new_tokens`` if given; else a run's room (the module docstring); else the model's generation config."""
@@ -64,7 +64,7 @@ class Translator:
         length = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
         out = self.model.generate(batch["input_ids"], batch["attention_mask"], num_beams=1, **length)
         ids = out[0, 1:].tolist()
-        eos = self.target_tokenizer.eos_id
+        eos = self.target_tokenizer.eos_token_id
         if eos in ids:
             ids = ids[: ids.index(eos) + 1]
         return batch, ids, torch.tensor([[self.model.config.bos_token_id] + ids[:-1]])

@@ -263,9 +263,9 @@ def train_lm(
         config = config_class.from_preset(
             preset or "small",
             vocab_size=tok.vocab_size,
-            bos_token_id=tok.bos_id,
-            eos_token_id=tok.eos_id,
-            pad_token_id=tok.pad_id,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.eos_token_id if tok.pad_token_id is None else tok.pad_token_id,  # GPT-2's: its EOS
             **{**(lengths if memory else {"max_position": block_size}), **(model_overrides or {})},
         )
     check_vocabulary(tok, config.vocab_size, str(run_dir))

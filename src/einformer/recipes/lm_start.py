@@ -85,9 +85,9 @@ def encode_documents(tokenizer, text: str, documents: str, dtype: torch.dtype = 
     parts = split_documents(text, documents)
     if len(parts) == 1:
         return tokenizer.encode_array(parts[0], dtype=dtype)
-    if tokenizer.eos_id is None:
+    if tokenizer.eos_token_id is None:
         raise ValueError("separating documents needs an EOS token; this tokenizer has none (set eos_token)")
-    eos = torch.tensor([tokenizer.eos_id], dtype=dtype)
+    eos = torch.tensor([tokenizer.eos_token_id], dtype=dtype)
     pieces = []
     for i, part in enumerate(parts):
         ids = tokenizer.encode_array(part, dtype=dtype)
