@@ -132,8 +132,11 @@ class HFTokenizer(ChatTemplates, PreTrainedTokenizerFast):
     # -- files -----------------------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> HFTokenizer:
-        """tokenizer.json with tokenizer_config.json (and special_tokens_map.json, chat_template.jinja)."""
+    def from_pretrained(cls, directory: str | Path, *, defaults: dict[str, str] | None = None) -> HFTokenizer:
+        """tokenizer.json with tokenizer_config.json (and special_tokens_map.json, chat_template.jinja).
+        ``defaults``: special tokens ("bos" ... "mask" -> string) that the caller's transformers class
+        takes where the config names none (``CLASS_DEFAULTS`` holds those of the classes named by
+        ``tokenizer_class``)."""
         directory = Path(directory)
         path = directory / TOKENIZER_FILE
         if not path.is_file():
@@ -144,7 +147,8 @@ class HFTokenizer(ChatTemplates, PreTrainedTokenizerFast):
             # transformers' legacy path: special_tokens_map.json's entries over the config's
             config = {**config, **read_json(directory / SPECIAL_MAP_FILE, "special tokens map")}
         kind = str(config.get("tokenizer_class") or "").removesuffix("Fast")
-        config = {**CLASS_DEFAULTS.get(kind, {}), **config}
+        given = {f"{name}_token": token for name, token in (defaults or {}).items()}
+        config = {**given, **CLASS_DEFAULTS.get(kind, {}), **config}
         backend = _read_backend(path, kind, config)
         for _, entry in sorted((config.get("added_tokens_decoder") or {}).items(), key=lambda kv: int(kv[0])):
             token = _added_token(entry)
