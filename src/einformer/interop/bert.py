@@ -16,7 +16,7 @@ from torch import Tensor
 from .. import notices
 from ..checkpoint import CheckpointError, load_state_strict
 from ..config import BertConfig
-from .hf_files import read_hf_config, read_hf_weights, write_hf_dir
+from .hf_files import MAX_SHARD_SIZE, read_hf_config, read_hf_weights, write_hf_dir
 
 ACTIVATIONS = {
     "gelu": "gelu",
@@ -224,8 +224,9 @@ def load_hf_bert(cls, directory: str | Path, **config_changes):
     return model
 
 
-def save_hf_bert(model, directory: str | Path) -> Path:
-    """config.json + model.safetensors in Hugging Face's layout for this model's class."""
+def save_hf_bert(model, directory: str | Path, *, max_shard_size: int | str = MAX_SHARD_SIZE) -> Path:
+    """config.json + model.safetensors (or shards past ``max_shard_size``) in Hugging Face's layout for
+    this model's class."""
     mapping = full_key_map(model)
     state = model.state_dict()
     tensors = {mapping[k]: v for k, v in state.items() if k != "mlm.decoder.weight"}
@@ -233,4 +234,10 @@ def save_hf_bert(model, directory: str | Path) -> Path:
         tensors["cls.predictions.decoder.weight"] = state["mlm.decoder.weight"]
         tensors["cls.predictions.decoder.bias"] = state["mlm.decoder.bias"]
     arch = ARCHITECTURES.get(type(model).__name__, "BertModel")
-    return write_hf_dir(directory, config_to_hf(model.config, arch), tensors)
+    return write_hf_dir(
+        directory,
+        config_to_hf(model.config, arch),
+        tensors,
+        max_shard_size=max_shard_size,
+        total_parameters=model.num_parameters(),
+    )

@@ -21,7 +21,7 @@ from ..config.deberta_v2 import POSITION_TERMS
 from .bert import config_from_hf as bert_config_from_hf
 from .bert import config_to_hf as bert_config_to_hf
 from .encoder_keys import EncoderFormat, load_hf_encoder, save_hf_encoder
-from .hf_files import read_hf_config
+from .hf_files import MAX_SHARD_SIZE, read_hf_config
 
 LAYER = {
     "attn.q_proj": "attention.self.query_proj",
@@ -143,5 +143,6 @@ def load_hf_deberta_v2(cls, directory: str | Path, **config_changes):
     return load_hf_encoder(FORMAT, cls, directory, config_from_hf(read_hf_config(directory), **config_changes))
 
 
-def save_hf_deberta_v2(model, directory: str | Path) -> Path:
-    return save_hf_encoder(FORMAT, model, directory, config_to_hf(model.config, type(model).__name__))
+def save_hf_deberta_v2(model, directory: str | Path, *, max_shard_size: int | str = MAX_SHARD_SIZE) -> Path:
+    config = config_to_hf(model.config, type(model).__name__)
+    return save_hf_encoder(FORMAT, model, directory, config, max_shard_size=max_shard_size)

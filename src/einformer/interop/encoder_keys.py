@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .. import notices
 from ..checkpoint import CheckpointError, load_state_strict, tied_aliases
-from .hf_files import read_hf_weights, write_hf_dir
+from .hf_files import MAX_SHARD_SIZE, read_hf_weights, write_hf_dir
 
 BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
@@ -140,15 +140,21 @@ def load_hf_encoder(fmt: EncoderFormat, cls, directory: str | Path, config):
     return model
 
 
-def save_hf_encoder(fmt: EncoderFormat, model, directory: str | Path, config: dict) -> Path:
-    """config.json + model.safetensors in the family's Hugging Face layout; a tied weight is written
-    under each of its names, as older transformers versions wrote it."""
+def save_hf_encoder(
+    fmt: EncoderFormat, model, directory: str | Path, config: dict, *, max_shard_size: int | str = MAX_SHARD_SIZE
+) -> Path:
+    """config.json + model.safetensors (or shards past ``max_shard_size``, with their index) in the
+    family's Hugging Face layout; a tied weight is written under each of its names, as older
+    transformers versions wrote it."""
     mapping = key_map(fmt, model)
     tensors = {mapping[k]: v for k, v in model.state_dict().items()}
     for alias, target in fmt.aliases.items():
         if target in tensors:
             tensors[alias] = tensors[target]
-    return write_hf_dir(directory, config, fmt.join(tensors) if fmt.join else tensors)
+    tensors = fmt.join(tensors) if fmt.join else tensors
+    return write_hf_dir(
+        directory, config, tensors, max_shard_size=max_shard_size, total_parameters=model.num_parameters()
+    )
 
 
 def labels_config(config) -> dict:

@@ -16,7 +16,7 @@ from torch import Tensor
 from ..checkpoint import CheckpointError, load_state_strict
 from ..config import GPTConfig
 from ..validation import drop_out_of_vocabulary
-from .hf_files import read_hf_config, read_hf_weights, write_hf_dir
+from .hf_files import MAX_SHARD_SIZE, read_hf_config, read_hf_weights, write_hf_dir
 
 ACTIVATIONS = {
     "gelu_new": "gelu_tanh",
@@ -167,8 +167,9 @@ def load_hf_gpt2(cls, directory: str | Path):
     return model
 
 
-def save_hf_gpt2(model, directory: str | Path) -> Path:
-    """Write config.json + model.safetensors that transformers' GPT2LMHeadModel loads identically."""
+def save_hf_gpt2(model, directory: str | Path, *, max_shard_size: int | str = MAX_SHARD_SIZE) -> Path:
+    """Write config.json + model.safetensors (or shards past ``max_shard_size``, with their index) that
+    transformers' GPT2LMHeadModel loads identically."""
     c = model.config
     hf_config = config_to_hf(c)
     state = model.state_dict()
@@ -182,4 +183,8 @@ def save_hf_gpt2(model, directory: str | Path) -> Path:
             tensors[key] = state[our_key].t() if how == "t" else state[our_key]
     if not c.tie_word_embeddings:
         tensors["lm_head.weight"] = state["lm_head.weight"]
-    return write_hf_dir(directory, hf_config, tensors)
+    # in the order of transformers' modules (the final norm after the blocks), so shards group as its own
+    tensors = dict(sorted(tensors.items(), key=lambda item: ".ln_f." in item[0]))  # a stable sort
+    return write_hf_dir(
+        directory, hf_config, tensors, max_shard_size=max_shard_size, total_parameters=model.num_parameters()
+    )

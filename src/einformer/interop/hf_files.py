@@ -50,13 +50,19 @@ def read_hf_weights(directory: str | Path) -> dict[str, Tensor]:
 
 
 def write_hf_dir(
-    directory: str | Path, config: dict, tensors: dict[str, Tensor], *, max_shard_size: int | str = MAX_SHARD_SIZE
+    directory: str | Path,
+    config: dict,
+    tensors: dict[str, Tensor],
+    *,
+    max_shard_size: int | str = MAX_SHARD_SIZE,
+    total_parameters: int | None = None,
 ) -> Path:
     """Write the weights and config.json, each file atomically: model.safetensors, or past
     ``max_shard_size`` (bytes, or transformers' strings: "5GB", "500MB", "2GiB") shards
     model-00001-of-0000N.safetensors ... and model.safetensors.index.json naming each tensor's shard,
-    as transformers' ``save_pretrained`` writes them. Weight files of an earlier save that the new
-    layout does not use are removed, so a reader never takes a stale one."""
+    as transformers' ``save_pretrained`` writes them (its metadata: ``total_size`` in bytes and, when
+    given, the model's ``total_parameters``). Weight files of an earlier save that the new layout does
+    not use are removed, so a reader never takes a stale one."""
     directory = Path(directory)
     shards = plan_shards(tensors, parse_size(max_shard_size))
     n = len(shards)
@@ -65,8 +71,10 @@ def write_hf_dir(
         save_tensors({k: tensors[k].clone() for k in keys}, directory / name)
     if n > 1:
         weight_map = {k: name for name, keys in zip(names, shards, strict=True) for k in keys}
-        total = sum(_nbytes(t) for t in tensors.values())
-        write_json(directory / SHARD_INDEX, {"metadata": {"total_size": total}, "weight_map": weight_map})
+        metadata = {"total_size": sum(_nbytes(t) for t in tensors.values())}
+        if total_parameters is not None:
+            metadata["total_parameters"] = total_parameters
+        write_json(directory / SHARD_INDEX, {"metadata": metadata, "weight_map": weight_map})
     stale = {directory / "model.safetensors", directory / SHARD_INDEX, *directory.glob("model-*-of-*.safetensors")}
     for path in stale - {directory / name for name in names} - ({directory / SHARD_INDEX} if n > 1 else set()):
         path.unlink(missing_ok=True)
@@ -90,18 +98,24 @@ def parse_size(size: int | str) -> int:
 
 
 def plan_shards(tensors: dict[str, Tensor], limit: int) -> list[list[str]]:
-    """Tensor names per shard, in order: a shard takes tensors until the next would pass ``limit``
-    bytes; a tensor larger than ``limit`` gets a shard of its own (a tensor is never split)."""
-    shards: list[list[str]] = [[]]
+    """Tensor names per shard, as huggingface_hub's ``split_torch_state_dict_into_shards`` (which
+    transformers' ``save_pretrained`` calls) groups them: tensors in order fill the open shard until
+    the next would pass ``limit`` bytes, which closes it; a tensor larger than ``limit`` gets a shard
+    of its own at once, while the open shard stays open (a tensor is never split)."""
+    shards: list[list[str]] = []
+    current: list[str] = []
     size = 0
     for key, tensor in tensors.items():
         n = _nbytes(tensor)
-        if shards[-1] and size + n > limit:
-            shards.append([])
-            size = 0
-        shards[-1].append(key)
+        if n > limit:
+            shards.append([key])
+            continue
+        if size + n > limit:
+            shards.append(current)
+            current, size = [], 0
+        current.append(key)
         size += n
-    return shards
+    return shards + [current] if current or not shards else shards
 
 
 def _nbytes(t: Tensor) -> int:

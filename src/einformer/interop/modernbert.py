@@ -28,7 +28,7 @@ from ..config.modernbert import GLOBAL_EVERY, ModernBertConfig
 from .bert import ACTIVATIONS
 from .bert import config_from_hf as bert_config_from_hf
 from .encoder_keys import EncoderFormat, labels_config, load_hf_encoder, save_hf_encoder
-from .hf_files import read_hf_config
+from .hf_files import MAX_SHARD_SIZE, read_hf_config
 
 FUSED = {"attn.Wqkv": ("q", "k", "v"), "mlp.Wi": ("in", "gate")}  # Hugging Face's matrix -> its row blocks
 LAYER = {
@@ -218,5 +218,6 @@ def load_hf_modernbert(cls, directory: str | Path, **config_changes):
     return load_hf_encoder(FORMAT, cls, directory, config_from_hf(read_hf_config(directory), **config_changes))
 
 
-def save_hf_modernbert(model, directory: str | Path) -> Path:
-    return save_hf_encoder(FORMAT, model, directory, config_to_hf(model.config, type(model).__name__))
+def save_hf_modernbert(model, directory: str | Path, *, max_shard_size: int | str = MAX_SHARD_SIZE) -> Path:
+    config = config_to_hf(model.config, type(model).__name__)
+    return save_hf_encoder(FORMAT, model, directory, config, max_shard_size=max_shard_size)

@@ -19,7 +19,7 @@ from .bert import config_from_hf as bert_config_from_hf
 from .bert import config_to_hf as bert_config_to_hf
 from .bert import encoder_key_map
 from .encoder_keys import EncoderFormat, load_hf_encoder, save_hf_encoder
-from .hf_files import read_hf_config
+from .hf_files import MAX_SHARD_SIZE, read_hf_config
 
 FORMAT = EncoderFormat(
     name="RoBERTa",
@@ -72,6 +72,7 @@ def load_hf_roberta(cls, directory: str | Path, **config_changes):
     return load_hf_encoder(FORMAT, cls, directory, config)
 
 
-def save_hf_roberta(model, directory: str | Path) -> Path:
+def save_hf_roberta(model, directory: str | Path, *, max_shard_size: int | str = MAX_SHARD_SIZE) -> Path:
     """config.json + model.safetensors in Hugging Face's layout for this model's class."""
-    return save_hf_encoder(FORMAT, model, directory, config_to_hf(model.config, type(model).__name__))
+    config = config_to_hf(model.config, type(model).__name__)
+    return save_hf_encoder(FORMAT, model, directory, config, max_shard_size=max_shard_size)

@@ -10,6 +10,8 @@ BERT directory with its WordPiece files; an encoder-decoder in Marian's configur
 Marian directory (MarianMTModel reads it), with its sentencepiece files when it came from one, else
 the run's source_/target_tokenizer.json (which einformer reads beside a Marian config).
 ``format="einformer"``: einformer's layout, tokenizers as the run keeps them.
+``max_shard_size`` (hf only; "500MB", "5GB", "2GiB" or bytes): past it the weights are written as
+shards with model.safetensors.index.json, as transformers' ``save_pretrained(max_shard_size=...)``.
 
 A sentence-transformers source keeps its files in either format: modules.json, the folders of the
 modules it names (1_Pooling/ ...), sentence_bert_config.json and config_sentence_transformers.json,
@@ -29,16 +31,26 @@ from pathlib import Path
 from .. import registry
 from ..auto import load
 from ..checkpoint import atomic_write
+from ..interop.hf_files import parse_size
 from ..training.run_dir import RUN_INFO, is_run
 
 FORMATS = ("hf", "einformer")
 
 
-def export(path: str | Path, out: str | Path, *, format: str = "hf", overwrite: bool = False) -> Path:
+def export(
+    path: str | Path,
+    out: str | Path,
+    *,
+    format: str = "hf",
+    overwrite: bool = False,
+    max_shard_size: int | str | None = None,
+) -> Path:
     """Write what ``path`` holds to ``out`` in ``format``; returns ``out``. ``overwrite``: replace the
-    files of a non-empty ``out`` (never a run directory's)."""
+    files of a non-empty ``out`` (never a run directory's). ``max_shard_size``: shard the Hugging
+    Face weights past this size (None: transformers' default, "50GB")."""
     if format not in FORMATS:
         raise ValueError(f"export --format {format!r}: choose one of {FORMATS}")
+    max_shard_size = shard_size(max_shard_size, format)
     out = Path(out)
     check_target(out, overwrite=overwrite)
     loaded = load(path)
@@ -55,10 +67,26 @@ def export(path: str | Path, out: str | Path, *, format: str = "hf", overwrite: 
             )
         if family.hf_export is not None:  # before writing anything: it may refuse
             tokenizers = family.hf_export(loaded.model, tokenizers, str(path))
-    loaded.model.save_pretrained(out, format=format)
+    loaded.model.save_pretrained(out, format=format, max_shard_size=max_shard_size)
     family.save_tokenizers(tokenizers, out)
     copy_sentence_transformers_files(loaded.path, out)
     return out
+
+
+def shard_size(value: int | str | None, format: str) -> int | None:
+    """``--max-shard-size`` in bytes (digits alone are bytes), checked before anything is read or written."""
+    if value is None:
+        return None
+    if format != "hf":
+        raise ValueError("export --max-shard-size shards the Hugging Face format only: drop it or use --format hf")
+    text = str(value).strip()
+    try:
+        return parse_size(int(text) if text.isdigit() else value)
+    except ValueError:
+        raise ValueError(
+            f"export --max-shard-size {value!r}: give a size such as 500MB, 5GB or 2GiB (KB, MB, GB, TB are "
+            "powers of 1000, KiB, MiB, GiB of 1024), or a number of bytes"
+        ) from None
 
 
 SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
