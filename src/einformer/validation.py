@@ -3,6 +3,8 @@ shares. A failure is a ``ConfigError`` that names the field and why."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import math
@@ -192,8 +194,36 @@ def _all_finite(tensor) -> bool:
 
 # ---------------------------------------------------------------- sizes against the memory there is
 SKIP_MEMORY_CHECK = "EINFORMER_SKIP_MEMORY_CHECK"  # =1: build configs larger than the memory available now
-LOWEST_BYTES_PER_PARAMETER = 2  # bf16 / fp16: the narrowest floating type einformer builds weights in
 LAYER_FIELDS = ("n_layers", "n_encoder_layers", "n_decoder_layers")
+# bytes a weight of a quantized layer takes (nn/quantized.py: int8 one byte; int4 two to a uint8 byte);
+# their scales and zeros are left out, so the bound stays a lower one
+QUANTIZED_BYTES = {"int8": 1.0, "int4": 0.5}
+_BUILT_IN: contextvars.ContextVar[tuple[Any, str | None] | None] = contextvars.ContextVar("built_in", default=None)
+
+
+@contextlib.contextmanager
+def weights_built_in(dtype, quantization: str | None = None):
+    """Inside the block, a config prices its weights as the loader will build them: ``dtype`` (a
+    ``torch.dtype``; None: torch's default) and, for a quantized checkpoint, its layers at the bytes of
+    ``quantization`` ("int8" / "int4", config.json's ``quantization_config``). ``from_pretrained`` sets
+    it around the build; the dtype and the method are the ones it resolved, not read again here."""
+    token = _BUILT_IN.set((dtype, quantization))
+    try:
+        yield
+    finally:
+        _BUILT_IN.reset(token)
+
+
+def weight_bytes() -> tuple[float, float, str]:
+    """(bytes of a table parameter, bytes of a layer parameter, the type in words) of the model about to be built: the
+    loader's ``weights_built_in`` where it set one, else torch's default dtype, the type nn.Module
+    constructors make (fp32 unless the program changed it)."""
+    import torch
+
+    dtype, quantization = _BUILT_IN.get() or (None, None)
+    dtype = dtype or torch.get_default_dtype()
+    words = str(dtype).removeprefix("torch.") + (f" with {quantization} layers" if quantization else "")
+    return dtype.itemsize, QUANTIZED_BYTES.get(quantization, dtype.itemsize), words
 
 
 class TooLargeError(ConfigError):
@@ -244,23 +274,30 @@ def gigabytes(n: float) -> str:
     return f"{n / 1e12:.3g} TB" if n >= 1e12 else f"{n / 1e9:.3g} GB"
 
 
-def check_fits_memory(config, *, bytes_per_parameter: float = LOWEST_BYTES_PER_PARAMETER, extra: int = 0,
-                      what: str = "its weights") -> None:  # fmt: skip
+def check_fits_memory(config, *, bytes_per_parameter: float | None = None, extra: int = 0,
+                      what: str | None = None) -> None:  # fmt: skip
     """Refuse a size that cannot fit before anything is allocated (a vocab_size of 1e11 or a d_ff of 2**40
     otherwise dies inside torch's allocator, naming no field, or a model of 100,000 layers builds for
-    hours): ``bytes_per_parameter`` times the lower bound of ``parameter_terms``, plus ``extra`` bytes,
-    against ``available_memory``. The error names the field of the largest term. Opt out with
-    EINFORMER_SKIP_MEMORY_CHECK=1."""
+    hours): the lower bound of ``parameter_terms`` priced at ``bytes_per_parameter`` (None: the type the
+    weights will be built in, ``weight_bytes``: tables at the dtype, layers at the dtype or their
+    quantized bytes), plus ``extra`` bytes, against ``available_memory``. The error names the field of
+    the largest term. Opt out with EINFORMER_SKIP_MEMORY_CHECK=1."""
     import os
 
     if os.environ.get(SKIP_MEMORY_CHECK) == "1":
         return
     terms = parameter_terms(config)
-    needed = bytes_per_parameter * sum(count for count, _, _ in terms.values()) + extra
+    if bytes_per_parameter is None:
+        table, layer, words = weight_bytes()
+        what = what or f"its weights ({words})"
+    else:
+        table = layer = bytes_per_parameter
+    needed = sum(count * (layer if name == "layers" else table) for name, (count, _, _) in terms.items()) + extra
     free = available_memory()
     if free is None or needed <= free:
         return
     count, how, field = max(terms.values())
+    what = what or "its weights"
     raise TooLargeError(
         f"{field}: {how} gives at least {count:.3g} parameters, so {what} need at least {gigabytes(needed)}, "
         f"more than the {gigabytes(free)} of memory available; lower {field} (or set {SKIP_MEMORY_CHECK}=1 "

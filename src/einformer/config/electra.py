@@ -1,11 +1,11 @@
-"""ELECTRA's config: BERT's fields and the embedding width."""
+"""ELECTRA's config: BERT's fields, the embedding width and the multiple-choice head's dropout."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, ClassVar
 
-from ..validation import check_positive
+from ..validation import check_positive, check_probabilities
 from .bert import BertConfig
 
 
@@ -26,6 +26,7 @@ class ElectraConfig(BertConfig):
     n_heads: int = 4
     d_ff: int = 1024
     embedding_size: int = 128
+    summary_last_dropout: float = 0.1  # the multiple-choice head's dropout (Hugging Face's name and default)
 
     @property
     def d_embed(self) -> int:
@@ -34,3 +35,4 @@ class ElectraConfig(BertConfig):
     def validate(self) -> None:
         super().validate()
         check_positive(self, "embedding_size")
+        check_probabilities(self, "summary_last_dropout")

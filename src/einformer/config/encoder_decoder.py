@@ -72,7 +72,7 @@ class EncoderDecoderConfig(BaseConfig):
     layer_norm_eps: float = 1e-5
     pad_token_id: int = 0
     bos_token_id: int = 1
-    eos_token_id: int = 2
+    eos_token_id: int | None = 2  # None: no end token (a Marian config.json whose id is past the vocabulary)
 
     def validate(self) -> None:
         check_heads(self.d_model, self.n_heads)

@@ -85,11 +85,17 @@ function renderSteps() {
       ? table(["key", "n", "k_j before rotation", "k_j rotated by n"], keyRows((j) => [num("position", j, pos(j)),
         node("td", {}, strip(`before-k${j}`, S.k_unrotated[kv][j])), node("td", {}, strip(`k${j}`, S.k[kv][j]))]))
       : table(["key", "k_j"], keyRows((j) => [node("td", {}, strip(`k${j}`, S.k[kv][j]))]))));
-  box.appendChild(stepBlock(3, `Scores: q_i · k_j, times 1/√d_qk = ${S.scale.toFixed(4)}, plus the ` +
-    (S.mask_kind === "position" ? "position term (b) + (d) and the causal mask" : "mask"),
+  // DeBERTa: the content-to-position and position-to-content terms, each its own column
+  const terms = S.mask_kind === "disentangled" ? ["c2p", "p2c"].filter((t) => S[t] !== null) : [];
+  const scaleName = terms.length ? `1/√(${1 + terms.length}·d_qk)` : "1/√d_qk";
+  box.appendChild(stepBlock(3, `Scores: q_i · k_j, times ${scaleName} = ${S.scale.toFixed(4)}, plus the ` +
+    (S.mask_kind === "position" ? "position term (b) + (d) and the causal mask"
+      : terms.length ? `disentangled terms (${terms.join(" + ")}, scaled alike) and the padding mask` : "mask"),
     `1 × N = 1 × ${N}`,
-    table(["key", "q·k_j", "× 1/√d_qk", S.mask_kind === "position" ? "+ position" : "+ mask", "= score"],
+    table(["key", "q·k_j", `× ${scaleName}`, ...terms.map((t) => `+ ${t}`),
+      S.mask_kind === "position" ? "+ position" : terms.length ? `${terms.join(" + ")} (padding -inf)` : "+ mask", "= score"],
       keyRows((j) => [num("dot", j, fmt(S.dots[h][i][j])), num("scaled", j, fmt(S.scaled[h][i][j])),
+        ...terms.map((t) => num(t, j, fmt(S[t][h][i][j]))),
         maskCell(S, h, i, j), num("score", j, fmt(S.scores[h][i][j]))]))));
   box.appendChild(stepBlock(4, "Softmax over the N scores: the attention weights a_ij", `1 × N = 1 × ${N}`,
     table(["key", "a_ij", ""], keyRows((j) => {

@@ -1,13 +1,15 @@
 """The numbers behind the explorer's step view: every intermediate of every attention layer, taken
 from the model's own forward pass.
 
-``recording(model)`` switches on each attention module's ``recorder`` (``MultiHeadAttention`` and
-Transformer-XL's ``RelativeMultiHeadAttention``). A forward with ``output_attentions=True`` then
-runs the einsum reference path (``nn/attention.py``, ``_einsum_attention``), the same code that
-returns the attention weights, and each module appends what it computed: its query and key inputs,
+``recording(model)`` switches on each attention module's ``recorder`` (``MultiHeadAttention``,
+Transformer-XL's ``RelativeMultiHeadAttention`` and DeBERTa's ``DisentangledSelfAttention``). A
+forward with ``output_attentions=True`` then runs the einsum reference path (``nn/attention.py``,
+``_einsum_attention``), the same code that returns the attention weights, and each module appends
+what it computed: its query and key inputs,
 q, k and v per head, q.k, the scale, the mask (or Transformer-XL's position term), the scores, the
 softmax weights, each head's weighted sum of values, their concatenation and the output projection.
-With rotary positions (the Llama family) q and k are also kept as they were before the rotation.
+With rotary positions (the Llama family) q and k are also kept as they were before the rotation;
+with DeBERTa's disentangled attention, its content-to-position and position-to-content terms.
 Nothing is recomputed afterwards, here or in the page.
 
 The letters follow the walk-through the explorer shows: a query sequence A of M tokens is expressed
@@ -24,9 +26,10 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.attention import MultiHeadAttention
+from ..nn.disentangled import DisentangledSelfAttention
 from ..nn.relative import RelativeMultiHeadAttention
 
-RECORDED = (MultiHeadAttention, RelativeMultiHeadAttention)
+RECORDED = (MultiHeadAttention, RelativeMultiHeadAttention, DisentangledSelfAttention)
 
 
 @contextlib.contextmanager
@@ -129,7 +132,16 @@ def _row(record: dict) -> dict:
         "concat": record["concat"][0],  # (M, H * d_v)
         "output": record["output"][0],  # (M, D): the output projection of the concatenation
         **_rotation(record),
+        **_disentangled(record),
     }
+
+
+def _disentangled(record: dict) -> dict:
+    """DeBERTa: its two position terms at batch row 0 (a term the layer lacks is None); nothing for
+    other attention. Their sum, with -inf on padding keys, is the record's "mask"."""
+    if record.get("bias") != "disentangled":
+        return {}
+    return {name: record[name][0] if name in record else None for name in ("c2p", "p2c")}  # (H, M, N) each
 
 
 def _rotation(record: dict) -> dict:
@@ -147,6 +159,8 @@ def _rotation(record: dict) -> dict:
 def _mask_kind(record: dict) -> str | None:
     if record.get("bias") == "position":
         return "position"  # Transformer-XL: terms (b) + (d), scaled, with the causal mask as -inf
+    if record.get("bias") == "disentangled":
+        return "disentangled"  # DeBERTa: c2p + p2c, scaled, with the padding mask as -inf
     mask = record["mask"]
     if mask is None:
         return None

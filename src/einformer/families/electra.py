@@ -14,7 +14,16 @@ from ..models import (
     ElectraForTokenClassification,
     ElectraModel,
 )
-from ..registry import BASE, MASKED_LM, QUESTION_ANSWERING, SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION, Family
+from ..models.electra import ElectraForMultipleChoice
+from ..registry import (
+    BASE,
+    MASKED_LM,
+    MULTIPLE_CHOICE,
+    QUESTION_ANSWERING,
+    SEQUENCE_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+    Family,
+)
 from .common import read_encoder_tokenizer, save_tokenizer
 
 # transformers' WordPiece tokenizer defaults (BERT's)
@@ -33,6 +42,7 @@ FAMILY = Family(
         SEQUENCE_CLASSIFICATION: ElectraForSequenceClassification,
         TOKEN_CLASSIFICATION: ElectraForTokenClassification,
         QUESTION_ANSWERING: ElectraForQuestionAnswering,
+        MULTIPLE_CHOICE: ElectraForMultipleChoice,
     },
     read_tokenizers=read_tokenizers,
     save_tokenizers=save_tokenizer,

@@ -18,6 +18,7 @@ from torch import Tensor
 from ..checkpoint import CheckpointError, load_state_strict
 from ..config.llama import VARIANTS, LlamaConfig
 from ..nn.rotary import ROPE_TYPES, RotaryEmbedding
+from ..validation import drop_out_of_vocabulary
 from .hf_files import MAX_SHARD_SIZE, check_fit, read_hf_config, read_hf_weights, write_hf_dir
 
 ARCHITECTURES = {
@@ -61,6 +62,7 @@ def config_from_hf(hf: dict, source: str = "config.json") -> LlamaConfig:
     if unknown:
         raise CheckpointError(f"{source}: rotary field(s) {unknown} are not supported; known: {ROPE_FIELDS}")
     window, layer_types = _sliding(hf, variant, source)
+    hf = drop_out_of_vocabulary(hf, hf.get("vocab_size"), ("bos_token_id", "eos_token_id"), source)  # as transformers
     eos = hf.get("eos_token_id")
     return LlamaConfig(
         vocab_size=hf["vocab_size"],

@@ -24,7 +24,8 @@ from ..checkpoint import CheckpointError, load_state_strict
 from ..config import EncoderDecoderConfig
 from ..generation.config import GenerationConfig
 from ..nn.embeddings import sinusoidal_table
-from .hf_files import check_fit, first_id, read_hf_config, read_hf_weights, write_hf_dir
+from ..validation import drop_out_of_vocabulary
+from .hf_files import MAX_SHARD_SIZE, check_fit, first_id, read_hf_config, read_hf_weights, write_hf_dir
 
 ACTIVATIONS = {"swish": "silu", "silu": "silu", "relu": "relu", "gelu": "gelu", "gelu_new": "gelu_tanh"}
 # options that change the computation, with the only value einformer implements
@@ -67,6 +68,7 @@ def config_from_hf(hf: dict, source: str = "config.json") -> EncoderDecoderConfi
             f"{source}: {', '.join(ignored)} apply only in training, which einformer runs without", stacklevel=3
         )
     vocab = hf.get("vocab_size", 58101)
+    hf = drop_out_of_vocabulary(hf, vocab, ("eos_token_id",), source)  # transformers loads it, with a warning
     shared = hf.get("share_encoder_decoder_embeddings", True)
     pad = hf.get("pad_token_id", 58100)
     return EncoderDecoderConfig(
@@ -92,7 +94,7 @@ def config_from_hf(hf: dict, source: str = "config.json") -> EncoderDecoderConfi
         layer_norm_eps=1e-5,
         pad_token_id=pad,
         bos_token_id=hf.get("decoder_start_token_id", pad),
-        eos_token_id=first_id(hf.get("eos_token_id", 0)),
+        eos_token_id=first_id(hf.get("eos_token_id", 0)),  # None: dropped above, no end token
     )
 
 
@@ -234,9 +236,9 @@ def load_hf_marian(cls, directory: str | Path):
     return model
 
 
-def save_hf_marian(model, directory: str | Path) -> Path:
-    """config.json, model.safetensors and generation_config.json that transformers' MarianMTModel loads
-    with identical logits."""
+def save_hf_marian(model, directory: str | Path, *, max_shard_size: int | str = MAX_SHARD_SIZE) -> Path:
+    """config.json, model.safetensors (or shards past ``max_shard_size``, with their index) and
+    generation_config.json that transformers' MarianMTModel loads with identical logits."""
     c = model.config
     hf_config = config_to_hf(c)
     state = model.state_dict()
@@ -247,7 +249,9 @@ def save_hf_marian(model, directory: str | Path) -> Path:
     else:
         tensors["model.encoder.embed_tokens.weight"] = state["src_embed.weight"]
         tensors["model.decoder.embed_tokens.weight"] = state["tgt_embed.weight"]
-    write_hf_dir(directory, hf_config, tensors)
+    # transformers counts its sinusoidal position tables (frozen parameters) but not final_logits_bias (a buffer)
+    count = model.num_parameters() - state["lm_head.bias"].numel() + 2 * c.max_position * c.d_model
+    write_hf_dir(directory, hf_config, tensors, max_shard_size=max_shard_size, total_parameters=count)
     options = model.generation_config.to_options()  # the decoder's first token, as Marian names it
     GenerationConfig(**{"decoder_start_token_id": c.bos_token_id, **options}).save_pretrained(directory)
     return Path(directory)

@@ -8,6 +8,7 @@ reads and writes its family's Hugging Face format, through the registry (``einfo
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -21,7 +22,7 @@ from ..generation.config import CONFIG_NAME as GENERATION_CONFIG
 from ..generation.config import GenerationConfig
 from ..generation.kinds import KINDS
 from ..nn.rotary import RotaryEmbedding, inverse_frequencies
-from ..validation import TooLargeError
+from ..validation import TooLargeError, weights_built_in
 from ..version import __version__
 
 M = TypeVar("M", bound="PreTrainedModel")
@@ -57,8 +58,10 @@ class PreTrainedModel(nn.Module):
         ``format="hf"`` writes the Hugging Face layout of the model's family instead (the registry's
         ``save_hf``), with the model's generation_config.json unless the format's writer wrote its own,
         and config.json's ``dtype`` / ``torch_dtype``. ``max_shard_size`` (bytes, or "5GB"-style, as in
-        transformers; default its "50GB"): past it the Hugging Face weights are written as shards with
-        model.safetensors.index.json (the writer must take the option: the Llama family's does).
+        transformers; default its "50GB"): past it the Hugging Face weights are written as shards
+        model-00001-of-0000N.safetensors with model.safetensors.index.json, as transformers writes them
+        (``interop/hf_files.write_hf_dir``; every family's writer takes it). einformer's own format stays
+        one model.safetensors, which its other readers (training's resume, the hub) expect.
         """
         if format not in ("einformer", "hf"):
             raise ValueError(f"format must be 'einformer' or 'hf', got {format!r}")
@@ -70,7 +73,10 @@ class PreTrainedModel(nn.Module):
                 raise ValueError(f"{type(self).__name__} has no Hugging Face format; use format='einformer'")
             if quantized is not None:
                 raise ValueError("a quantized model has no Hugging Face format here; save it with format='einformer'")
-            family.save_hf(self, directory, **({} if max_shard_size is None else {"max_shard_size": max_shard_size}))
+            options = {} if max_shard_size is None else {"max_shard_size": max_shard_size}
+            if options and "max_shard_size" not in inspect.signature(family.save_hf).parameters:
+                raise ValueError(f"the {family.name} family's Hugging Face writer does not shard: drop max_shard_size")
+            family.save_hf(self, directory, **options)
             hf_config = read_json(directory / CONFIG_NAME, "model config")
             kind = dtypes.name(dtypes.of(self))  # as transformers writes it: dtype, and its older name
             write_json(directory / CONFIG_NAME, {**hf_config, "dtype": kind, "torch_dtype": kind})
@@ -140,7 +146,10 @@ class PreTrainedModel(nn.Module):
                 return model
             return cls.from_einformer_dir(directory, **config_changes)
 
-        model = build() if dtype is None else _build_in(dtype, build)
+        quantized = (raw or {}).get(QUANTIZATION_CONFIG)
+        method = quantized.get("method") if isinstance(quantized, dict) else None
+        with weights_built_in(dtype, method):  # the memory check prices the weights in the type they load in
+            model = build() if dtype is None else _build_in(dtype, build)
         return model.to(map_location).eval()
 
     @classmethod
@@ -155,6 +164,8 @@ class PreTrainedModel(nn.Module):
         else:
             try:
                 config = cls.config_class.from_dict(data)
+            except TooLargeError as e:  # keeps its type, as from_json_file does
+                raise TooLargeError(f"{path}: {e}") from None
             except (ValueError, TypeError) as e:
                 raise ValueError(f"{path}: {e}") from None
         model = cls(config.replace(**config_changes) if config_changes else config)

@@ -6,15 +6,21 @@ encoder, with a linear projection between them (the config's ``embedding_size``)
   word embeddings: BERT's head at the embeddings' width;
 * sequence classification: dropout -> dense -> GELU -> dropout -> out_proj over [CLS]
   (``encoder_heads.py``);
-* token classification and question answering: BERT's.
+* token classification and question answering: BERT's;
+* multiple choice: Hugging Face's "sequence summary" of the first token, dense -> GELU -> dropout
+  (``summary_last_dropout``), then a linear map to one score per choice (``SequenceSummaryHead``).
 """
 
 from __future__ import annotations
 
+from torch import Tensor, nn
+
 from ..config import ElectraConfig
+from ..nn import Dropout
+from ..nn.feedforward import get_activation
 from .bert import BertModel
 from .bert_heads import BertForMaskedLM, BertForQuestionAnswering, BertForTokenClassification
-from .encoder_heads import EncoderForSequenceClassification
+from .encoder_heads import EncoderForMultipleChoice, EncoderForSequenceClassification
 
 
 class ElectraModel(BertModel):
@@ -40,3 +46,28 @@ class ElectraForTokenClassification(BertForTokenClassification):
 
 class ElectraForQuestionAnswering(BertForQuestionAnswering):
     config_class, encoder_class = ElectraConfig, ElectraModel
+
+
+class SequenceSummaryHead(nn.Module):
+    """(B, T, D) token states -> (B, 1) scores: the first token's state through ``summary`` (D -> D),
+    GELU and dropout, then ``classifier`` (D -> 1). Hugging Face's ElectraSequenceSummary with
+    ELECTRA's defaults (summary_type "first", a projection to D, gelu, no first dropout)."""
+
+    def __init__(self, d_model: int, dropout: float) -> None:
+        super().__init__()
+        self.summary = nn.Linear(d_model, d_model)
+        self.act = get_activation("gelu")
+        self.dropout = Dropout(dropout)
+        self.classifier = nn.Linear(d_model, 1)
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        x = hidden[:, 0]  # (B, D): [CLS]
+        return self.classifier(self.dropout(self.act(self.summary(x))))
+
+
+class ElectraForMultipleChoice(EncoderForMultipleChoice, ElectraForSequenceClassification):
+    """Inputs (B, C, T) -> (B, C) scores through ``SequenceSummaryHead``."""
+
+    @classmethod
+    def make_head(cls, config: ElectraConfig) -> nn.Module:
+        return SequenceSummaryHead(config.d_model, config.summary_last_dropout)

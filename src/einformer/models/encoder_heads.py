@@ -10,7 +10,8 @@ have no pooler; their classification head reads the first token's state itself:
 
 ``activation`` and ``dropout_first`` are the two named differences. ``EncoderForMultipleChoice``
 scores each choice with the same head, one output (Hugging Face's DistilBERT and DeBERTa-v2
-multiple-choice heads).
+multiple-choice heads); a family whose multiple-choice head differs gives its own ``make_head``
+(ELECTRA's sequence summary, ``models/electra.py``).
 """
 
 from __future__ import annotations
@@ -55,14 +56,19 @@ class EncoderForSequenceClassification(BertHeadModel):
     def __init__(self, config) -> None:
         super().__init__(config)
         self.bert = self.encoder_class(config, add_pooling_layer=False)
-        self.head = SentenceClassificationHead(
-            config.d_model,
-            self.head_outputs or config.num_labels,
-            activation=self.head_act(config),
-            dropout=self.head_dropout(config),
-            dropout_first=self.head_dropout_first,
-        )
+        self.head = self.make_head(config)
         self.init_weights()
+
+    @classmethod
+    def make_head(cls, config) -> nn.Module:
+        """(B, T, D) -> (B, outputs): the sentence head (ELECTRA's multiple choice has its own)."""
+        return SentenceClassificationHead(
+            config.d_model,
+            cls.head_outputs or config.num_labels,
+            activation=cls.head_act(config),
+            dropout=cls.head_dropout(config),
+            dropout_first=cls.head_dropout_first,
+        )
 
     @classmethod
     def head_act(cls, config) -> str:

@@ -76,6 +76,7 @@ class DisentangledSelfAttention(nn.Module):
         self.pos_k_proj = nn.Linear(d_model, d_model) if own and "c2p" in terms else None
         self.pos_q_proj = nn.Linear(d_model, d_model) if own and "p2c" in terms else None
         self.position_dropout = Dropout(position_dropout)
+        self.recorder: list[dict] | None = None  # as MultiHeadAttention's: explain/steps.py
 
     def forward(
         self,
@@ -91,7 +92,13 @@ class DisentangledSelfAttention(nn.Module):
         relative embeddings (None for both: content only), attention_mask (B, T) 1 = token.
 
         Returns the output (B, T, D) and, with ``need_weights``, the weights (B, H, T, T).
-        ``record`` gets the two position terms ("c2p", "p2c", each (B, H, T, T), scaled)."""
+        ``record`` gets the two position terms ("c2p", "p2c", each (B, H, T, T), scaled). With a
+        ``recorder`` list (``explain/steps.py``) and ``need_weights``, every intermediate is appended
+        to it: the core's (its "mask" is c2p + p2c, -inf on padding keys), the inputs, q, k, v, the
+        two terms, the concatenated heads and the output."""
+        steps = {} if need_weights and self.recorder is not None else None
+        if record is None and steps is not None:
+            record = {}
         split = "b t (h d) -> b h t d"
         q, k, v = (rearrange(p(x), split, h=self.n_heads) for p in (self.q_proj, self.k_proj, self.v_proj))
         factor = 1 + len(self.terms) if table is not None else 1
@@ -104,9 +111,16 @@ class DisentangledSelfAttention(nn.Module):
             bias = (bias + torch.zeros_like(keep, dtype=q.dtype)).masked_fill(~keep, float("-inf"))
         mask = bias.expand(q.shape[0], self.n_heads, q.shape[2], k.shape[2]) if bias.dim() else None
         p = self.dropout if self.training else 0.0
-        out = scaled_dot_product_attention(q, k, v, mask=mask, scale=scale, dropout_p=p, return_weights=need_weights)
+        out = scaled_dot_product_attention(
+            q, k, v, mask=mask, scale=scale, dropout_p=p, return_weights=need_weights, record=steps
+        )
         out, weights = out if need_weights else (out, None)
-        return self.out_proj(rearrange(out, "b h t d -> b t (h d)")), weights
+        concat = rearrange(out, "b h t d -> b t (h d)")
+        projected = self.out_proj(concat)
+        if steps is not None:  # the "mask" is the scaled c2p + p2c with the padding keys at -inf
+            steps.update(record, query_input=x, key_input=x, q=q, k=k, v=v, concat=concat)
+            self.recorder.append(dict(steps, output=projected, bias="disentangled"))
+        return projected, weights
 
     def position_bias(self, q: Tensor, k: Tensor, relative: Tensor, table: Tensor, scale: float, record) -> Tensor:
         """The c2p and p2c terms (B, H, T, S), already scaled."""

@@ -169,7 +169,8 @@ def train(spec: TrainSpec, args: TrainingArguments, dist_info: DistInfo | None =
     return RECIPES[spec.family.recipe](spec, args, dist_info)
 
 
-ADAM_BYTES_PER_PARAMETER = 16  # fp32 weights, gradients and Adam's two moments
+ADAM_BYTES_PER_PARAMETER = 16  # fp32 weights, gradients and Adam's two moments (autocast too: fp32 masters)
+ACTIVATION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}  # --precision -> bytes of an activation
 
 
 def check_training_size(spec: TrainSpec, args: TrainingArguments) -> None:
@@ -193,12 +194,14 @@ def check_training_size(spec: TrainSpec, args: TrainingArguments) -> None:
             layers = sum(getattr(config, name, 0) or 0 for name in LAYER_FIELDS) or getattr(config, "max_steps", 1)
             d_model = getattr(config, "d_model", 0)
             d_ff = getattr(config, "d_ff", None) or 4 * d_model
-            activations = 4 * layers * args.batch_size * spec.block_size * (4 * d_model + d_ff)  # fp32, a lower bound
+            width = ACTIVATION_BYTES.get(args.precision, 4)  # autocast keeps activations in bf16 / fp16
+            activations = width * layers * args.batch_size * spec.block_size * (4 * d_model + d_ff)  # a lower bound
             check_fits_memory(
                 config,
                 bytes_per_parameter=ADAM_BYTES_PER_PARAMETER,
                 extra=activations,
-                what=f"its training (weights, gradients, Adam's moments, activations of batch {args.batch_size})",
+                what=f"its training (weights, gradients, Adam's moments, {args.precision} activations of batch "
+                f"{args.batch_size})",
             )
     except TooLargeError as e:
         field = str(e).split(":", 1)[0]
