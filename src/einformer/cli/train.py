@@ -136,7 +136,10 @@ def _register_finetune(sub) -> None:
 
 def add_column_flags(p) -> None:
     """--text-column ...: the columns (JSON fields) that hold a record's fields (``data.finetune.COLUMNS``)."""
-    g = p.add_argument_group("columns (default: Hugging Face's usual names; see docs/tasks_and_data.md)")
+    g = p.add_argument_group(
+        "columns (default: a fine-tune run's own, recorded in its run.json; else Hugging Face's usual names; "
+        "see docs/tasks_and_data.md)"
+    )
     g.add_argument("--text-column", default=None, help="the text (tag: the words); default text, sentence, sentence1")
     g.add_argument("--text-pair-column", default=None, help="the second text; default text_pair, sentence2")
     g.add_argument("--label-column", default=None, help="the label (tag: the tags); default label, labels")

@@ -4,6 +4,8 @@
 output position, the number of steps N it took before halting and its remainder R. ``ponder_by_difficulty``
 averages the source positions' N over many inputs grouped by a difficulty (for parity, the number of
 non-zero entries; otherwise the input length), the plot Graves (2016) draws for his parity network.
+Positions are labelled as the attention views label them (``tokens.token_labels``: a byte-level
+piece's text, ``␣``/``↵`` for whitespace), the raw pieces kept beside the labels.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import torch
 
 from .figures import pyplot, save_png
+from .tokens import token_labels
 
 
 @dataclasses.dataclass
@@ -26,6 +29,8 @@ class PonderMap:
     source_remainders: list[float]  # R per source position
     output_steps: list[float]  # N per output position (the step that predicted it)
     output_remainders: list[float]
+    source_pieces: list[str] = dataclasses.field(default_factory=list)  # the raw pieces behind the labels
+    output_pieces: list[str] = dataclasses.field(default_factory=list)
 
 
 def _require_act(model) -> None:
@@ -43,14 +48,17 @@ def ponder_map(run, source: str) -> PonderMap:
     _require_act(model)
     batch, ids, decoder_input = run.greedy_target(source)
     result = model(batch["input_ids"], batch["attention_mask"], decoder_input_ids=decoder_input)
-    src_tokens = run.source_tokenizer.backend.encode(source, add_special_tokens=False).tokens + ["[EOS]"]
+    source_labels, source_pieces = token_labels(run.source_tokenizer, batch["input_ids"][0].tolist())  # with EOS
+    output_labels, output_pieces = token_labels(run.target_tokenizer, ids)
     return PonderMap(
-        src_tokens,
-        [run.target_tokenizer.backend.id_to_token(i) for i in ids],
+        source_labels,
+        output_labels,
         result.ponder_steps[0].tolist(),
         result.remainders[0].tolist(),
         result.decoder_ponder_steps[0].tolist(),
         result.decoder_remainders[0].tolist(),
+        source_pieces,
+        output_pieces,
     )
 
 

@@ -69,11 +69,12 @@ class TextGenerator:
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids)
 
-    def generate(self, prompts: list[str], *, sliding_window: bool = False, **options) -> list[str]:
+    def generate(self, prompts: list[str], *, sliding_window: bool = False, token_ids: bool = False, **options) -> list:
         """The completions of ``prompts``: ``len(prompts) * num_return_sequences`` texts, grouped per
         prompt in order. ``options``: generate's (max_new_tokens, do_sample, num_beams, stop_strings ...);
-        ``sliding_window``: go past an absolute-position model's context in windows (module docstring)."""
-        return list(generate_text(self, prompts, sliding_window=sliding_window, **options))
+        ``sliding_window``: go past an absolute-position model's context in windows (module docstring);
+        ``token_ids``: each sequence's ids instead, the prompt's included (``sequences``)."""
+        return list(generate_text(self, prompts, sliding_window=sliding_window, token_ids=token_ids, **options))
 
     def stream(self, prompt: str, *, sliding_window: bool = False, **options) -> Iterator[str]:
         """Pieces of the completion of ``prompt`` as they are produced (each final: whole characters)."""
@@ -88,6 +89,19 @@ class TextGenerator:
         """The continuation of one prompt given as ids (a chat's templated prompt, ``inference/chat.py``):
         whole, never windowed; up to the first EOS, special tokens left out of the text."""
         return self.tokenizer.decode(reply_ids(self, ids, options), skip_special_tokens=True)
+
+    def replies(self, ids: list[int], *, token_ids: bool = False, **options) -> list:
+        """``reply`` for each of ``num_return_sequences`` sequences, cut at the first EOS or stop string
+        (transformers' pipeline on a conversation); with ``token_ids`` each sequence's ids (``sequences``)."""
+        options = dict(options)
+        if options.get("stop_strings"):
+            options.setdefault("tokenizer", self.tokenizer)  # the stopping criterion decodes with it
+        total = _fits_context(self, len(ids), options)
+        out = self.model.generate(torch.tensor([ids], device=_device(self.model)), max_new_tokens=total, **options)
+        rows, ends = out[:, len(ids) :].tolist(), _Ends(self, options)  # (n, new) ids
+        if token_ids:
+            return sequences([ids], rows, ends)
+        return [self.tokenizer.decode(ends.cut(row)[0], skip_special_tokens=True) for row in rows]
 
     def stream_reply(self, ids: list[int], **options) -> Iterator[str]:
         """``reply``, as text pieces while the tokens come (each final: whole characters)."""
@@ -124,8 +138,14 @@ def generation_note(run: TextGenerator, options: dict) -> str | None:
 
 
 def generate_text(
-    run: TextGenerator, prompts: list[str], *, stream: bool = False, sliding_window: bool = False, **options
-) -> Iterator[str]:
+    run: TextGenerator,
+    prompts: list[str],
+    *,
+    stream: bool = False,
+    sliding_window: bool = False,
+    token_ids: bool = False,
+    **options,
+) -> Iterator:
     """Completions of ``prompts`` (left-padded into one batch; ``num_return_sequences`` per prompt,
     grouped per prompt); with ``stream`` (one prompt, one sequence) text pieces as they come. The
     prompts and the length are checked here, before the first token (a refusal comes before any text)."""
@@ -137,7 +157,7 @@ def generate_text(
     rows = [tok.encode(p) or [_start_id(tok)] for p in prompts]
     total = new_tokens(run, rows, options, sliding_window)
     if isinstance(run.model, MemoryLM):  # the memory carries the context: no window
-        return _generate_with_memory(run, rows, total, stream, options)
+        return _generate_with_memory(run, rows, total, stream, options, token_ids)
     context = run.model.max_context
     windows = context is not None and max(map(len, rows)) + total > context
     if windows and not sliding_window:
@@ -147,7 +167,22 @@ def generate_text(
         return stream_text(ids, tok)
     outputs = _windows(run, rows, total, options) if windows else _batch(run, rows, total, options)
     ends = _Ends(run, options)
+    if token_ids:
+        return iter(sequences(rows, outputs, ends))
     return (tok.decode(ends.cut(new)[0]) for new in outputs)
+
+
+def sequences(rows: list[list[int]], outputs: list[list[int]], ends: _Ends) -> list[list[int]]:
+    """Each sequence's ids as transformers' generate returns one prompt's: the prompt (no batch padding),
+    then its new ids up to where the longest of the prompt's ``num_return_sequences`` ends (its EOS
+    included, or its stop string), the shorter ones keeping generate's padding after their end."""
+    n = len(outputs) // len(rows)
+    out = []
+    for p, row in enumerate(rows):
+        group = outputs[p * n : (p + 1) * n]
+        width = max(ends.length(new) for new in group)
+        out += [row + new[:width] for new in group]
+    return out
 
 
 def new_tokens(run: TextGenerator, rows: list[list[int]], options: dict, sliding_window: bool = False) -> int:
@@ -266,14 +301,20 @@ def _stream_windows(run: TextGenerator, row: list[int], total: int, options: dic
         row = row[-window:]
 
 
-def _generate_with_memory(run: TextGenerator, rows: list[list[int]], total: int, stream: bool, options: dict):
+def _generate_with_memory(
+    run: TextGenerator, rows: list[list[int]], total: int, stream: bool, options: dict, token_ids: bool = False
+):
     """Transformer-XL: each prompt read in segments into memory, then extended token by token."""
     if stream:
         yield from stream_text(_stream_ids(run, rows[0], total, options), run.tokenizer)
         return
     ends, options = _Ends(run, options), _one_random_stream(run, options)  # one stream over the prompts
     for row in rows:  # one at a time: the memory has no padding
-        for new in _batch(run, [row], total, options):
+        outputs = _batch(run, [row], total, options)
+        if token_ids:
+            yield from sequences([row], outputs, ends)
+            continue
+        for new in outputs:
             yield run.tokenizer.decode(ends.cut(new)[0])
 
 
@@ -298,6 +339,12 @@ class _Ends:
         strings = options.get("stop_strings")
         strings = [strings] if isinstance(strings, str) else strings
         self.stop = StopStrings(strings, run.tokenizer, 0) if strings else None
+
+    def length(self, new: list[int]) -> int:
+        """How many of ``new`` the sequence holds: to its stop string, else to its EOS included, else all."""
+        kept, ended = self.cut(new)
+        stopped = self.stop is not None and bool(kept) and bool(self.stop(torch.tensor([kept]), None)[0])
+        return len(kept) + (1 if ended and not stopped and len(kept) < len(new) else 0)
 
     def cut(self, new: list[int]) -> tuple[list[int], bool]:
         """(the ids kept, whether the sequence ended there)."""

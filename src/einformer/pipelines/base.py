@@ -11,7 +11,7 @@ refused, with the task's options listed. Every subclass's ``__call__`` is wrappe
 Inputs are encoded one by one (``tokenizers`` keeps each text's offsets and special-token mask),
 sorted by length, cut into batches of ``batch_size``, padded to the longest of their batch, run
 through the model in eval mode under ``torch.no_grad``, and put back in input order; from 256
-inputs on, a progress bar counts them. Length
+inputs on, progress counts them (training's ``Progress``: a bar on a terminal, plain lines in a log). Length
 sorting is what makes batching pay: a batch of similar lengths wastes little on padding.
 """
 
@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from tokenizers import Encoding
-from tqdm.auto import tqdm
 
 from ..auto import Loaded, load
+from ..training.progress import Progress
 
-PROGRESS_FROM = 256  # inputs: from this many on, a progress bar (on standard error) shows the batches go by
+PROGRESS_FROM = 256  # inputs: from this many on, progress (on standard error) shows the batches go by
 
 
 class Pipeline:
@@ -97,7 +97,8 @@ class Pipeline:
         """
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         results: list = [None] * len(encodings)
-        bar = tqdm(total=len(order), desc=self.task, unit="input", leave=False, disable=len(order) < PROGRESS_FROM)
+        bar = Progress(len(order), desc=self.task, unit="input", estimate=False, leave=False,
+                       enabled=len(order) >= PROGRESS_FROM)  # fmt: skip
         with torch.no_grad(), bar:
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]

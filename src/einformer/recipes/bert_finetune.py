@@ -4,7 +4,9 @@ predict. Without validation records, a seeded ``VAL_FRACTION`` of the training r
 
 A run directory (``einformer.training.run_dir``) holds the trainer's files (the fine-tuned model in
 einformer's format), the tokenizer (tokenizer.json) and run.json (a ``FinetuneRunInfo``: task,
-labels, max_length).
+labels, max_length, the columns named for the data). Predicting or evaluating on a file reads the
+run's columns unless others are named; a resumed run reads its own unless the command names some,
+which must then be the run's.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def predict(
     (``columns``: as ``read_records`` takes them)."""
     task, info = run.info.task, run.info
     if records is not None:
-        rows = read_records(records, task, columns=columns)
+        rows = read_records(records, task, columns=run_columns(info, columns))
         examples = encode_records(rows, task, run.tokenizer, info.labels, info.max_length)
     else:
         if task not in ("classify", "regress"):
@@ -103,8 +105,18 @@ def predict(
 def evaluate_file(run: FinetuneRun, records: str, columns: dict | None = None) -> dict:
     """The task's metrics on the ``records`` file."""
     task, info = run.info.task, run.info
-    rows = read_records(records, task, columns=columns, split="validation")
+    rows = read_records(records, task, columns=run_columns(info, columns), split="validation")
     return evaluate_examples(run, encode_records(rows, task, run.tokenizer, info.labels, info.max_length))
+
+
+def named_columns(columns: dict | None) -> dict:
+    """The columns named (option -> column), without the options left to the usual names."""
+    return {option: name for option, name in (columns or {}).items() if name is not None}
+
+
+def run_columns(info: FinetuneRunInfo, columns: dict | None) -> dict:
+    """The columns the run was trained with (run.json), under those named now."""
+    return {**(info.columns or {}), **named_columns(columns)}
 
 
 def evaluate_examples(run: FinetuneRun, examples: list[dict], batch_size: int = 64) -> dict:
@@ -152,6 +164,15 @@ def finetune(
     last checkpoint. ``columns``: the columns that hold the task's fields (``read_records``)."""
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
     check_start(run_dir, resume=resume, inputs=(data, val))  # before any work: a refused run writes nothing
+    columns = named_columns(columns)
+    if resume:  # the run's own columns, under those named now, which must be the run's
+        recorded = read_info(run_dir).columns  # None: an older run, which recorded none
+        columns = {**(recorded or {}), **columns}
+        if recorded is not None and columns != recorded:
+            raise ValueError(
+                f"--resume continues the job saved in {run_dir}, but this command names other columns (columns: "
+                f"{recorded!r} -> {columns!r}). Resume without the column flags, or train into a new --run-dir"
+            )
     train_records = read_records(data, task, columns=columns)  # the data first: fast feedback
     if val is None and "validation" in dataset_splits(data):  # a DatasetDict's own validation split
         val = data
@@ -173,6 +194,7 @@ def finetune(
         base_model=absolute(model_dir),
         data=absolute(data),
         val=absolute(val),
+        columns=columns,
     )
     if resume:
         info.labels = read_info(run_dir).labels  # the classes of the run being resumed

@@ -1,4 +1,5 @@
-"""Training progress that suits where it goes: tqdm's bar on a terminal, plain lines in a log.
+"""Progress that suits where it goes: tqdm's bar on a terminal, plain lines in a log (training's steps,
+a pipeline's inputs).
 
 A redirected log (``einformer demo > log 2>&1``, a CI job, ``nohup``) gets no carriage-return
 updates: one line each time another ``every_fraction`` of the steps is done or ``every_seconds``
@@ -50,6 +51,9 @@ class Progress:
         stream: where progress goes (stderr); a terminal gets the bar, anything else plain lines.
         every_fraction, every_seconds: in a log, a line per this share of the steps or this time.
         warmup_steps: steps timed (after the first, which pays for allocation) for the estimate.
+        unit: what is counted ("step"; a pipeline counts "input"s).
+        estimate: state the expected time after ``warmup_steps`` (training: one update per step).
+        leave: keep the bar on the terminal when done (a pipeline's goes).
         clock: seconds as a float; tests pass a fake one.
     """
 
@@ -65,6 +69,9 @@ class Progress:
         every_seconds: float = 30.0,
         warmup_steps: int = 5,
         clock: Callable[[], float] = time.perf_counter,
+        unit: str = "step",
+        estimate: bool = True,
+        leave: bool = True,
     ):
         self.stream = stream if stream is not None else sys.stderr
         self.total, self.done, self.initial, self.enabled, self.desc = total, initial, initial, enabled, desc
@@ -74,9 +81,10 @@ class Progress:
             warmup_steps,
             clock,
         )
+        self.unit, self.estimate = unit, estimate
         self.terminal = enabled and _is_terminal(self.stream)
         self.bar = (
-            tqdm(total=total, initial=initial, file=self.stream, dynamic_ncols=True, desc=desc)
+            tqdm(total=total, initial=initial, file=self.stream, dynamic_ncols=True, desc=desc, unit=unit, leave=leave)
             if self.terminal
             else None
         )
@@ -94,7 +102,8 @@ class Progress:
         now = self.clock()
         if self.bar is not None:
             self.bar.update(n)
-        self._maybe_estimate(now)
+        if self.estimate:
+            self._maybe_estimate(now)
         if self.bar is None and self._line_due(now):
             self._print(self._status(now))
             self.last_line = now
@@ -115,6 +124,12 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
 
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # ------------------------------------------------------------ what a log gets
     def _line_due(self, now: float) -> bool:
         if self.done >= self.total:
@@ -127,7 +142,8 @@ class Progress:
 
     def _status(self, now: float) -> str:
         elapsed, run = now - self.start, self.done - self.initial
-        line = f"{self.desc} step {self.done}/{self.total} ({self.done / max(self.total, 1):.0%}), {_duration(elapsed)}"
+        share = self.done / max(self.total, 1)
+        line = f"{self.desc} {self.unit} {self.done}/{self.total} ({share:.0%}), {_duration(elapsed)}"
         if 0 < run and self.done < self.total:
             line += f", about {_duration(elapsed / run * (self.total - self.done))} left"
         if self.postfix:

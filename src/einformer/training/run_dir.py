@@ -181,13 +181,14 @@ class FinetuneRunInfo(RunInfo):
     """A BERT fine-tuned on a JSONL task; ``labels`` in class-id order."""
 
     kind: ClassVar[str] = "bert-finetune"
-    recorded_later: ClassVar[tuple[str, ...]] = (*RunInfo.recorded_later, "data", "val")
+    recorded_later: ClassVar[tuple[str, ...]] = (*RunInfo.recorded_later, "data", "val", "columns")
     task: str = "classify"
     labels: list | None = None
     max_length: int = 128
     base_model: str = ""
     data: str | None = None
     val: str | None = None
+    columns: dict | None = None  # field option -> the column named for it (--text-column ...); {}: the usual names
 
 
 @dataclasses.dataclass
@@ -331,13 +332,27 @@ def fingerprint(path: str | Path, block: int = 1 << 20) -> str:
     return f"{size}:{digest.hexdigest()}"
 
 
+def fingerprint_directory(path: str | Path) -> str:
+    """A ``datasets`` save_to_disk directory's data as "SIZE:BLAKE2B": its ``.arrow`` files (every
+    split's), each by its path inside the directory and its content (``fingerprint``); SIZE is their total."""
+    digest, size = hashlib.blake2b(digest_size=16), 0
+    for arrow in sorted(Path(path).rglob("*.arrow")):
+        own = fingerprint(arrow)
+        digest.update(f"{arrow.relative_to(path).as_posix()}\0{own}\0".encode())
+        size += int(own.split(":")[0])
+    return f"{size}:{digest.hexdigest()}"
+
+
 def data_fingerprints(info: RunInfo) -> dict[str, str]:
-    """The fingerprint of every data file ``info`` names (its path fields that are files)."""
+    """The fingerprint of every data file ``info`` names (its path fields that are files, or
+    ``datasets`` directories: their arrow files)."""
     out = {}
     for field in PATH_FIELDS:
         value = getattr(info, field, None)
         if isinstance(value, str) and value and Path(value).is_file():
             out[field] = fingerprint(value)
+        elif isinstance(value, str) and value and Path(value).is_dir():
+            out[field] = fingerprint_directory(value)
     return out
 
 
