@@ -1,10 +1,12 @@
-"""``--dtype`` on the explain commands that run a model (``probe``, ``ponder``): the weights load in the
-type asked for, and what the command reads off the model stays within that type's rounding of fp32's."""
+"""``--dtype`` on the explain commands that run a model (``attention``, ``probe``, ``ponder``): the weights
+load in the type asked for, and what the command reads off the model stays within that type's rounding
+of fp32's."""
 
 import torch
 
 from einformer import BertConfig, BertModel, load
 from einformer.cli import main
+from einformer.explain.collect import collect_attention
 from einformer.explain.probing import layer_features
 from einformer.recipes.bert_pretrain import train_wordpiece
 
@@ -49,3 +51,16 @@ def test_ponder_takes_dtype(tmp_path, capsys):
     assert bf16[0] == f32[0] and bf16[0].startswith("output: ")  # the same answer
     steps = [[float(v) for v in lines[2].split()[3:]] for lines in (f32, bf16)]  # "N + R" per token
     assert len(steps[0]) >= 8 and max(abs(a - b) for a, b in zip(*steps, strict=True)) < 0.1, steps
+
+
+def test_attention_maps_in_bf16_are_fp32_s_within_bf16_rounding(tmp_path, capsys):
+    bert = _bert(tmp_path / "bert")
+    text = "the old teacher sees the ball number 7 ."
+    full = collect_attention(str(bert), text)
+    half = collect_attention(str(bert), text, dtype="bfloat16")
+    assert half.rows == full.rows and len(half.maps["self"]) == len(full.maps["self"])
+    for f32, bf16 in zip(full.maps["self"], half.maps["self"], strict=True):  # per layer (H, T, T)
+        torch.testing.assert_close(bf16.float(), f32.float(), atol=2e-2, rtol=0)
+    argv = ["attention", str(bert), text, "-o", str(tmp_path / "a.png"), "--html", str(tmp_path / "a.html")]
+    assert main([*argv, "--dtype", "bfloat16"]) == 0
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "a.html").is_file()

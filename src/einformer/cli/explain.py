@@ -22,6 +22,7 @@ def register(sub) -> None:
         "--query-token", type=int, default=0, help="the query token the page's step view opens on (default 0)"
     )
     add_hub_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=cmd_attention)
 
     p = sub.add_parser("probe", help="linear probes on every layer of a BERT: what each layer encodes")
@@ -57,7 +58,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
     from ..explain.collect import collect_attention
     from ..explain.html import write_explorer
 
-    record = collect_attention(model_path(args.model, args), args.text, steps=bool(args.html))
+    record = collect_attention(model_path(args.model, args), args.text, steps=bool(args.html), **model_options(args))
     kinds = list(record.maps)
     kind = args.kind or ("cross" if "cross" in kinds else kinds[0])
     if kind not in record.maps:

@@ -69,11 +69,12 @@ class AttentionRecord:
 
 @torch.no_grad()
 def collect_attention(
-    path: str, text: str, *, max_new_tokens: int | None = None, steps: bool = False
+    path: str, text: str, *, max_new_tokens: int | None = None, steps: bool = False, **load_options
 ) -> AttentionRecord:
     """Attention of every layer and head for ``text`` (for seq2seq: the source; the output is its
-    greedy translation); ``steps`` also records each layer's intermediates for the step view."""
-    loaded = load(path)
+    greedy translation); ``steps`` also records each layer's intermediates for the step view.
+    ``load_options``: ``einformer.load``'s ``dtype`` and ``quantize`` (the weights the model runs with)."""
+    loaded = load(path, **load_options)
     name = Path(str(path)).name
     if not isinstance(loaded.model, KINDS):  # an encoder (BERT): its bare model, whatever the head
         tokenizer, model = loaded.tokenizer, loaded.encoder
