@@ -61,6 +61,7 @@ def test_sharded_export_loads_in_transformers_and_back_with_the_same_logits(tmp_
     assert index["metadata"]["total_size"] == sum(t.numel() * 4 for t in ours.state_dict().values()) - (
         ours.lm_head.weight.numel() * 4 * ours.config.tie_word_embeddings  # a tied matrix is written once
     )
+    assert index["metadata"]["total_parameters"] == theirs.num_parameters()  # as transformers writes it
     for shard in shards:  # no shard past the limit (its header aside), unless it holds one tensor alone
         held = [k for k, v in index["weight_map"].items() if v == shard.name]
         assert shard.stat().st_size <= 20_000 + 4096 or len(held) == 1

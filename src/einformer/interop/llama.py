@@ -240,4 +240,5 @@ def save_hf_llama(model, directory: str | Path, *, max_shard_size: int | str = M
     hf_config = config_to_hf(c)
     state = model.state_dict()
     tensors: dict[str, Tensor] = {theirs: state[ours] for theirs, ours in _key_map(c)}
-    return write_hf_dir(directory, hf_config, tensors, max_shard_size=max_shard_size)
+    count = model.num_parameters()  # the index's total_parameters, as transformers counts them (tied once)
+    return write_hf_dir(directory, hf_config, tensors, max_shard_size=max_shard_size, total_parameters=count)
