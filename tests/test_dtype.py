@@ -204,3 +204,21 @@ def test_the_cli_runs_a_model_in_bf16_or_quantized(tmp_path, capsys, flags):
     capsys.readouterr()
     code = main(["generate", str(tmp_path), "--prompt", "hello the", "--max-new-tokens", "5", "--greedy", *flags])
     assert code == 0 and capsys.readouterr().out == "hello the" + tok.decode(new) + "\n"
+
+
+def test_a_new_head_over_an_einformer_bert_loads_in_the_dtype_asked(tmp_path):
+    """The head has no saved weights, so the meta-built model is built again in fp32 and cast; the weight
+    check skips the head's meta placeholders (it called .item() on them: 'cannot be called on meta tensors')."""
+    from einformer import BertConfig, BertModel
+    from einformer.models.bert_heads import BertForSequenceClassification
+
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig.from_preset("tiny", vocab_size=100)).eval()
+    encoder.save_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="start from random values"):
+        head = BertForSequenceClassification.from_pretrained(tmp_path, num_labels=3, dtype=torch.bfloat16)
+    assert {p.dtype for p in head.parameters()} == {torch.bfloat16}
+    ids = torch.randint(0, 100, (2, 7))
+    with torch.no_grad():
+        expected = encoder.to(torch.bfloat16)(ids).last_hidden_state
+        assert torch.equal(head.bert(ids).last_hidden_state, expected)

@@ -163,8 +163,8 @@ def weight_problems(expected: dict, state: dict) -> list[str]:
     wrong_type, not_finite = [], []
     for key, tensor in state.items():
         param = expected.get(key)
-        if not isinstance(param, torch.nn.Parameter) or not param.is_floating_point():
-            continue
+        if not isinstance(param, torch.nn.Parameter) or not param.is_floating_point() or tensor.is_meta:
+            continue  # a meta tensor is a new head's placeholder on a meta-built model, not a loaded weight
         if not (tensor.is_floating_point() or tensor.is_complex()):
             wrong_type.append(f"{key} ({str(tensor.dtype).removeprefix('torch.')})")
         elif tensor.numel() and not _all_finite(tensor):

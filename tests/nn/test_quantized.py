@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import einformer
-from einformer import GPT, GPTConfig, Llama, LlamaConfig
+from einformer import GPT, BertConfig, BertModel, GPTConfig, Llama, LlamaConfig
 from einformer.generation import decoders
 from einformer.generation.search import greedy_search
+from einformer.models.bert_heads import BertForSequenceClassification
 from einformer.nn.packed import FusedLinear
 from einformer.nn.quantized import ALIGNMENT, Int4Linear, Int8Linear, pack_int4, quantize_modules, unpack_int4
 
@@ -148,6 +149,31 @@ def test_a_reloaded_quantized_gpt_runs_its_kernels_on_aligned_buffers(tmp_path, 
     ids = torch.randint(0, 90, (2, 7))
     with torch.no_grad():
         assert torch.equal(back(ids).logits, model(ids).logits)
+
+
+@pytest.mark.parametrize("method", ["int8", "int4"])
+def test_a_quantized_bert_in_einformer_format_reloads_with_and_without_its_head(tmp_path, method):
+    """BERT reads its own format through its own loader (heads swap in and out): it quantizes the saved
+    layers too, under the names they have in the model it loads into."""
+    torch.manual_seed(0)
+    config = BertConfig.from_preset("tiny", vocab_size=100)
+    head = einformer.quantize(BertForSequenceClassification(config).eval(), method, group_size=32)
+    head.save_pretrained(tmp_path / "head")
+    ids = torch.randint(0, 100, (2, 7))
+    with torch.no_grad():
+        back = BertForSequenceClassification.from_pretrained(tmp_path / "head")
+        assert back.quantization_config == head.quantization_config
+        assert torch.equal(back(ids).logits, head(ids).logits)
+        encoder = BertModel.from_pretrained(tmp_path / "head")  # the encoder of the head's directory
+        assert encoder.quantization_config.modules == tuple(
+            n.removeprefix("bert.") for n in head.quantization_config.modules if n.startswith("bert.")
+        )
+        assert torch.equal(encoder(ids).last_hidden_state, head.bert(ids).last_hidden_state)
+        encoder.save_pretrained(tmp_path / "encoder")
+        with pytest.warns(UserWarning, match="start from random values"):  # a new head over the saved encoder
+            again = BertForSequenceClassification.from_pretrained(tmp_path / "encoder", num_labels=3)
+        assert isinstance(again.bert.layers[0].attn.q_proj, Int8Linear | Int4Linear)
+        assert torch.equal(again.bert(ids).last_hidden_state, head.bert(ids).last_hidden_state)
 
 
 def _greedy(model, ids, *, fast):

@@ -8,6 +8,7 @@ reads and writes its family's Hugging Face format, through the registry (``einfo
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -156,26 +157,40 @@ class PreTrainedModel(nn.Module):
     def from_einformer_dir(cls: type[M], directory: Path, **config_changes) -> M:
         """``directory`` in einformer's format (config.json, model.safetensors, generation_config.json);
         a quantized model's config.json also holds its ``quantization_config``."""
-        path = directory / CONFIG_NAME
-        data = read_json(path, "model config") if path.is_file() else {}
-        quantized = data.pop(QUANTIZATION_CONFIG, None)
-        if quantized is None:
-            config = cls.config_class.from_json_file(path)
-        else:
-            try:
-                config = cls.config_class.from_dict(data)
-            except TooLargeError as e:  # keeps its type, as from_json_file does
-                raise TooLargeError(f"{path}: {e}") from None
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"{path}: {e}") from None
+        config, quantized = read_own_config(cls, directory)
         model = cls(config.replace(**config_changes) if config_changes else config)
         if quantized is not None:
-            from ..quantization import QuantizationConfig, quantize_structure
-
-            quantize_structure(model, QuantizationConfig.from_dict(quantized, str(directory / CONFIG_NAME)))
+            quantize_like_saved(model, quantized, directory)
         load_state_strict(model, load_weights(directory / WEIGHTS_NAME, "cpu"), source=str(directory / WEIGHTS_NAME))
         load_generation_config(model, directory)
         return model
+
+
+def read_own_config(cls, directory: Path):
+    """(the config, the ``quantization_config`` dict or None) of einformer's config.json in ``directory``:
+    a quantized model's record of how it was quantized is not a config field."""
+    path = directory / CONFIG_NAME
+    data = read_json(path, "model config") if path.is_file() else {}
+    quantized = data.pop(QUANTIZATION_CONFIG, None)
+    if quantized is None:
+        return cls.config_class.from_json_file(path), None
+    try:
+        return cls.config_class.from_dict(data), quantized
+    except TooLargeError as e:  # keeps its type, as from_json_file does
+        raise TooLargeError(f"{path}: {e}") from None
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def quantize_like_saved(model, quantized: dict, directory: Path, prefix: tuple[str, str] = ("", "")) -> None:
+    """Give ``model`` the quantized layers its saved ``quantization_config`` names (empty, to load into);
+    ``prefix`` (saved, here) renames them where the model nests the saved one (a head around an encoder)."""
+    from ..quantization import QuantizationConfig, quantize_structure
+
+    config = QuantizationConfig.from_dict(quantized, str(directory / CONFIG_NAME))
+    saved, here = prefix
+    names = tuple(here + n.removeprefix(saved) for n in config.modules if n.startswith(saved))
+    quantize_structure(model, dataclasses.replace(config, modules=names))
 
 
 def _build_in(dtype: torch.dtype, build):

@@ -56,17 +56,27 @@ class BertPreTrainedModel(PreTrainedModel):
 def _load_own(cls, directory: Path, changes: dict):
     """Our directory into ``cls``: an encoder into a task model (new head, with a warning) or back."""
     from ..checkpoint import load_state_strict, load_weights
-    from .base import CONFIG_NAME, WEIGHTS_NAME
+    from .base import WEIGHTS_NAME, quantize_like_saved, read_own_config
 
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a directory; pass a folder written by save_pretrained")
-    config = cls.config_class.from_json_file(directory / CONFIG_NAME)
+    config, quantized = read_own_config(cls, directory)
     if changes.get("num_labels", config.num_labels) != config.num_labels and "label_names" not in changes:
         changes = {**changes, "label_names": None}  # a new head: the saved names no longer apply
     config = config.replace(**changes)
     model = cls(config)
     state = load_weights(directory / WEIGHTS_NAME)
     saved_with_head = any(k.startswith("bert.") for k in state)
+    if quantized is not None:  # the saved layers quantized here too, under this model's names
+        nested = hasattr(model, "bert")
+        prefix = (
+            ("", "bert.")
+            if nested and not saved_with_head
+            else ("bert.", "")
+            if not nested and saved_with_head
+            else ("", "")
+        )
+        quantize_like_saved(model, quantized, directory, prefix)
     if hasattr(model, "bert") and not saved_with_head:
         state = {f"bert.{k}": v for k, v in state.items()}
     elif not hasattr(model, "bert") and saved_with_head:  # keep the encoder of a task model
