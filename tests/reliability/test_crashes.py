@@ -80,7 +80,7 @@ def test_twenty_random_kills_each_resumed_give_the_uninterrupted_losses(referenc
             while _published(run) == before and process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.005)
             time.sleep(rng.uniform(0.0, 0.1))  # during training
-        assert process.poll() is None, f"the run ended before kill {kill + 1}"
+        assert process.poll() is None, f"the run ended before kill {kill + 1}: {process.communicate()[1][-2000:]}"
         process.send_signal(signal.SIGKILL)
         process.wait()
     final = einformer(*argv, "--run-dir", run, *(["--resume"] if _published(run) else []))

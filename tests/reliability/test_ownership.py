@@ -177,3 +177,22 @@ def test_run_json_with_wrong_types_is_refused_naming_the_field(run, tmp_path, ca
     (copy / "run.json").write_text(json.dumps(info))
     code, err = _train(capsys, copy, data, "--resume", "--steps", 4)
     assert code == 2 and "'block_size'" in err and "not int" in err, err
+
+
+def test_a_start_killed_while_writing_its_files_leaves_a_directory_a_new_start_takes(tmp_path):
+    """run.json (the marker) is written before the tokenizer: a kill between them left tokenizer.json
+    without the marker, a directory that was not einformer's, so the next fresh start was refused (seen
+    once in CI's twenty-kills test, 'the run ended before kill 2')."""
+    from einformer.training.run_dir import LanguageModelRunInfo, check_start, prepare
+
+    def killed(directory):
+        (directory / "tokenizer.json").write_text("{", encoding="utf-8")  # half-written, then the kill
+        raise KeyboardInterrupt
+
+    data = text_file(tmp_path)
+    info = LanguageModelRunInfo(model="gpt", data=str(data), tokenizer="char", block_size=32)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        prepare(run, info, killed, resume=False)
+    assert read_info(run) is not None  # the marker came first
+    check_start(run, resume=False)  # a job killed while starting: the new one replaces it

@@ -388,8 +388,10 @@ def prepare(
     barrier(dist_info)  # every rank has checked before rank 0 writes
     if dist_info.is_main and not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_files(run_dir)
+        # the marker first: a job killed after it (its tokenizer half-written) is one a new start replaces,
+        # where files without it would make the directory another's, refused
         write_json(run_dir / RUN_INFO, info.to_dict())
+        save_files(run_dir)
     barrier(dist_info)
 
 
