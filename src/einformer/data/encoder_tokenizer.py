@@ -35,12 +35,3 @@ class EncoderTokenizer(HFTokenizer):
             if cls in NO_TOKEN_TYPES
             else ("input_ids", "token_type_ids", "attention_mask")
         )
-
-    def save_pretrained(self, directory):
-        """HFTokenizer's files, with "no limit" written as transformers writes it."""
-        limit = self.model_max_length
-        self.model_max_length = None if limit >= NO_LIMIT else limit
-        try:
-            return super().save_pretrained(directory)
-        finally:
-            self.model_max_length = limit

@@ -182,7 +182,8 @@ class HFTokenizer(ChatTemplates, PreTrainedTokenizerFast):
         config["tokenizer_class"] = self.config.get("tokenizer_class") or "PreTrainedTokenizerFast"
         added = sorted(self.backend.get_added_tokens_decoder().items())
         config["added_tokens_decoder"] = {str(i): _token_dict(token) for i, token in added}
-        config["model_max_length"] = self.model_max_length if self.model_max_length is not None else int(1e30)
+        limit = self.model_max_length  # "no limit" (None, or a huge number) written as transformers writes it
+        config["model_max_length"] = limit if limit is not None and limit < NO_LIMIT else int(1e30)
         config["padding_side"] = self.padding_side
         if self.additional_special_tokens:
             config["extra_special_tokens"] = self.additional_special_tokens
