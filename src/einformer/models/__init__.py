@@ -26,6 +26,7 @@ from .distilbert import (
 )
 from .electra import (
     ElectraForMaskedLM,
+    ElectraForPreTraining,
     ElectraForQuestionAnswering,
     ElectraForSequenceClassification,
     ElectraForTokenClassification,
@@ -68,6 +69,7 @@ __all__ = [
     "DistilBertForTokenClassification",
     "DistilBertModel",
     "ElectraForMaskedLM",
+    "ElectraForPreTraining",
     "ElectraForQuestionAnswering",
     "ElectraForSequenceClassification",
     "ElectraForTokenClassification",
