@@ -12,7 +12,7 @@ from einformer.config import EncoderDecoderConfig
 from einformer.data.tokenizer import Tokenizer
 from einformer.generation.kinds import CausalLM, MemoryLM
 from einformer.recipes.bert_pretrain import train_wordpiece
-from einformer.training.run_dir import LanguageModelRunInfo
+from einformer.training.run_info import LanguageModelRunInfo
 
 TEXT = "".join(f"line {i % 7}: the quick brown fox jumps over the lazy dog.\n" for i in range(200))
 FAST = ["--preset", "tiny", "--block-size", "32", "--batch-size", "8", "--eval-every", "2", "--save-every", "2",

@@ -205,8 +205,11 @@ _BUILT_IN: contextvars.ContextVar[tuple[Any, str | None] | None] = contextvars.C
 def weights_built_in(dtype, quantization: str | None = None):
     """Inside the block, a config prices its weights as the loader will build them: ``dtype`` (a
     ``torch.dtype``; None: torch's default) and, for a quantized checkpoint, its layers at the bytes of
-    ``quantization`` ("int8" / "int4", config.json's ``quantization_config``). ``from_pretrained`` sets
-    it around the build; the dtype and the method are the ones it resolved, not read again here."""
+    ``quantization`` ("int8" / "int4", config.json's ``quantization_config``).
+    ``from_pretrained`` sets it around the build; the dtype and the method are the ones it resolved,
+    not read again here. The loader builds in ``dtype`` by making it torch's default dtype (on the
+    meta device); a build inside the block in another default type is priced in that type
+    (``weight_bytes``)."""
     token = _BUILT_IN.set((dtype, quantization))
     try:
         yield
@@ -217,13 +220,26 @@ def weights_built_in(dtype, quantization: str | None = None):
 def weight_bytes() -> tuple[float, float, str]:
     """(bytes of a table parameter, bytes of a layer parameter, the type in words) of the model about to be built: the
     loader's ``weights_built_in`` where it set one, else torch's default dtype, the type nn.Module
-    constructors make (fp32 unless the program changed it)."""
+    constructors make (fp32 unless the program changed it).
+
+    A loader that asked for a dtype while the default is another type is building the whole model in
+    that default, to cast it after: ``from_pretrained(dtype=...)`` builds again in fp32 when a new task
+    head has no saved weights. Those weights are allocated in the default type, quantized layers
+    included (they are quantized after the build), so they are priced in it."""
     import torch
 
+    built = torch.get_default_dtype()
     dtype, quantization = _BUILT_IN.get() or (None, None)
-    dtype = dtype or torch.get_default_dtype()
-    words = str(dtype).removeprefix("torch.") + (f" with {quantization} layers" if quantization else "")
+    if dtype is not None and dtype != built:
+        words = f"{_dtype_name(built)}, the type the model is built in before its cast to {_dtype_name(dtype)}"
+        return built.itemsize, built.itemsize, words
+    dtype = dtype or built
+    words = _dtype_name(dtype) + (f" with {quantization} layers" if quantization else "")
     return dtype.itemsize, QUANTIZED_BYTES.get(quantization, dtype.itemsize), words
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 class TooLargeError(ConfigError):

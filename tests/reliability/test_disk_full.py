@@ -70,7 +70,7 @@ def test_a_full_disk_is_one_einformer_error_naming_the_path_and_the_space(tmp_pa
 
 def test_the_error_type_is_einformer_s_and_an_os_error():
     from einformer.errors import DiskFullError
-    from einformer.training.run_dir import writing
+    from einformer.training.run_checkpoints import writing
 
     with pytest.raises(DiskFullError) as caught, writing("/nonexistent/dir/file", "model"):
         raise TORCH

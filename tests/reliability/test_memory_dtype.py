@@ -1,14 +1,22 @@
 """The memory check prices a model's weights in the type they will be built in: fp32 by default, the
-``dtype`` passed to ``from_pretrained``, and a quantized checkpoint's layers at their integer bytes
-(config.json's ``quantization_config``). The machine's memory is replaced by a number between two
-prices, so each test shows the type deciding the answer."""
+``dtype`` passed to ``from_pretrained``, a quantized checkpoint's layers at their integer bytes
+(config.json's ``quantization_config``), and a model the loader builds in full in fp32 before casting it
+(a new task head without saved weights) at fp32. The machine's memory is replaced by a number between
+two prices, so each test shows the type deciding the answer. ``einformer train`` prices the activations
+of its batch in the type autocast keeps them in: the estimate is held against the tensors autograd
+really saves in a training forward."""
 
+import contextlib
 import time
 
 import pytest
 import torch
 
-from einformer import GPT, AutoModel, GPTConfig, quantize, validation
+from einformer import GPT, AutoModel, BertConfig, BertModel, GPTConfig, dtypes, quantize, validation
+from einformer.models.bert_heads import BertForSequenceClassification
+from einformer.recipes import train as train_recipe
+from einformer.recipes.train import TrainSpec, check_training_size
+from einformer.training import TrainingArguments
 from einformer.validation import TooLargeError, parameter_terms
 
 
@@ -31,6 +39,18 @@ def saved(tmp_path_factory):
 
 def memory(monkeypatch, n: float) -> None:
     monkeypatch.setattr(validation, "available_memory", lambda: int(n))
+
+
+@contextlib.contextmanager
+def building_in(dtype: torch.dtype):
+    """What ``from_pretrained(dtype=...)`` sets around its build: the loader's dtype, and torch's default."""
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with validation.weights_built_in(dtype):
+            yield
+    finally:
+        torch.set_default_dtype(default)
 
 
 def test_fp32_is_priced_at_4_bytes_and_bf16_at_2(saved, monkeypatch):
@@ -75,9 +95,89 @@ def test_an_absurd_size_is_refused_fast_in_any_dtype_and_the_opt_out_holds(saved
     """vocab_size 1e11 in bf16 is still refused by field in well under a second (nothing allocated);
     EINFORMER_SKIP_MEMORY_CHECK=1 still builds a model the check would refuse."""
     start = time.perf_counter()
-    with validation.weights_built_in(torch.bfloat16), pytest.raises(TooLargeError, match=r"^vocab_size: .*bfloat16"):
+    with building_in(torch.bfloat16), pytest.raises(TooLargeError, match=r"^vocab_size: .*\(bfloat16\)"):
         GPTConfig.from_preset("tiny", vocab_size=10**11)
     assert time.perf_counter() - start < 1
     memory(monkeypatch, 1)
     monkeypatch.setenv(validation.SKIP_MEMORY_CHECK, "1")
     assert AutoModel.from_pretrained(saved / "fp32").config == GPTConfig.from_preset("tiny")
+
+
+def test_a_new_head_that_the_loader_builds_in_fp32_is_priced_at_fp32(tmp_path, monkeypatch):
+    """A new task head has no saved weights, so ``from_pretrained(dtype=bf16)`` builds the whole model again
+    in fp32 and casts it after. Before: that build was priced at bf16, so with memory between the two
+    prices it passed the check and allocated more than the memory. Oracle: the model the loader hands to
+    ``dtypes.cast``, measured. Now it is refused, naming both types; the same directory without a new head
+    still loads in bf16 within that memory."""
+    torch.manual_seed(0)
+    config = BertConfig.from_preset("tiny", vocab_size=100)
+    BertModel(config).save_pretrained(tmp_path)
+    built, cast = [], dtypes.cast
+
+    def measured_cast(model, dtype):  # what the loader built, as it was before the cast
+        built.append(
+            ({p.dtype for p in model.parameters()}, sum(p.numel() * p.element_size() for p in model.parameters()))
+        )
+        return cast(model, dtype)
+
+    monkeypatch.setattr(dtypes, "cast", measured_cast)
+    with pytest.warns(UserWarning, match="start from random values"):
+        head = BertForSequenceClassification.from_pretrained(tmp_path, num_labels=3, dtype=torch.bfloat16)
+    ((types, nbytes),) = built
+    free = 3 * bound(config, 1, 1)  # between the bf16 and the fp32 prices
+    assert types == {torch.float32} and {p.dtype for p in head.parameters()} == {torch.bfloat16}
+    assert nbytes > free  # the refusal is true: the fp32 build does not fit
+    memory(monkeypatch, free)
+    with pytest.warns(UserWarning, match="start from random values"), pytest.raises(TooLargeError) as caught:
+        BertForSequenceClassification.from_pretrained(tmp_path, num_labels=3, dtype=torch.bfloat16)
+    message = str(caught.value)
+    assert "(float32, the type the model is built in before its cast to bfloat16)" in message, message
+    assert str(tmp_path / "config.json") in message, message
+    encoder = BertModel.from_pretrained(tmp_path, dtype=torch.bfloat16)  # no new head: built in bf16, fits
+    assert {p.dtype for p in encoder.parameters()} == {torch.bfloat16}
+
+
+def saved_activation_bytes(config: GPTConfig, batch: int, block: int, autocast: torch.dtype | None) -> dict:
+    """The bytes of the tensors autograd saves for backward in one training forward of a GPT with
+    ``config`` (under autocast to ``autocast`` on the CPU, as the trainer runs ``--precision bf16``), by
+    dtype: activations only (parameters and their casts left out, each storage once), and without the
+    T x T attention maps, a term the estimate leaves out (a fused attention kernel saves none)."""
+    torch.manual_seed(0)
+    model = GPT(config).train()
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        is_map = t.dim() == 4 and t.shape[-2:] == (block, block)  # B H T S attention weights
+        if storage.data_ptr() not in weights and t.dim() >= 2 and t.shape[0] in (batch, batch * block) and not is_map:
+            saved[storage.data_ptr()] = (t.dtype, storage.nbytes())
+        return t
+
+    ids = torch.randint(0, config.vocab_size, (batch, block))
+    context = torch.autocast("cpu", dtype=autocast) if autocast else contextlib.nullcontext()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), context:
+        model(ids, labels=ids).loss.backward()
+    out = {}
+    for dtype, nbytes in saved.values():
+        out[dtype] = out.get(dtype, 0) + nbytes
+    return out
+
+
+@pytest.mark.parametrize(("precision", "autocast"), [("fp32", None), ("bf16", torch.bfloat16)])
+def test_the_training_check_prices_activations_in_the_type_autocast_keeps(tmp_path, monkeypatch, precision, autocast):
+    """``einformer train --precision bf16`` prices its activations at 2 bytes (fp32: 4), a lower bound:
+    the price is at most the bytes autograd really saves in that precision, counting for bf16 only the
+    tensors autocast really holds in bf16, so a refusal is always true. The price is read from the check
+    itself (``check_fits_memory``'s ``extra``), with the machine's memory unlimited."""
+    priced = []
+    check = train_recipe.check_fits_memory
+    monkeypatch.setattr(train_recipe, "check_fits_memory", lambda *a, **k: priced.append(k["extra"]) or check(*a, **k))
+    spec = TrainSpec(str(tmp_path / "run"), model="gpt", data="corpus.txt", preset="tiny", block_size=64)
+    check_training_size(spec, TrainingArguments(batch_size=4, precision=precision))
+    (price,) = priced
+    measured = saved_activation_bytes(GPTConfig.from_preset("tiny"), 4, 64, autocast)
+    width = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    assert 0 < price <= measured[width], (price, measured)
+    if precision == "bf16":  # the tensors autocast keeps in bf16 are the most of what is saved
+        assert measured[torch.bfloat16] > measured.get(torch.float32, 0), measured

@@ -10,7 +10,8 @@ import shutil
 import pytest
 
 from einformer.cli import main
-from einformer.training.run_dir import clean_partial, read_info
+from einformer.training.run_checkpoints import clean_partial
+from einformer.training.run_info import read_info
 
 from .helpers import LM, losses, text_file
 
@@ -183,7 +184,8 @@ def test_a_start_killed_while_writing_its_files_leaves_a_directory_a_new_start_t
     """run.json (the marker) is written before the tokenizer: a kill between them left tokenizer.json
     without the marker, a directory that was not einformer's, so the next fresh start was refused (seen
     once in CI's twenty-kills test, 'the run ended before kill 2')."""
-    from einformer.training.run_dir import LanguageModelRunInfo, check_start, prepare
+    from einformer.training.run_dir import check_start, prepare
+    from einformer.training.run_info import LanguageModelRunInfo
 
     def killed(directory):
         (directory / "tokenizer.json").write_text("{", encoding="utf-8")  # half-written, then the kill

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from einformer.cli import main
-from einformer.training.run_dir import read_info
+from einformer.training.run_info import read_info
 
 from .helpers import LM, text_file
 
@@ -25,7 +25,7 @@ def _resume(data, run, *extra):
 
 
 def test_the_fingerprint_is_of_the_content_not_the_name_or_size(tmp_path):
-    from einformer.training.run_dir import fingerprint
+    from einformer.training.run_info import fingerprint
 
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("abcd" * 300_000)
@@ -37,7 +37,7 @@ def test_the_fingerprint_is_of_the_content_not_the_name_or_size(tmp_path):
 
 def test_resume_refuses_data_of_the_same_name_and_size_but_other_content(lm, capsys):
     """Before: the run resumed on the new text and its losses diverged (3.640 against 3.555 at step 6)."""
-    from einformer.training.run_dir import fingerprint
+    from einformer.training.run_info import fingerprint
 
     data, run = lm
     assert read_info(run).fingerprints == {"data": fingerprint(data)}

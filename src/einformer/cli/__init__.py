@@ -92,7 +92,7 @@ def _resume_hint(args: argparse.Namespace) -> str:
     run_dir = getattr(args, "run_dir", None)
     if args.command not in ("train", "finetune") or not run_dir:
         return ""
-    from ..training.run_dir import published_step
+    from ..training.run_checkpoints import published_step
 
     step = published_step(run_dir)
     if step is None:

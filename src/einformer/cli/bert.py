@@ -38,9 +38,18 @@ def register(sub) -> None:
     p.add_argument("--aggregation", default="simple", help="tag: none, simple, first, average or max")
     p.add_argument("--top-k", type=int, default=None, help="classify: the best K labels (default all); qa: K answers")
     p.add_argument(
-        "--data", default=None, help="records of the run's task (as finetune reads them; gold labels allowed)"
+        "--data",
+        default=None,
+        help="records of the run's task, as finetune reads them; gold labels are not needed (and not read) "
+        "unless --evaluate",
     )
-    p.add_argument("--evaluate", action="store_true", help="with --data: print the task's metrics")
+    p.add_argument("--evaluate", action="store_true", help="with --data: print the task's metrics (needs gold labels)")
+    p.add_argument(
+        "--split",
+        default=None,
+        help="the split of a DatasetDict --data directory (default: test, else validation; --evaluate: validation, "
+        "else test)",
+    )
     add_column_flags(p)
     add_hub_flags(p)
     add_model_flags(p)
@@ -106,15 +115,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         run = FinetuneRun.from_loaded(loaded, "predict")
         columns = column_options(args)
         rows = (
-            [evaluate_file(run, args.data, columns)]
+            [evaluate_file(run, args.data, columns, split=args.split)]
             if args.evaluate
-            else predict(run, records=args.data, columns=columns)
+            else predict(run, records=args.data, columns=columns, split=args.split)
         )
         for row in rows:
             print(json.dumps(row))
         return 0
-    if args.evaluate:
-        raise ValueError("--evaluate scores records: pass them with --data FILE")
+    if args.evaluate or args.split:
+        raise ValueError(
+            f"{'--evaluate scores' if args.evaluate else '--split picks'} records: pass them with --data FILE"
+        )
     pipe = pipeline(None, loaded)
     texts = texts_or_stdin(args.text, "predict")
     if pipe.task == "question-answering":

@@ -117,6 +117,12 @@ def _register_finetune(sub) -> None:
         help="validation records, in any of --data's formats (default: a DatasetDict's validation split, else "
         "a seeded 10%% of --data held out)",
     )
+    p.add_argument("--split", default=None, help="the split of a DatasetDict --data directory (default: train)")
+    p.add_argument(
+        "--val-split",
+        default=None,
+        help="the split of a DatasetDict that gives the validation records (default: validation, where it has one)",
+    )
     add_column_flags(p)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--run-dir", required=True)
@@ -210,6 +216,8 @@ def _finetune(args: argparse.Namespace, info) -> int:
         device=args.device,
         dist_info=info,
         columns=column_options(args),
+        split=args.split,
+        val_split=args.val_split,
     )
     if not info.is_main:
         return 0

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from .pairs import DataError
-from .tables import Table, format_of, read_table
+from .tables import Table, dataset_splits, format_of, read_table
 
 TASKS = ("classify", "regress", "tag", "qa", "choice")
 FIELDS = {  # the fields each task needs
@@ -39,6 +39,9 @@ FIELDS = {  # the fields each task needs
     "choice": ("context", "choices", "label"),
 }
 OPTIONAL = {"classify": ("text_pair",), "regress": ("text_pair",)}
+# the answers in each task's records: records to predict may lack them (``read_records(gold=False)``)
+GOLD = {"classify": ("label",), "regress": ("label",), "tag": ("tags",), "qa": ("answer", "answer_start"),
+        "choice": ("label",)}  # fmt: skip
 COLUMNS = {  # field -> the column names tried in order when none is named (Hugging Face's usual names)
     "text": ("text", "sentence", "sentence1"),
     "text_pair": ("text_pair", "sentence2"),
@@ -70,25 +73,39 @@ EXAMPLES = {
 
 
 def read_records(
-    path: str | Path, task: str, *, columns: dict[str, str | None] | None = None, split: str = "train"
+    path: str | Path,
+    task: str,
+    *,
+    columns: dict[str, str | None] | None = None,
+    split: str | tuple[str, ...] = "train",
+    gold: bool = True,
 ) -> list[dict]:
     """The records of ``path`` with the task's fields (``FIELDS``); errors name the file and line.
 
     Args:
         columns: option -> column name (options: text, text_pair, label, question, context, answer,
             choices; None: Hugging Face's usual names, ``COLUMNS``).
-        split: the split of a ``datasets`` DatasetDict directory.
+        split: the split of a ``datasets`` DatasetDict directory (a tuple: the first it holds).
+        gold: False reads the inputs only (``GOLD``'s fields are left out, present or not): records to
+            predict, which may have no labels.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
     hint = expected(task, format_of(path))
+    held = dataset_splits(path)  # a DatasetDict's splits; [] for anything else
+    if not isinstance(split, str):  # the first of these it holds
+        split = next((s for s in split if s in held), split[0])
+    if held and split not in held:
+        raise DataError(
+            f"{path} holds the splits {sorted(held)}, not {split!r}; name one with --split (or --val-split)"
+        )
     table = read_table(path, split=split, hint=hint)
     if not table.rows:
         raise DataError(f"{path}: no records. {hint}")
     for where, row in table.rows:
         if not isinstance(row, dict):
             raise DataError(f"{where}: expected a record (a JSON object), found {type(row).__name__}. {hint}")
-    names = _columns(table, task, columns or {}, hint)
+    names = _columns(table, task, columns or {}, hint, gold)
     records = [_record(row, where, task, names, table.format, hint) for where, row in table.rows]
     if task == "choice":
         n = len(records[0]["choices"])
@@ -99,6 +116,12 @@ def read_records(
                     "the same number of choices"
                 )
     return records
+
+
+def check_split(path: str | Path, split: str | None, flag: str = "--split") -> None:
+    """A split named by ``flag`` must be one of a DatasetDict directory's (others have no splits)."""
+    if split is not None and not dataset_splits(path):
+        raise DataError(f"{flag} {split}: {path} is not a DatasetDict directory, so it has no splits; drop {flag}")
 
 
 def expected(task: str, kind: str = "jsonl") -> str:
@@ -119,10 +142,13 @@ def expected(task: str, kind: str = "jsonl") -> str:
     return f"A {task} record needs the columns {fields}, e.g. {json.dumps(example)}"
 
 
-def _columns(table: Table, task: str, named: dict, hint: str) -> dict[str, str]:
-    """field -> the table's column that holds it, for each field the task reads."""
+def _columns(table: Table, task: str, named: dict, hint: str, gold: bool = True) -> dict[str, str]:
+    """field -> the table's column that holds it, for each field the task reads (without ``gold``: the
+    inputs only)."""
     fields = [*FIELDS[task], *OPTIONAL.get(task, ())]
     readable = {OPTIONS[f] for f in fields if f in OPTIONS}
+    if not gold:  # the label column is not read: a --label-column flag is let through, unused
+        fields = [f for f in fields if f not in GOLD[task]]
     unused = sorted(o for o, name in named.items() if name is not None and o not in readable)
     if unused:
         flags = ", ".join(f"--{o.replace('_', '-')}-column" for o in unused)
@@ -162,6 +188,11 @@ def _record(row: dict, where: str, task: str, names: dict, kind: str, hint: str)
     record = {f: row[c] for f, c in names.items() if c in row}
     if kind in ("csv", "tsv"):
         record = _typed(record, task)
+    if not set(GOLD[task]) & set(record):  # inputs only (``gold=False``)
+        if record.get("text_pair") is None:
+            record.pop("text_pair", None)
+        _check(record, task, where)
+        return record
     if task == "qa" and isinstance(record["answer"], dict):
         record.update(_squad_answer(record["answer"], where))
     if record.get("text_pair") is None:
@@ -214,9 +245,11 @@ def _check(record: dict, task: str, where: str) -> None:
         value = record.get(field, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise DataError(f"{where}: {field} must be a list of texts, got {value!r}; fix the record")
+    if task == "tag" and not record["tokens"]:
+        raise DataError(f"{where}: no tokens; give each record at least one word")
+    if not set(GOLD[task]) & set(record):  # inputs only: no answers to check
+        return
     if task == "tag":
-        if not record["tokens"]:
-            raise DataError(f"{where}: no tokens; give each record at least one word")
         if len(record["tokens"]) != len(record["tags"]):
             raise DataError(f"{where}: {len(record['tokens'])} tokens but {len(record['tags'])} tags")
     _check_label(record, task, where)
@@ -281,7 +314,7 @@ def encode_records(records: list[dict], task: str, tokenizer, labels: list, max_
     for r in records:
         if task in ("classify", "regress"):
             enc = tokenizer(r["text"], r.get("text_pair"), truncation=True, max_length=max_length)
-            target = index[r["label"]] if task == "classify" else float(r["label"])
+            target = 0 if "label" not in r else index[r["label"]] if task == "classify" else float(r["label"])
             examples.append({**enc, "labels": target})
         elif task == "tag":
             examples.append(_encode_tags(r, tokenizer, index, max_length))
@@ -289,16 +322,17 @@ def encode_records(records: list[dict], task: str, tokenizer, labels: list, max_
             examples.append(_encode_span(r, tokenizer, max_length))
         else:
             encs = [tokenizer(r["context"], choice, truncation=True, max_length=max_length) for choice in r["choices"]]
-            examples.append({"choices": encs, "labels": int(r["label"])})
+            examples.append({"choices": encs, "labels": int(r.get("label", 0))})
     return examples
 
 
 def _encode_tags(r, tokenizer, index, max_length):
-    """Words -> sub-tokens; the first sub-token of each word carries its tag, the rest -100."""
+    """Words -> sub-tokens; the first sub-token of each word carries its tag (0 without tags: the word is
+    still marked for prediction), the rest -100."""
     enc = tokenizer.backend.encode(r["tokens"], is_pretokenized=True)
     labels, previous = [], None
     for word in enc.word_ids:
-        labels.append(-100 if word is None or word == previous else index[r["tags"][word]])
+        labels.append(-100 if word is None or word == previous else index[r["tags"][word]] if "tags" in r else 0)
         previous = word
     ids, types = enc.ids[:max_length], enc.type_ids[:max_length]
     if len(enc.ids) > max_length:  # keep the final [SEP]
@@ -313,9 +347,10 @@ def _encode_span(r, tokenizer, max_length):
         enc = tokenizer.backend.encode(r["question"], r["context"])
     finally:
         tokenizer.backend.no_truncation()
-    start_char, end_char = r["answer_start"], r["answer_start"] + len(r["answer"])
-    start = end = 0  # [CLS]: "no answer in this window"
-    for i, (seq, (a, b)) in enumerate(zip(enc.sequence_ids, enc.offsets, strict=True)):
+    start = end = 0  # [CLS]: "no answer in this window" (or none given: a record to predict)
+    spans = zip(enc.sequence_ids, enc.offsets, strict=True) if "answer" in r else ()
+    start_char, end_char = r.get("answer_start", 0), r.get("answer_start", 0) + len(r.get("answer", ""))
+    for i, (seq, (a, b)) in enumerate(spans):
         if seq != 1:
             continue
         if a <= start_char < b or (start == 0 and a >= start_char):

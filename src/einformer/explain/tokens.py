@@ -5,9 +5,11 @@ space is ``Ġ``, a newline ``Ċ``, and a Chinese character is two or three piece
 (``æĺ``, ``¥``). The label of a piece is the text of its bytes, read through the tokenizer's own
 byte table; a piece holding part of a character shows that character and which part it is
 (``春 (1/2)``). Sentencepiece-style pieces (``▁word``, byte fallback ``<0xE6>``) are read the same
-way. Whitespace a reader could not see is drawn: ``↵`` a newline, ``⇥`` a tab, ``␣`` a piece of
-spaces only. WordPiece, character and word tokenizers' pieces are already text and stay as they are,
-as do added and special tokens (``<|endoftext|>``, ``[CLS]``).
+way, whether a ``tokenizers`` backend holds them (Llama, T5) or a sentencepiece model does (Marian's
+``MarianTokenizer``: its pieces, ``▁Hund``, are looked up as the tokenizer converts ids, and its special
+tokens, ``</s>``, stay as they are). Whitespace a reader could not see is drawn: ``↵`` a newline, ``⇥``
+a tab, ``␣`` a piece of spaces only. WordPiece, character and word tokenizers' pieces are already text
+and stay as they are, as do added and special tokens (``<|endoftext|>``, ``[CLS]``).
 """
 
 from __future__ import annotations
@@ -98,10 +100,21 @@ def token_labels(tokenizer, ids: list[int]) -> tuple[list[str], list[str]]:
     """(readable labels, raw pieces) of ``ids`` under ``tokenizer`` (einformer's, or a
     ``tokenizers.Tokenizer``)."""
     backend = getattr(tokenizer, "backend", tokenizer)
+    if not hasattr(backend, "to_str") and hasattr(tokenizer, "spm_target"):  # Marian: sentencepiece models
+        return _sentencepiece_labels(tokenizer, ids)
     lookup = getattr(tokenizer, "id_to_token", None) or backend.id_to_token
     pieces = [lookup(i) for i in ids]
     if not hasattr(backend, "to_str"):  # not a Hugging Face tokenizers backend: pieces are what we have
         return list(pieces), pieces
     specials = set(backend.get_added_tokens_decoder())
     labels = _utf8_labels(_piece_bytes(pieces, _decoder_kinds(backend), specials, ids))
+    return [label if label is not None else piece for label, piece in zip(labels, pieces, strict=True)], pieces
+
+
+def _sentencepiece_labels(tokenizer, ids: list[int]) -> tuple[list[str], list[str]]:
+    """(labels, pieces) under a tokenizer that reads a sentencepiece model itself (Marian's): its pieces
+    through ``convert_ids_to_tokens``, read as sentencepiece pieces; its special tokens kept."""
+    pieces = tokenizer.convert_ids_to_tokens(list(ids))
+    specials = set(tokenizer.all_special_ids)
+    labels = _utf8_labels(_piece_bytes(pieces, {"Metaspace"}, specials, ids))
     return [label if label is not None else piece for label, piece in zip(labels, pieces, strict=True)], pieces

@@ -38,7 +38,7 @@ from ..generation.config import GenerationConfig
 from ..generation.kinds import CausalLM, MemoryLM
 from ..generation.stopping import StopStrings
 from ..generation.streaming import stream_text
-from ..training.run_dir import LanguageModelRunInfo
+from ..training.run_info import LanguageModelRunInfo
 
 # what a run einformer trains writes into its generation_config.json (``sampling_by_default``)
 SAMPLING_DEFAULTS = {"do_sample": True, "temperature": 0.8, "top_k": 50}
@@ -70,10 +70,11 @@ class TextGenerator:
         return self.tokenizer.decode(ids)
 
     def generate(self, prompts: list[str], *, sliding_window: bool = False, token_ids: bool = False, **options) -> list:
-        """The completions of ``prompts``: ``len(prompts) * num_return_sequences`` texts, grouped per
-        prompt in order. ``options``: generate's (max_new_tokens, do_sample, num_beams, stop_strings ...);
-        ``sliding_window``: go past an absolute-position model's context in windows (module docstring);
-        ``token_ids``: each sequence's ids instead, the prompt's included (``sequences``)."""
+        """The completions of ``prompts`` (texts, or lists of ids already encoded):
+        ``len(prompts) * num_return_sequences`` texts, grouped per prompt in order. ``options``: generate's
+        (max_new_tokens, do_sample, num_beams, stop_strings ...); ``sliding_window``: go past an
+        absolute-position model's context in windows (module docstring); ``token_ids``: each sequence's ids
+        instead, the prompt's included (``sequences``)."""
         return list(generate_text(self, prompts, sliding_window=sliding_window, token_ids=token_ids, **options))
 
     def stream(self, prompt: str, *, sliding_window: bool = False, **options) -> Iterator[str]:
@@ -146,15 +147,16 @@ def generate_text(
     token_ids: bool = False,
     **options,
 ) -> Iterator:
-    """Completions of ``prompts`` (left-padded into one batch; ``num_return_sequences`` per prompt,
-    grouped per prompt); with ``stream`` (one prompt, one sequence) text pieces as they come. The
-    prompts and the length are checked here, before the first token (a refusal comes before any text)."""
+    """Completions of ``prompts``, texts or lists of ids (left-padded into one batch;
+    ``num_return_sequences`` per prompt, grouped per prompt); with ``stream`` (one prompt, one sequence)
+    text pieces as they come. The prompts and the length are checked here, before the first token (a
+    refusal comes before any text)."""
     tok, options = run.tokenizer, dict(options)
     if options.get("stop_strings") and "tokenizer" not in options:
         options["tokenizer"] = tok  # the stopping criterion decodes with it
     if stream and (len(prompts) != 1 or not run.streams(options)):
         raise ValueError("streaming takes one prompt and one sequence, without beams; use generate()")
-    rows = [tok.encode(p) or [_start_id(tok)] for p in prompts]
+    rows = [(list(p) if isinstance(p, list) else tok.encode(p)) or [_start_id(tok)] for p in prompts]  # texts or ids
     total = new_tokens(run, rows, options, sliding_window)
     if isinstance(run.model, MemoryLM):  # the memory carries the context: no window
         return _generate_with_memory(run, rows, total, stream, options, token_ids)

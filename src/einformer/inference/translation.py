@@ -15,7 +15,7 @@ import torch
 from ..auto import Loaded
 from ..data.tokenizer import pad_batch
 from ..generation.kinds import CausalLM, MemoryLM, Seq2SeqLM
-from ..training.run_dir import Seq2SeqRunInfo
+from ..training.run_info import Seq2SeqRunInfo
 
 
 @dataclasses.dataclass

@@ -20,14 +20,18 @@ import torch
 
 from .. import registry
 from ..auto import Loaded, family_of, load, resolve
-from ..data.finetune import FinetuneBatches, collate_examples, encode_records, label_list, read_records
+from ..data.finetune import FinetuneBatches, check_split, collate_examples, encode_records, label_list, read_records
 from ..data.tables import dataset_splits
 from ..data.tokenization_fast import PreTrainedTokenizerFast
 from ..training import Trainer, TrainingArguments
 from ..training.distributed import DistInfo
-from ..training.run_dir import LAST, FinetuneRunInfo, absolute, check_start, exclusive, prepare, read_info
+from ..training.run_dir import LAST, check_start, prepare
+from ..training.run_info import FinetuneRunInfo, absolute, read_info
+from ..training.run_lock import exclusive
 
 VAL_FRACTION = 0.1  # of the training records held out for validation when none are given (at least one)
+PREDICT_SPLITS = ("test", "validation")  # a DatasetDict's split that predict reads, the first it holds
+EVALUATE_SPLITS = ("validation", "test")
 METRIC = {"classify": "accuracy", "regress": "mse", "tag": "f1", "qa": "exact_match", "choice": "accuracy"}
 
 
@@ -83,12 +87,17 @@ def predict(
     records: str | None = None,
     batch_size: int = 64,
     columns: dict | None = None,
+    split: str | None = None,
 ):
     """Predictions for raw ``texts`` (classify and regress) or for the ``records`` file of the run's task
-    (``columns``: as ``read_records`` takes them)."""
+    (``columns``: as ``read_records`` takes them). Records need no gold labels (any they hold are not
+    read); ``split``: a DatasetDict's, by default its test split, else its validation split."""
     task, info = run.info.task, run.info
     if records is not None:
-        rows = read_records(records, task, columns=run_columns(info, columns))
+        check_split(records, split)
+        rows = read_records(
+            records, task, columns=run_columns(info, columns), split=split or PREDICT_SPLITS, gold=False
+        )
         examples = encode_records(rows, task, run.tokenizer, info.labels, info.max_length)
     else:
         if task not in ("classify", "regress"):
@@ -102,10 +111,12 @@ def predict(
     return out
 
 
-def evaluate_file(run: FinetuneRun, records: str, columns: dict | None = None) -> dict:
-    """The task's metrics on the ``records`` file."""
+def evaluate_file(run: FinetuneRun, records: str, columns: dict | None = None, split: str | None = None) -> dict:
+    """The task's metrics on the ``records`` file (``split``: a DatasetDict's, by default its validation
+    split, else its test split)."""
     task, info = run.info.task, run.info
-    rows = read_records(records, task, columns=run_columns(info, columns), split="validation")
+    check_split(records, split)
+    rows = read_records(records, task, columns=run_columns(info, columns), split=split or EVALUATE_SPLITS)
     return evaluate_examples(run, encode_records(rows, task, run.tokenizer, info.labels, info.max_length))
 
 
@@ -158,10 +169,14 @@ def finetune(
     device: str = "cpu",
     dist_info: DistInfo | None = None,
     columns: dict | None = None,
+    split: str | None = None,
+    val_split: str | None = None,
 ):
     """Fine-tune ``model_dir`` on ``data``, keep the best by the task's metric on ``val`` (None: a
     seeded ``VAL_FRACTION`` of ``data``, announced); ``resume`` continues the run in ``run_dir`` from its
-    last checkpoint. ``columns``: the columns that hold the task's fields (``read_records``)."""
+    last checkpoint. ``columns``: the columns that hold the task's fields (``read_records``); ``split``
+    and ``val_split``: the splits of a DatasetDict directory (``val_split`` by default its validation
+    split where it has one, read from ``val`` or else from ``data``)."""
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
     check_start(run_dir, resume=resume, inputs=(data, val))  # before any work: a refused run writes nothing
     columns = named_columns(columns)
@@ -173,11 +188,13 @@ def finetune(
                 f"--resume continues the job saved in {run_dir}, but this command names other columns (columns: "
                 f"{recorded!r} -> {columns!r}). Resume without the column flags, or train into a new --run-dir"
             )
-    train_records = read_records(data, task, columns=columns)  # the data first: fast feedback
-    if val is None and "validation" in dataset_splits(data):  # a DatasetDict's own validation split
+    check_split(data, split)
+    check_split(val or data, val_split, "--val-split")
+    train_records = read_records(data, task, columns=columns, split=split or "train")  # the data first
+    if val is None and (val_split is not None or "validation" in dataset_splits(data)):  # a DatasetDict's own
         val = data
     if val is not None:
-        val_records = read_records(val, task, columns=columns, split="validation")
+        val_records = read_records(val, task, columns=columns, split=val_split or "validation")
     else:
         train_records, val_records = hold_out(train_records, args.seed)
         if dist_info.is_main:

@@ -22,7 +22,9 @@ from ..data.text import read_text
 from ..registry import MASKED_LM, MASKED_LM_PRETRAINING, PRETRAINING, Tokenizers
 from ..training import Trainer, TrainingArguments
 from ..training.distributed import DistInfo
-from ..training.run_dir import PretrainRunInfo, absolute, check_start, exclusive, prepare, resume_config
+from ..training.run_dir import check_start, prepare, resume_config
+from ..training.run_info import PretrainRunInfo, absolute
+from ..training.run_lock import exclusive
 
 
 def train_wordpiece(lines: list[str], vocab_size: int) -> BertTokenizer:

@@ -32,7 +32,8 @@ from .. import registry
 from ..auto import load
 from ..checkpoint import atomic_write
 from ..interop.hf_files import parse_size
-from ..training.run_dir import RUN_INFO, is_run
+from ..training.run_dir import is_run
+from ..training.run_info import RUN_INFO
 
 FORMATS = ("hf", "einformer")
 

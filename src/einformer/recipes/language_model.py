@@ -31,7 +31,9 @@ from ..models.base import load_generation_config
 from ..registry import CAUSAL_LM, LANGUAGE_MODEL, Tokenizers
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo
-from ..training.run_dir import LanguageModelRunInfo, absolute, check_start, exclusive, prepare, resume_config
+from ..training.run_dir import check_start, prepare, resume_config
+from ..training.run_info import LanguageModelRunInfo, absolute
+from ..training.run_lock import exclusive
 from .lm_start import check_vocabulary, encode_documents, pretrained_causal_lm, reused_tokenizer
 
 

@@ -27,7 +27,9 @@ from ..inference import Translator
 from ..registry import SEQ2SEQ, SEQ2SEQ_LM, Tokenizers
 from ..training import Trainer, TrainingArguments, TrainResult
 from ..training.distributed import DistInfo
-from ..training.run_dir import Seq2SeqRunInfo, absolute, check_start, exclusive, prepare, resume_config
+from ..training.run_dir import check_start, prepare, resume_config
+from ..training.run_info import Seq2SeqRunInfo, absolute
+from ..training.run_lock import exclusive
 
 
 class Seq2SeqRun(Translator):

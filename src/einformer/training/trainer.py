@@ -7,7 +7,7 @@ steps allows an exact resume. A run directory holds:
     config.json, model.safetensors   the best model so far (the latest when nothing is evaluated)
     checkpoint-N/, last -> it        the latest model and training_state.pt (optimizer, scheduler,
                                      RNG states, step, best metric, training arguments): what
-                                     --resume continues from, switched atomically (run_dir.py)
+                                     --resume continues from, switched atomically (run_checkpoints.py)
     metrics.jsonl                    one JSON object per log line and per evaluation
     loss_curve.png                   training (and validation) loss against steps
     (tokenizers and anything the caller's ``save_extra`` writes)
@@ -39,18 +39,8 @@ from .distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
 from .plots import plot_loss_curve, tensorboard_writer
 from .progress import Progress
 from .resume import check_resume_arguments
-from .run_dir import (
-    LAST,
-    METRICS,
-    STATE_NAME,
-    clean_partial,
-    last_checkpoint,
-    new_checkpoint_dir,
-    pause,
-    publish_checkpoint,
-    published_step,
-    writing,
-)
+from .run_checkpoints import clean_partial, new_checkpoint_dir, pause, publish_checkpoint, published_step, writing
+from .run_dir import LAST, METRICS, STATE_NAME, last_checkpoint
 from .schedules import lr_multiplier
 from .tokens import count_tokens, loss_token_count
 
