@@ -1,6 +1,7 @@
-"""Decoding below the fp32 floor: einformer's Llama in fp32, bf16, int8 and int4 weights, and
-transformers' bf16 on the same weights (and torchao's int8 weight-only through ``TorchAoConfig``
-when torchao imports here).
+"""Decoding below the fp32 floor: einformer's Llama in fp32, bf16, int8, int4 and w8a8 (int8 weights
+and 8-bit activations; its output layer quantized too, its default), and transformers' bf16 on the
+same weights (and torchao's int8 weight-only and w8a8 through ``TorchAoConfig`` when torchao imports
+here).
 
 One process, one set of random weights (a ``LlamaForCausalLM`` transformers saves, read through the
 key map; ``--dtype bfloat16`` on loading, ``einformer.quantize`` for int8 / int4), the same prompts.
@@ -52,17 +53,24 @@ def build(args, directory: str):
         "int4": einformer.quantize(
             Llama.from_pretrained(directory, dtype=torch.bfloat16), "int4", group_size=32, lm_head=args.lm_head
         ),
+        "w8a8": einformer.quantize(Llama.from_pretrained(directory), "w8a8"),
         "hf bf16": transformers.LlamaForCausalLM.from_pretrained(directory, dtype=torch.bfloat16).eval(),
     }
     try:
-        from torchao.quantization import Int8WeightOnlyConfig
-
-        quant = transformers.TorchAoConfig(Int8WeightOnlyConfig())
-        models["hf torchao int8"] = transformers.LlamaForCausalLM.from_pretrained(
-            directory, dtype=torch.bfloat16, quantization_config=quant
-        ).eval()
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig
     except Exception as e:  # reported, not hidden
-        print(f"transformers + torchao int8: unavailable ({type(e).__name__}: {str(e)[:160]})")
+        print(f"transformers + torchao: unavailable ({type(e).__name__}: {str(e)[:160]})")
+        return models
+    peers = (("hf torchao int8", Int8WeightOnlyConfig(), torch.bfloat16),
+             ("hf torchao w8a8", Int8DynamicActivationInt8WeightConfig(), torch.float32))  # fmt: skip
+    for name, config, dtype in peers:
+        try:
+            quant = transformers.TorchAoConfig(config)
+            models[name] = transformers.LlamaForCausalLM.from_pretrained(
+                directory, dtype=dtype, quantization_config=quant
+            ).eval()
+        except Exception as e:  # reported, not hidden
+            print(f"{name}: unavailable ({type(e).__name__}: {str(e)[:160]})")
     return models
 
 
@@ -110,10 +118,10 @@ SENTENCES = [
 
 
 def minilm_quality() -> None:
-    """all-MiniLM-L6-v2's sentence embeddings in bf16, int8 and int4 against fp32: cosine per sentence."""
+    """all-MiniLM-L6-v2's sentence embeddings in bf16, int8, int4 and w8a8 against fp32: cosine per sentence."""
     reference = torch.as_tensor(einformer.pipeline("sentence-embeddings", "minilm")(SENTENCES))
-    for method, kw in (("bf16", {}), ("int8", {}), ("int4", {"group_size": 32})):
-        loaded = einformer.load("minilm", dtype=torch.bfloat16)
+    for method, kw in (("bf16", {}), ("int8", {}), ("int4", {"group_size": 32}), ("w8a8", {})):
+        loaded = einformer.load("minilm", dtype=torch.float32 if method == "w8a8" else torch.bfloat16)
         if method != "bf16":
             einformer.quantize(loaded.model, method, **kw)
         got = torch.as_tensor(einformer.pipeline("sentence-embeddings", loaded)(SENTENCES)).float()
@@ -146,7 +154,7 @@ def run_quality(path: str, chars: int) -> None:
     base_loss, base_tokens = measure(fp32.model)
     print(f"  fp32  loss {base_loss:.4f} nats/token, perplexity {math.exp(base_loss):.3f}")
     for name, options in (("bf16", {"dtype": torch.bfloat16}), ("int8", {"quantize": "int8"}),
-                          ("int4", {"quantize": "int4"})):  # fmt: skip
+                          ("int4", {"quantize": "int4"}), ("w8a8", {"quantize": "w8a8"})):  # fmt: skip
         loss, tokens = measure(einformer.load(path, **options).model)
         parted = [
             int((a != b).nonzero()[0]) if (a != b).any() else None for a, b in zip(tokens, base_tokens, strict=True)
@@ -160,6 +168,7 @@ def run_quality(path: str, chars: int) -> None:
 def kernels(args) -> None:
     """ms for every layer's product of one model (``--layers`` x (q, k, v, o, 3 feed-forward)) through
     each kernel, at 1 to 32 rows: the measurements behind ``nn/quantized.py``'s choice."""
+    from einformer.nn import int8_dynamic
     from einformer.nn.quantized import Int4Linear, Int8Linear
 
     d, kv, ff = args.d_model, args.d_model // args.heads * args.kv_heads, args.d_ff
@@ -171,6 +180,7 @@ def kernels(args) -> None:
     bf16 = [(w.bfloat16(), mkldnn._reorder_linear_weight(w.bfloat16(), 16)) for w, _ in fp32]
     int8 = [Int8Linear.from_linear(lin) for lin in linears]
     int4 = [Int4Linear.from_linear(lin, 32) for lin in linears]
+    w8a8 = [(q.in_features, int8_dynamic.prepack(q.weight, q.scales.float())) for q in int8]
     cases = {
         "fp32 packed": lambda x: [mkldnn._linear_pointwise(x[w.shape[1]].float(), p, None, "none", [], "")
                                   for w, p in fp32],
@@ -178,6 +188,7 @@ def kernels(args) -> None:
         "bf16 packed": lambda x: [mkldnn._linear_pointwise(x[w.shape[1]], p, None, "none", [], "") for w, p in bf16],
         "int8 kernel": lambda x: [q._kernel(x[q.in_features]) for q in int8],
         "int4 kernel": lambda x: [q._kernel(x[q.in_features]) for q in int4],
+        "w8a8 kernel": lambda x: [int8_dynamic.linear(x[k], packed) for k, packed in w8a8],
         "int8 widened": lambda x: [linear(x[q.in_features], q.dequantize(torch.bfloat16)) for q in int8],
     }  # fmt: skip
     print(f"{len(shapes)} matrices, {sum(n * k for n, k in shapes) / 1e6:.0f}M weights; ms per pass over all of "
@@ -233,7 +244,7 @@ def main() -> None:
         f"Llama {args.layers} layers, {args.d_model} wide, {args.heads}/{args.kv_heads} heads, d_ff {args.d_ff}, "
         f"vocab {args.vocab}: {ours.num_parameters() / 1e6:.0f}M parameters; prompt {args.prompt}, {args.new} new "
         f"tokens, greedy; {torch.get_num_threads()} threads; read bandwidth {gbs:.1f} GB/s; "
-        f"lm_head {'quantized too' if args.lm_head else 'left in bf16'}"
+        f"lm_head {'quantized too' if args.lm_head else 'left in bf16'} (w8a8: quantized, its default)"
     )
     same = {name: torch.equal(m.generate(batches[8], max_new_tokens=8, do_sample=False, pad_token_id=0),
                               models["bf16"].generate(batches[8], max_new_tokens=8, do_sample=False))

@@ -23,7 +23,8 @@ from .checkpoint import read_json
 from .generation.kinds import kind_of
 from .models import PreTrainedModel
 from .registry import FINETUNE_TASKS, MASKED_LM, PRETRAINING, Family, Tokenizers
-from .training.run_dir import LAST, FinetuneRunInfo, PretrainRunInfo, RunInfo, read_info
+from .training.run_dir import LAST
+from .training.run_info import FinetuneRunInfo, PretrainRunInfo, RunInfo, read_info
 
 MINILM_NAMES = ("minilm", "all-minilm-l6-v2")
 
@@ -160,7 +161,7 @@ def load(
     model name (``ORG/NAME``) through the cache with ``revision``, ``cache_dir``, ``local_files_only``
     and ``token`` (docs/hub.md); ``what`` names, in error messages, what the caller expected there
     (e.g. "seq2seq run"). ``dtype``: as ``from_pretrained``'s (None: fp32, "auto", torch.bfloat16 ...);
-    ``quantize``: "int8" or "int4", ``einformer.quantize`` with its defaults, after loading."""
+    ``quantize``: "int8", "int4" or "w8a8", ``einformer.quantize`` with its defaults, after loading."""
     path = resolve(path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
     opened = _open(path, what)
     cls = _model_class(opened.family, opened.run, opened.config)

@@ -197,7 +197,7 @@ SKIP_MEMORY_CHECK = "EINFORMER_SKIP_MEMORY_CHECK"  # =1: build configs larger th
 LAYER_FIELDS = ("n_layers", "n_encoder_layers", "n_decoder_layers")
 # bytes a weight of a quantized layer takes (nn/quantized.py: int8 one byte; int4 two to a uint8 byte);
 # their scales and zeros are left out, so the bound stays a lower one
-QUANTIZED_BYTES = {"int8": 1.0, "int4": 0.5}
+QUANTIZED_BYTES = {"int8": 1.0, "int4": 0.5, "w8a8": 1.0}
 _BUILT_IN: contextvars.ContextVar[tuple[Any, str | None] | None] = contextvars.ContextVar("built_in", default=None)
 
 
@@ -205,7 +205,7 @@ _BUILT_IN: contextvars.ContextVar[tuple[Any, str | None] | None] = contextvars.C
 def weights_built_in(dtype, quantization: str | None = None):
     """Inside the block, a config prices its weights as the loader will build them: ``dtype`` (a
     ``torch.dtype``; None: torch's default) and, for a quantized checkpoint, its layers at the bytes of
-    ``quantization`` ("int8" / "int4", config.json's ``quantization_config``).
+    ``quantization`` ("int8" / "int4" / "w8a8", config.json's ``quantization_config``).
     ``from_pretrained`` sets it around the build; the dtype and the method are the ones it resolved,
     not read again here. The loader builds in ``dtype`` by making it torch's default dtype (on the
     meta device); a build inside the block in another default type is priced in that type

@@ -32,7 +32,7 @@ def saved(tmp_path_factory):
     torch.manual_seed(0)
     model = GPT(GPTConfig.from_preset("tiny"))
     model.save_pretrained(root / "fp32")
-    for method in ("int8", "int4"):
+    for method in ("int8", "int4", "w8a8"):
         quantize(GPT.from_pretrained(root / "fp32"), method).save_pretrained(root / method)
     return root
 
@@ -89,6 +89,22 @@ def test_a_quantized_checkpoint_prices_its_layers_at_their_integer_bytes(saved, 
     memory(monkeypatch, bound(config, 2, layer_bytes) - 1)
     with pytest.raises(TooLargeError, match=f"bfloat16 with {method} layers"):
         AutoModel.from_pretrained(saved / method)
+
+
+def test_a_w8a8_checkpoint_prices_its_fp32_tables_and_int8_layers(saved, monkeypatch):
+    """w8a8 keeps everything but its layers in fp32 (its kernel takes fp32): 4 bytes a table parameter and
+    1 a layer parameter. Memory between that price and one byte-step wider: it loads, with the logits of
+    the same directory loaded with no limit; below the price it is refused, naming both types."""
+    config = GPTConfig.from_preset("tiny")
+    reference = AutoModel.from_pretrained(saved / "w8a8")
+    ids = torch.tensor([[1, 5, 7, 9, 11]])
+    memory(monkeypatch, (bound(config, 4, 1) + bound(config, 4, 2)) / 2)
+    model = AutoModel.from_pretrained(saved / "w8a8")
+    assert model.quantization_config.method == "w8a8" and model.lm_head.activations == "int8"
+    torch.testing.assert_close(model(ids).logits, reference(ids).logits, rtol=0, atol=0)
+    memory(monkeypatch, bound(config, 4, 1) - 1)
+    with pytest.raises(TooLargeError, match="float32 with w8a8 layers"):
+        AutoModel.from_pretrained(saved / "w8a8")
 
 
 def test_an_absurd_size_is_refused_fast_in_any_dtype_and_the_opt_out_holds(saved, monkeypatch):

@@ -90,8 +90,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--quantize",
         default=None,
-        choices=["int8", "int4"],
-        help="weight-only quantization of the linear layers after loading (bf16 activations)",
+        choices=["int8", "int4", "w8a8"],
+        help="quantization of the linear layers after loading: int8 / int4 weight-only (bf16 activations), "
+        "w8a8 int8 weights with activations rounded to 8 bits per row (fp32 elsewhere)",
     )
 
 

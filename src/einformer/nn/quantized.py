@@ -7,7 +7,9 @@ integers and a few floating scales, and multiply without ever widening the whole
 
 * ``Int8Linear``: W[n, k] = q[n, k] * s[n], q int8 in [-127, 127] (symmetric), one bf16 scale per
   output channel n (s = max|W[n]| / 127, rounded to bf16 before q is chosen, so the stored numbers
-  are exactly the weight the layer multiplies by).
+  are exactly the weight the layer multiplies by). With ``activations="int8"`` (method "w8a8") the
+  activations are rounded to 8 bits per row too and the product is an integer one
+  (``nn/int8_dynamic.py``); the stored weight is the same.
 * ``Int4Linear``: W[n, k] = (q[n, k] - 8) * s[n, g] + z[n, g] with g = k // G, q in [0, 15]
   (asymmetric: z shifts each group's range), bf16 scales and zeros per group of G inputs (32, 64 or
   128); two 4-bit numbers per byte (``weight`` (N, K / 2) uint8, the even column in the low nibble).
@@ -32,8 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import int8_dynamic
 from .packed import _Packed
 
+METHODS = ("int8", "int4", "w8a8")  # w8a8: int8 weights, activations rounded to 8 bits per row (int8_dynamic)
 GROUP_SIZES = (32, 64, 128)
 # A long prompt is many rows: there the product is compute-bound and the integer kernels (made for a
 # few rows) lose to widening the weight once and calling F.linear. Measured on one 2048 x 768 layer
@@ -102,20 +106,35 @@ class QuantizedLinear(nn.Module):
 
 
 class Int8Linear(QuantizedLinear):
-    """y = x (q * s)^T + b: ``weight`` int8 (N, K), ``scales`` bf16 (N,)."""
+    """y = x (q * s)^T + b: ``weight`` int8 (N, K), ``scales`` bf16 (N,). ``activations``: "float"
+    (weight-only: x stays floating) or "int8" (W8A8: x rounded to 8 bits per row, ``nn/int8_dynamic.py``)."""
 
     method = "int8"
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: torch.dtype | None = None,
+        *,
+        activations: str = "float",
+    ):
+        if activations not in ("float", "int8"):
+            raise ValueError(f"activations={activations!r} is not supported; choose 'float' or 'int8'")
         super().__init__(in_features, out_features, bias, dtype)
+        self.activations = activations
         self.register_buffer("weight", torch.zeros(out_features, in_features, dtype=torch.int8))
         self.register_buffer("scales", torch.ones(out_features, dtype=torch.bfloat16))
+        self._dynamic: tuple | None = None  # (key, fbgemm's packed weight) for activations="int8"
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear) -> Int8Linear:
+    def from_linear(cls, linear: nn.Linear, activations: str = "float") -> Int8Linear:
         """Quantize ``linear``'s weight (any floating dtype) per output channel."""
         w = linear.weight.detach().float()  # (N, K)
-        module = cls(linear.in_features, linear.out_features, linear.bias is not None, _dtype_of(linear))
+        module = cls(
+            linear.in_features, linear.out_features, linear.bias is not None, _dtype_of(linear), activations=activations
+        )
         scales = (w.abs().amax(dim=1) / 127).clamp(min=torch.finfo(torch.bfloat16).tiny).bfloat16()  # (N,)
         module.weight.copy_((w / scales.float()[:, None]).round().clamp(-127, 127).to(torch.int8))
         module.scales.copy_(scales)
@@ -136,6 +155,27 @@ class Int8Linear(QuantizedLinear):
     def _kernel(self, x: Tensor) -> Tensor:
         scales = self.scales if self.scales.dtype == x.dtype else self.scales.to(x.dtype)  # after a .to(dtype)
         return _ATEN._weight_int8pack_mm(x.contiguous(), self.weight, scales)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(..., K) -> (..., N); W8A8 when ``activations="int8"`` and its operators are here."""
+        if self.activations != "int8":
+            return super().forward(x)
+        if x.device.type != "cpu" or not int8_dynamic.available():
+            where = x.device.type if x.device.type != "cpu" else "this torch"
+            _warn_fallback("Int8Linear (w8a8)", f"{where} has no 8-bit activation kernel; weight-only int8 instead")
+            return super().forward(x)
+        key = (self.weight.data_ptr(), self.weight._version, self.scales.data_ptr(), self.scales._version)
+        if self._dynamic is None or self._dynamic[0] != key:
+            self._dynamic = (key, int8_dynamic.prepack(self.weight, self.scales.float()))
+        y = int8_dynamic.linear(x.reshape(-1, self.in_features), self._dynamic[1])  # (M, N) fp32
+        y = y.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
+        return y if self.bias is None else y + self.bias.to(y.dtype)
+
+    def __getstate__(self):  # copies and pickles leave fbgemm's packed weight behind
+        return {**self.__dict__, "_dynamic": None}
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", activations=int8" if self.activations == "int8" else "")
 
 
 class Int4Linear(QuantizedLinear):
@@ -256,7 +296,10 @@ class _Joined(_Packed):
     def refresh(self, key) -> None:
         first = self.linears[0]
         same = isinstance(first, QuantizedLinear) and all(
-            type(m) is type(first) and vars(m).get("group_size") == vars(first).get("group_size") for m in self.linears
+            type(m) is type(first)
+            and vars(m).get("group_size") == vars(first).get("group_size")
+            and vars(m).get("activations") == vars(first).get("activations")
+            for m in self.linears
         )
         self.joined = _stack(self.linears) if same else None
         self.key = key
@@ -278,7 +321,7 @@ def _stack(linears: tuple[QuantizedLinear, ...]) -> QuantizedLinear:
     """One layer whose output channels are the layers' side by side (every buffer stacks along N)."""
     first = linears[0]
     n = sum(m.out_features for m in linears)
-    kw = {"group_size": first.group_size} if isinstance(first, Int4Linear) else {}
+    kw = {"group_size": first.group_size} if isinstance(first, Int4Linear) else {"activations": first.activations}
     biased = first.bias is not None
     joined = type(first)(first.in_features, n, biased, first.bias.dtype if biased else None, **kw)
     for name, buffer in joined.named_buffers():
@@ -290,10 +333,13 @@ def _stack(linears: tuple[QuantizedLinear, ...]) -> QuantizedLinear:
 
 def quantize_modules(model: nn.Module, method: str, *, group_size: int = 32, skip=(), empty: bool = False) -> list[str]:
     """Swap every ``nn.Linear`` of ``model`` (names in ``skip``, and their sub-layers, aside) for
-    ``Int8Linear`` or ``Int4Linear``, in place; returns the swapped names. ``empty``: make the layers
-    without quantizing (their buffers about to be loaded from a quantized checkpoint)."""
-    if method not in ("int8", "int4"):
-        raise ValueError(f"quantization method {method!r} is not supported; choose 'int8' or 'int4'")
+    ``Int8Linear`` ("int8"; "w8a8" with 8-bit activations) or ``Int4Linear`` ("int4"), in place; returns
+    the swapped names. ``empty``: make the layers without quantizing (their buffers about to be loaded
+    from a quantized checkpoint)."""
+    if method not in METHODS:
+        raise ValueError(f"quantization method {method!r} is not supported; choose one of {METHODS}")
+    kw = {"group_size": group_size} if method == "int4" else {"activations": "int8" if method == "w8a8" else "float"}
+    cls = Int4Linear if method == "int4" else Int8Linear
     swapped = []
     for parent_name, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
@@ -303,13 +349,11 @@ def quantize_modules(model: nn.Module, method: str, *, group_size: int = 32, ski
             if method == "int4":
                 check_group(child.in_features, group_size, full)
             if empty:
-                kw = {"group_size": group_size} if method == "int4" else {}
-                cls = Int4Linear if method == "int4" else Int8Linear
                 new = cls(child.in_features, child.out_features, child.bias is not None, _dtype_of(child), **kw)
             elif method == "int4":
                 new = Int4Linear.from_linear(child, group_size, full)
             else:
-                new = Int8Linear.from_linear(child)
+                new = Int8Linear.from_linear(child, **kw)
             setattr(parent, name, new.train(child.training))
             swapped.append(full)
     return swapped
