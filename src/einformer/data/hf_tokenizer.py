@@ -19,6 +19,10 @@ around the file's vocabulary and merges; ``tokenizer_class`` in the config selec
 here (``REBUILT``), so a Llama 2 tokenizer.json of the older form (a normalizer that prepends "▁")
 encodes as transformers 5 encodes it. Other classes (Llama 3's ``PreTrainedTokenizerFast``) read
 tokenizer.json as it is.
+
+A Llama-2-era directory with only a sentencepiece tokenizer.model (no tokenizer.json) is converted as
+transformers 5's LlamaTokenizer converts it (``sentencepiece_convert.py``) into the same Llama pipeline;
+there the config's ``add_bos_token`` / ``add_eos_token`` do decide (tests/data/test_sentencepiece_only.py).
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from tokenizers import Tokenizer as Backend
 
 from ..checkpoint import atomic_write, read_json, write_json
 from .chat_template import ChatTemplates, read_chat_templates, write_chat_templates
+from .sentencepiece_convert import llama_tokenizer_data, sentencepiece_tokenizer
 from .tokenization import SPECIAL_TOKENS
 from .tokenization_fast import PreTrainedTokenizerFast
 
 TOKENIZER_FILE, CONFIG_FILE, SPECIAL_MAP_FILE = "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"
+SENTENCEPIECE_FILE = "tokenizer.model"  # a sentencepiece model: read where tokenizer.json is missing
 NO_LIMIT = 10**18  # transformers writes 1e30 for "no length limit"; einformer says None
 QWEN2_SPLIT = (  # the pre-tokenizer regex of Qwen2's tokenizer class (and of every Qwen tokenizer.json)
     r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
@@ -132,37 +138,50 @@ class HFTokenizer(ChatTemplates, PreTrainedTokenizerFast):
     # -- files -----------------------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, defaults: dict[str, str] | None = None) -> HFTokenizer:
-        """tokenizer.json with tokenizer_config.json (and special_tokens_map.json, chat_template.jinja).
+    def from_pretrained(
+        cls, directory: str | Path, *, defaults: dict[str, str] | None = None, auto_class: str | None = None
+    ) -> HFTokenizer:
+        """tokenizer.json with tokenizer_config.json (and special_tokens_map.json, chat_template.jinja); without
+        tokenizer.json, a LlamaTokenizer's sentencepiece tokenizer.model converted as transformers converts it.
         ``defaults``: special tokens ("bos" ... "mask" -> string) that the caller's transformers class
         takes where the config names none (``CLASS_DEFAULTS`` holds those of the classes named by
-        ``tokenizer_class``)."""
+        ``tokenizer_class``). ``auto_class``: the class the caller's AutoTokenizer reads the directory as,
+        where that is not the config's (a Mistral model type's: TokenizersBackend, the file as it is)."""
         directory = Path(directory)
         path = directory / TOKENIZER_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{directory} has no {TOKENIZER_FILE}: save the tokenizer with the model "
-                                    "(sentencepiece-only tokenizer.model files are not read)")  # fmt: skip
+        if not path.is_file() and not (directory / SENTENCEPIECE_FILE).is_file():
+            raise FileNotFoundError(f"{directory} has no {TOKENIZER_FILE} (nor a sentencepiece {SENTENCEPIECE_FILE}): "
+                                    "save the tokenizer with the model")  # fmt: skip
         config = read_json(directory / CONFIG_FILE, "tokenizer config") if (directory / CONFIG_FILE).is_file() else {}
         if "added_tokens_decoder" not in config and (directory / SPECIAL_MAP_FILE).is_file():
             # transformers' legacy path: special_tokens_map.json's entries over the config's
             config = {**config, **read_json(directory / SPECIAL_MAP_FILE, "special tokens map")}
         kind = str(config.get("tokenizer_class") or "").removesuffix("Fast")
+        kind = auto_class.removesuffix("Fast") if auto_class else kind
         given = {f"{name}_token": token for name, token in (defaults or {}).items()}
         config = {**given, **CLASS_DEFAULTS.get(kind, {}), **config}
-        backend = _read_backend(path, kind, config)
+        if path.is_file():
+            backend, from_spm = _read_backend(path, kind, config), {}
+        else:  # a sentencepiece-only directory: converted as transformers' LlamaTokenizer converts it
+            backend, from_spm = _read_sentencepiece(directory / SENTENCEPIECE_FILE, kind, config)
         for _, entry in sorted((config.get("added_tokens_decoder") or {}).items(), key=lambda kv: int(kv[0])):
             token = _added_token(entry)
             if backend.token_to_id(token.content) is None:
                 backend.add_tokens([token])
         extra = config.get("extra_special_tokens", config.get("additional_special_tokens")) or []
         extra = list(extra.values()) if isinstance(extra, dict) else extra
+        extra = list(dict.fromkeys([*from_spm.get("additional_special_tokens", []), *map(_content, extra)]))
+        if from_spm:
+            _mark_special(backend, [*(_content(config.get(f"{n}_token")) for n in SPECIAL_TOKENS), *extra])
         if config.get("split_special_tokens"):
             backend.encode_special_tokens = True
         limit = config.get("model_max_length")
         return cls(
             backend,
             special={f"{n}_token": _content(config.get(f"{n}_token")) for n in SPECIAL_TOKENS},
-            additional_special_tokens=[_content(t) for t in extra],
+            add_bos_token=from_spm.get("add_bos_token"),
+            add_eos_token=from_spm.get("add_eos_token"),
+            additional_special_tokens=extra,
             padding_side=config.get("padding_side", "right"),
             model_max_length=None if limit is None or limit >= NO_LIMIT else int(limit),
             chat_template=read_chat_templates(directory, config),
@@ -207,6 +226,41 @@ def _read_backend(path: Path, kind: str, config: dict) -> Backend:
         raise ValueError(f"{path} is not valid JSON ({e}); re-save the tokenizer") from None
     except Exception as e:  # the Rust side raises a bare Exception on a malformed file
         raise ValueError(f"cannot read tokenizer {path}: {e}; re-save the tokenizer") from None
+
+
+def _read_sentencepiece(path: Path, kind: str, config: dict) -> tuple[Backend, dict]:
+    """tokenizer.model as transformers 5 converts it (``sentencepiece_convert.py``). A LlamaTokenizer's: its BPE
+    in the Llama pipeline, its control and user-defined pieces as the special tokens. No tokenizer class: the
+    model's own settings (unigram or BPE), its control pieces as the special tokens, its trainer's unk / bos /
+    eos where the config names none. Either way a config's list of extra special tokens (even an empty one)
+    replaces the model's pieces, and BOS / EOS are added as the config's ``add_bos_token`` / ``add_eos_token``
+    say (absent: neither)."""
+    replaced = "extra_special_tokens" in config or "additional_special_tokens" in config
+    if kind == "LlamaTokenizer":
+        data, pieces = llama_tokenizer_data(path)
+        backend = _llama_pipeline(data, config)
+        backend.add_tokens([] if replaced else pieces)  # each with its own flag: user-defined pieces are not special
+        extra = [] if replaced else [p.content for p in pieces]
+    elif kind in ("", "TokenizersBackend"):
+        backend, control, named = sentencepiece_tokenizer(path, legacy=bool(config.get("legacy", True)))
+        for key, token in named.items():
+            config.setdefault(key, token)
+        extra = [] if replaced else control
+    else:
+        raise ValueError(f"{path.parent} holds a sentencepiece {path.name} without tokenizer.json, which "
+                         f"transformers reads as a {kind}: only a LlamaTokenizer's model, or one whose directory "
+                         "names no tokenizer_class (TokenizersBackend), is converted; save the tokenizer as "
+                         "tokenizer.json with the model")  # fmt: skip
+    flags = {key: bool(config.get(key)) for key in ("add_bos_token", "add_eos_token")}
+    return backend, {"additional_special_tokens": extra, **flags}
+
+
+def _mark_special(backend: Backend, tokens: list[str | None]) -> None:
+    """The special tokens the vocabulary holds become added special tokens (ids unchanged), as transformers
+    makes them when it converts a sentencepiece model; pieces added already (user-defined: not special) stay."""
+    added = {token.content for token in backend.get_added_tokens_decoder().values()}
+    held = [t for t in dict.fromkeys(tokens) if t and t not in added and backend.token_to_id(t) is not None]
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in held])
 
 
 def _llama_pipeline(data: dict, config: dict) -> Backend:

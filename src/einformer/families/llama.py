@@ -15,17 +15,33 @@ from .common import read_lm_tokenizer, save_lm_tokenizer
 
 
 def read_tokenizers(directory: Path, huggingface: bool) -> Tokenizers:
-    """einformer's run: tokenizer.json; a Hugging Face directory: its tokenizer.json read with
-    tokenizer_config.json as transformers reads them (``data/hf_tokenizer.py``: special and added tokens,
-    the chat template). A run or export of such a model keeps that tokenizer."""
+    """einformer's run: tokenizer.json; a Hugging Face directory: its tokenizer.json (else its sentencepiece
+    tokenizer.model, converted as transformers converts it) read with tokenizer_config.json as transformers
+    reads them (``data/hf_tokenizer.py``: special and added tokens, the chat template). A run or export of
+    such a model keeps that tokenizer."""
     if not huggingface and not _saved_by_hf_tokenizer(directory):
         return read_lm_tokenizer(directory)
-    if not (directory / "tokenizer.json").is_file():
+    if not any((directory / name).is_file() for name in ("tokenizer.json", "tokenizer.model")):
         return Tokenizers(
-            problem=f"{directory} is a Hugging Face Llama-family directory without tokenizer.json: save the "
-            "tokenizer with the model (sentencepiece-only tokenizer.model files are not read yet)"
+            problem=f"{directory} is a Hugging Face Llama-family directory without tokenizer.json or a "
+            "sentencepiece tokenizer.model: save the tokenizer with the model"
         )
-    return Tokenizers(HFTokenizer.from_pretrained(directory))
+    return Tokenizers(HFTokenizer.from_pretrained(directory, auto_class=_auto_class(directory)))
+
+
+def _auto_class(directory: Path) -> str | None:
+    """The class transformers 5's AutoTokenizer reads the directory as where it overrides tokenizer_config.json:
+    Mistral's model type maps to TokenizersBackend (without mistral_common), whatever class the config names
+    (tokenizer.json read as it is; a sentencepiece model converted by its own settings); Qwen2's to
+    Qwen2Tokenizer whatever the config names (transformers lists it among the model types whose Hub class is
+    wrong), Qwen3's where the config names none. None: the config's class."""
+    path = directory / "config.json"
+    model_type = read_json(path, "model config").get("model_type") if path.is_file() else None
+    if model_type in ("mistral", "qwen2"):
+        return {"mistral": "TokenizersBackend", "qwen2": "Qwen2Tokenizer"}[model_type]
+    tokenizer_config = directory / "tokenizer_config.json"
+    named = tokenizer_config.is_file() and read_json(tokenizer_config, "tokenizer config").get("tokenizer_class")
+    return "Qwen2Tokenizer" if model_type == "qwen3" and not named else None
 
 
 def _saved_by_hf_tokenizer(directory: Path) -> bool:
