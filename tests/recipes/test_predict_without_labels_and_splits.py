@@ -104,3 +104,24 @@ def test_split_picks_a_datasetdict_split(base, jsonl_run, tmp_path, capsys):  # 
     assert "--split test: " in capsys.readouterr().err
     assert finetune(base, bare, tmp_path / "run3", "--val-split", "dev") == 2
     assert "--val-split dev: " in capsys.readouterr().err
+
+
+def test_the_splits_are_recorded_and_a_resume_on_another_is_refused(base, tmp_path, capsys):  # noqa: F811
+    """run.json records the splits a fine-tune read; --resume without split flags reads them again, and
+    --resume naming another split is refused by name (before: a resume on another split went unnoticed)."""
+    folder = tmp_path / "dict"
+    splits = {"mine": TRAIN, "dev": VAL, "other": TRAIN[::-1]}
+    datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in splits.items()}).save_to_disk(str(folder))
+    run = tmp_path / "run"
+    assert finetune(base, folder, run, "--split", "mine", "--val-split", "dev") == 0
+    info = json.loads((run / "run.json").read_text())
+    assert (info["split"], info["val_split"]) == ("mine", "dev")
+    assert finetune(base, folder, run, "--resume") == 0  # the recorded splits again: the same job
+    capsys.readouterr()
+    assert finetune(base, folder, run, "--resume", "--split", "other") == 2
+    assert "split: 'mine' -> 'other'" in capsys.readouterr().err
+    plain = tmp_path / "plain"
+    train, val = write(tmp_path / "train.jsonl", TRAIN, "jsonl"), write(tmp_path / "val.jsonl", VAL, "jsonl")
+    assert finetune(base, train, plain, "--val", val) == 0
+    info = json.loads((plain / "run.json").read_text())
+    assert (info["split"], info["val_split"]) == (None, None)  # files have no splits

@@ -190,6 +190,10 @@ def finetune(
             )
     check_split(data, split)
     check_split(val or data, val_split, "--val-split")
+    if resume:  # a split not named now is the run's own (run.json), as the columns are
+        recorded = read_info(run_dir)
+        split = split or recorded.split
+        val_split = val_split or (recorded.val_split if val is None or val == data else None)
     train_records = read_records(data, task, columns=columns, split=split or "train")  # the data first
     if val is None and (val_split is not None or "validation" in dataset_splits(data)):  # a DatasetDict's own
         val = data
@@ -212,6 +216,8 @@ def finetune(
         data=absolute(data),
         val=absolute(val),
         columns=columns,
+        split=(split or "train") if dataset_splits(data) else None,  # recorded, and compared on --resume
+        val_split=(val_split or "validation") if val is not None and dataset_splits(val) else None,
     )
     if resume:
         info.labels = read_info(run_dir).labels  # the classes of the run being resumed

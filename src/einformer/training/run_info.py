@@ -132,7 +132,9 @@ class FinetuneRunInfo(RunInfo):
     """A BERT fine-tuned on a JSONL task; ``labels`` in class-id order."""
 
     kind: ClassVar[str] = "bert-finetune"
-    recorded_later: ClassVar[tuple[str, ...]] = (*RunInfo.recorded_later, "data", "val", "columns")
+    recorded_later: ClassVar[tuple[str, ...]] = (
+        *RunInfo.recorded_later, "data", "val", "columns", "split", "val_split"
+    )  # fmt: skip
     task: str = "classify"
     labels: list | None = None
     max_length: int = 128
@@ -140,6 +142,8 @@ class FinetuneRunInfo(RunInfo):
     data: str | None = None
     val: str | None = None
     columns: dict | None = None  # field option -> the column named for it (--text-column ...); {}: the usual names
+    split: str | None = None  # the DatasetDict split ``data`` was read from (None: a file, not a DatasetDict)
+    val_split: str | None = None  # the DatasetDict split ``val`` was read from (None: a file, or held out)
 
 
 @dataclasses.dataclass
