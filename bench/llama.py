@@ -72,8 +72,9 @@ def case(name: str, pairs: list, ids: torch.Tensor, kw: dict, rounds: int, new: 
     for two pairs, the median per-round quotient of the first ratio over the second."""
     times = [[] for _ in pairs]
     with torch.no_grad():
-        for _, ours, theirs in pairs:
-            timed(ours, ids, kw), timed(theirs, ids, kw, pad_token_id=0)
+        for _, ours, theirs in pairs:  # warm-up
+            timed(ours, ids, kw)
+            timed(theirs, ids, kw, pad_token_id=0)
         for _ in range(rounds):
             for i, (_, ours, theirs) in enumerate(pairs):
                 times[i].append((timed(ours, ids, kw), timed(theirs, ids, kw, pad_token_id=0)))

@@ -160,6 +160,23 @@ def classification_loss(logits: Tensor, labels: Tensor, config: BertConfig) -> T
     return F.binary_cross_entropy_with_logits(logits, labels.float())
 
 
+def span_loss(start: Tensor, end: Tensor, start_positions: Tensor | None, end_positions: Tensor | None):
+    """Question answering's loss from (B, T) start and end logits, or None without both positions: each
+    position clamped to T, and T ignored, so an answer outside the input counts for nothing."""
+    if start_positions is None or end_positions is None:
+        return None
+    t = start.shape[1]
+    return (
+        F.cross_entropy(start, start_positions.clamp(0, t), ignore_index=t)
+        + F.cross_entropy(end, end_positions.clamp(0, t), ignore_index=t)
+    ) / 2
+
+
+def flat_choices(x: Tensor | None) -> Tensor | None:
+    """A multiple-choice input (B, C, T) as (B * C, T) rows for the encoder (None stays None)."""
+    return None if x is None else x.flatten(0, 1)
+
+
 class BertForTokenClassification(BertHeadModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
@@ -198,15 +215,12 @@ class BertForQuestionAnswering(BertHeadModel):
     ) -> BertTaskOutput:
         out = _encode(self.bert, input_ids, attention_mask, token_type_ids, position_ids, extras)
         start, end = self.qa_outputs(out.last_hidden_state).unbind(dim=-1)  # (B, T) each
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            t = start.shape[1]  # clamp to T, then ignore T: a position outside the input counts for nothing
-            loss = (
-                F.cross_entropy(start, start_positions.clamp(0, t), ignore_index=t)
-                + F.cross_entropy(end, end_positions.clamp(0, t), ignore_index=t)
-            ) / 2
         return BertTaskOutput(
-            loss=loss, start_logits=start, end_logits=end, hidden_states=out.hidden_states, attentions=out.attentions
+            loss=span_loss(start, end, start_positions, end_positions),
+            start_logits=start,
+            end_logits=end,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
         )
 
 
@@ -223,11 +237,8 @@ class BertForMultipleChoice(BertHeadModel):
     def forward(
         self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None, **extras
     ) -> BertTaskOutput:
-        b, c, t = input_ids.shape
-
-        def flat(x):  # (B, C, T) -> (B * C, T)
-            return None if x is None else x.reshape(b * c, t)
-
+        b, c, _ = input_ids.shape
+        flat = flat_choices
         out = _encode(
             self.bert, flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids), extras
         )

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from ..nn import Dropout
 from ..nn.feedforward import get_activation
-from .bert_heads import BertHeadModel, BertTaskOutput, classification_loss
+from .bert_heads import BertHeadModel, BertTaskOutput, classification_loss, flat_choices
 
 
 class SentenceClassificationHead(nn.Module):
@@ -98,11 +98,8 @@ class EncoderForMultipleChoice(EncoderForSequenceClassification):
     def forward(
         self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None, **extras
     ) -> BertTaskOutput:
-        b, c, t = input_ids.shape
-
-        def flat(x):  # (B, C, T) -> (B * C, T)
-            return None if x is None else x.reshape(b * c, t)
-
+        b, c, _ = input_ids.shape
+        flat = flat_choices
         out = self.bert(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids), **extras)
         logits = self.head(out.last_hidden_state).view(b, c)
         loss = None if labels is None else F.cross_entropy(logits, labels)

@@ -25,7 +25,7 @@ from ..nn.feedforward import get_activation
 from ..nn.masks import local_window_keep, merge_masks, padding_keep
 from ..nn.rotary import RotaryEmbedding
 from .bert import BertOutput, BertPreTrainedModel
-from .bert_heads import BertTaskOutput, classification_loss
+from .bert_heads import BertTaskOutput, classification_loss, flat_choices, span_loss
 
 
 class ModernBertPreTrainedModel(BertPreTrainedModel):
@@ -241,15 +241,12 @@ class ModernBertForQuestionAnswering(TaskModel):
                 start_positions=None, end_positions=None, **extras):  # fmt: skip
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, **extras)
         start, end = self.classify(out.last_hidden_state).unbind(-1)  # (B, T) each
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            t = start.shape[1]  # clamp to T, then ignore T: a position outside the input counts for nothing
-            loss = (
-                F.cross_entropy(start, start_positions.clamp(0, t), ignore_index=t)
-                + F.cross_entropy(end, end_positions.clamp(0, t), ignore_index=t)
-            ) / 2
         return BertTaskOutput(
-            loss=loss, start_logits=start, end_logits=end, hidden_states=out.hidden_states, attentions=out.attentions
+            loss=span_loss(start, end, start_positions, end_positions),
+            start_logits=start,
+            end_logits=end,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
         )
 
 
@@ -260,11 +257,8 @@ class ModernBertForMultipleChoice(TaskModel):
         super().__init__(config, 1)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, labels=None, **extras):
-        b, c, t = input_ids.shape
-
-        def flat(x):  # (B, C, T) -> (B * C, T)
-            return None if x is None else x.reshape(b * c, t)
-
+        b, c, _ = input_ids.shape
+        flat = flat_choices
         mask = flat(attention_mask)
         out = self.bert(flat(input_ids), mask, flat(token_type_ids), flat(position_ids), **extras)
         pooled = pool(out.last_hidden_state, mask, self.config.classifier_pooling, first_real=True)

@@ -180,8 +180,9 @@ def finetune(
     run_dir, args, dist_info = Path(run_dir), args or TrainingArguments(), dist_info or DistInfo()
     check_start(run_dir, resume=resume, inputs=(data, val))  # before any work: a refused run writes nothing
     columns = named_columns(columns)
-    if resume:  # the run's own columns, under those named now, which must be the run's
-        recorded = read_info(run_dir).columns  # None: an older run, which recorded none
+    saved = read_info(run_dir) if resume else None  # the run being resumed
+    if saved is not None:  # the run's own columns, under those named now, which must be the run's
+        recorded = saved.columns  # None: an older run, which recorded none
         columns = {**(recorded or {}), **columns}
         if recorded is not None and columns != recorded:
             raise ValueError(
@@ -190,12 +191,12 @@ def finetune(
             )
     check_split(data, split)
     check_split(val or data, val_split, "--val-split")
-    if resume:  # a split not named now is the run's own (run.json), as the columns are
-        recorded = read_info(run_dir)
-        split = split or recorded.split
-        val_split = val_split or (recorded.val_split if val is None or val == data else None)
+    if saved is not None:  # a split not named now is the run's own (run.json), as the columns are
+        split = split or saved.split
+        val_split = val_split or (saved.val_split if val is None or val == data else None)
     train_records = read_records(data, task, columns=columns, split=split or "train")  # the data first
-    if val is None and (val_split is not None or "validation" in dataset_splits(data)):  # a DatasetDict's own
+    data_splits = dataset_splits(data)  # [] unless a DatasetDict
+    if val is None and (val_split is not None or "validation" in data_splits):  # a DatasetDict's own
         val = data
     if val is not None:
         val_records = read_records(val, task, columns=columns, split=val_split or "validation")
@@ -216,11 +217,11 @@ def finetune(
         data=absolute(data),
         val=absolute(val),
         columns=columns,
-        split=(split or "train") if dataset_splits(data) else None,  # recorded, and compared on --resume
+        split=(split or "train") if data_splits else None,  # recorded, and compared on --resume
         val_split=(val_split or "validation") if val is not None and dataset_splits(val) else None,
     )
     if resume:
-        info.labels = read_info(run_dir).labels  # the classes of the run being resumed
+        info.labels = saved.labels  # the classes of the run being resumed
         model_source, changes = run_dir / LAST, {}
     else:
         # a held-out split may take a class's only examples: then the classes are all the records'
