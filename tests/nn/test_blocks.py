@@ -134,3 +134,9 @@ def test_rms_norm_is_the_formula_and_transformers_llama_rms_norm():
     theirs.weight.data.copy_(norm.weight.float())
     xb = torch.randn(4, 8).bfloat16()  # computed in fp32 and cast back as transformers does
     assert torch.equal(norm.float()(xb), theirs(xb))
+    for width in (8, 64, 896):  # fp32 takes torch's one operator: the same bits as transformers' formula
+        norm, theirs = RMSNorm(width, eps=1e-5), modeling.LlamaRMSNorm(width, eps=1e-5)
+        nn.init.normal_(norm.weight)
+        theirs.weight.data.copy_(norm.weight)
+        x = torch.randn(2, 5, 3, width).transpose(1, 2) * 4  # not contiguous, as q/k heads are
+        assert torch.equal(norm(x), theirs(x))

@@ -10,6 +10,7 @@ from torch import nn
 
 from einformer import GPT, GPTConfig
 from einformer.nn import packed
+from einformer.nn.fast_call import Linear
 from einformer.nn.packed import FusedLinear, PackedLinear, is_prepared, onednn_packing_available, release
 
 
@@ -98,5 +99,5 @@ def test_prepare_keeps_the_state_dict_the_parameters_and_the_gradients(monkeypat
     with torch.no_grad():
         torch.testing.assert_close(twin(ids).logits, plain(ids).logits, rtol=1e-5, atol=1e-5)
     release(model)
-    assert not is_prepared(model) and type(model.blocks[0].ffn.fc1) is nn.Linear
+    assert not is_prepared(model) and type(model.blocks[0].ffn.fc1) is Linear  # the class the model was built with
     assert all(a is b for a, b in zip(model.parameters(), params, strict=True))

@@ -20,6 +20,7 @@ from einformer import GPT, BertConfig, BertModel, GPTConfig, Llama, LlamaConfig
 from einformer.generation import decoders
 from einformer.generation.search import greedy_search
 from einformer.models.bert_heads import BertForSequenceClassification
+from einformer.nn.fast_call import Linear
 from einformer.nn.packed import FusedLinear
 from einformer.nn.quantized import ALIGNMENT, Int4Linear, Int8Linear, pack_int4, quantize_modules, unpack_int4
 
@@ -219,6 +220,6 @@ def test_quantizing_twice_and_unknown_methods_are_refused():
 
 def test_a_layer_left_out_keeps_its_own_product_beside_the_quantized_ones():
     model = einformer.quantize(_tiny_llama(), "int8", skip=("blocks.0.attn.q_proj",))
-    assert type(model.blocks[0].attn.q_proj) is nn.Linear and isinstance(model.blocks[0].attn.k_proj, Int8Linear)
+    assert type(model.blocks[0].attn.q_proj) is Linear and isinstance(model.blocks[0].attn.k_proj, Int8Linear)
     ids = torch.randint(0, 96, (2, 5))
     assert torch.equal(_greedy(model, ids, fast=True), _greedy(model, ids, fast=False))

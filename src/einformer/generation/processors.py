@@ -82,11 +82,13 @@ class MinLength:
 
     def __init__(self, length: int, eos_token_id: list[int], prompt_length: int = 0) -> None:
         self.length, self.eos, self.prompt_length = length, eos_token_id, prompt_length
+        self.index = torch.tensor(eos_token_id, dtype=torch.long)  # (E,), for index_fill
 
     def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
         if input_ids.shape[1] - self.prompt_length < self.length:
-            scores = scores.clone()
-            scores[:, self.eos] = NEG_INF
+            if self.index.device != scores.device:
+                self.index = self.index.to(scores.device)
+            return scores.index_fill(1, self.index, NEG_INF)  # a copy, one call (indexing with a list: several)
         return scores
 
 

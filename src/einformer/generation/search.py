@@ -74,7 +74,7 @@ def decode_steps(
     """
     sequences, step_input, draw = prompt, prompt, sampler or sample
     eos = torch.tensor(eos_token_id, device=prompt.device)
-    unfinished = torch.ones(prompt.shape[0], dtype=torch.bool, device=prompt.device)
+    unfinished = None  # (B,) bool once a row has stopped; None while every row runs (no masking needed)
     for _ in range(max_new_tokens):
         logits = decoder.step(step_input).float()
         scores = _process(processors, sequences, logits)
@@ -82,14 +82,17 @@ def decode_steps(
             tokens = draw(scores.softmax(dim=-1), generator)
         else:
             tokens = scores.argmax(dim=-1)
-        tokens = tokens.masked_fill(~unfinished, pad_token_id)  # (B,)
+        if unfinished is not None:
+            tokens = tokens.masked_fill(~unfinished, pad_token_id)  # (B,)
         sequences = torch.cat([sequences, tokens[:, None]], dim=1)
         done = torch.isin(tokens, eos)
         for criterion in stopping:
             done |= criterion(sequences, scores)
-        unfinished &= ~done
+        stopped = bool(done.any())  # one read of the device a step, as before
+        if stopped:
+            unfinished = ~done if unfinished is None else unfinished & ~done
         yield tokens, scores, sequences, logits
-        if not unfinished.any():
+        if stopped and not unfinished.any():
             return
         step_input = tokens[:, None]
 

@@ -22,6 +22,7 @@ from ..config import BaseConfig
 from ..generation.config import CONFIG_NAME as GENERATION_CONFIG
 from ..generation.config import GenerationConfig
 from ..generation.kinds import KINDS
+from ..nn.fast_call import FastCall
 from ..nn.rotary import RotaryEmbedding, inverse_frequencies
 from ..validation import TooLargeError, weights_built_in
 from ..version import __version__
@@ -33,7 +34,7 @@ WEIGHTS_NAME = "model.safetensors"
 QUANTIZATION_CONFIG = "quantization_config"  # config.json's field for a quantized model (einformer.quantize)
 
 
-class PreTrainedModel(nn.Module):
+class PreTrainedModel(FastCall, nn.Module):
     """Base class: subclasses set ``config_class`` and build themselves from ``config`` alone."""
 
     config_class: ClassVar[type[BaseConfig]] = BaseConfig

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import BertConfig
-from ..nn import Dropout, LearnedPositionalEmbedding, transformer_layer
+from ..nn import Dropout, LayerNorm, LearnedPositionalEmbedding, transformer_layer
 from .base import PreTrainedModel
 
 
@@ -218,7 +218,7 @@ class Embeddings(nn.Module):
         self.word = nn.Embedding(vocab_size, d_embed, padding_idx=pad_token_id)
         self.position = LearnedPositionalEmbedding(max_position, d_embed, offset=position_offset or 0)
         self.token_type = nn.Embedding(type_vocab_size, d_embed) if type_vocab_size else None
-        self.norm = nn.LayerNorm(d_embed, eps=eps)
+        self.norm = LayerNorm(d_embed, eps=eps)
         self.dropout = Dropout(dropout)
         self.project = nn.Linear(d_embed, d_model) if d_model not in (None, d_embed) else None
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import BertConfig
-from ..nn import Dropout
+from ..nn import Dropout, LayerNorm
 from ..nn.feedforward import get_activation
 from .bert import BertModel, BertPreTrainedModel
 
@@ -50,7 +50,7 @@ class MaskedLMHead(nn.Module):
         super().__init__()
         self.transform = nn.Linear(config.d_model, config.d_embed)
         self.act = get_activation(activation or config.activation)
-        self.norm = nn.LayerNorm(config.d_embed, eps=config.layer_norm_eps)
+        self.norm = LayerNorm(config.d_embed, eps=config.layer_norm_eps)
         self.decoder = nn.Linear(config.d_embed, config.vocab_size)
         self.decoder.weight = word_embeddings.weight
 

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import DebertaV2Config
-from ..nn import Dropout
+from ..nn import Dropout, LayerNorm
 from ..nn.disentangled import DisentangledSelfAttention, relative_positions
 from ..nn.feedforward import FeedForward
 from .bert import BertOutput, BertPreTrainedModel
@@ -35,7 +35,7 @@ class DebertaV2Model(BertPreTrainedModel):
         span = c.relative_span
         self.rel_embeddings = nn.Embedding(2 * span, c.d_model) if c.relative_attention else None
         self.rel_norm = (
-            nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.relative_attention and c.norm_rel_embeddings else None
+            LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.relative_attention and c.norm_rel_embeddings else None
         )
         self.layers = nn.ModuleList(DebertaLayer(c) for _ in range(c.n_layers))
         self.pooler = None  # the sentence head reads [CLS] itself
@@ -95,9 +95,9 @@ class DebertaLayer(nn.Module):
             dropout=c.attention_dropout,
             position_dropout=c.dropout,
         )
-        self.attn_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
+        self.attn_norm = LayerNorm(c.d_model, eps=c.layer_norm_eps)
         self.ffn = FeedForward(c.d_model, c.d_ff, activation=c.activation)
-        self.ffn_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
+        self.ffn_norm = LayerNorm(c.d_model, eps=c.layer_norm_eps)
         self.dropout = Dropout(c.dropout)
 
     def forward(self, x, relative, table, mask, *, need_weights=False, record=None):
@@ -118,7 +118,7 @@ class Embeddings(nn.Module):
         self.position = nn.Embedding(c.max_position, e) if c.position_biased_input else None
         self.token_type = nn.Embedding(c.type_vocab_size, e) if c.type_vocab_size else None
         self.project = nn.Linear(e, c.d_model, bias=False) if e != c.d_model else None
-        self.norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
+        self.norm = LayerNorm(c.d_model, eps=c.layer_norm_eps)
         self.dropout = Dropout(c.dropout)
 
     def forward(self, input_ids, token_type_ids=None, position_ids=None, attention_mask=None) -> Tensor:

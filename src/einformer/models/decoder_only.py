@@ -84,13 +84,16 @@ class DecoderOnlyLM(CausalLM, GenerationMixin, PreTrainedModel):
             position_ids = positions_from_mask(attention_mask, past, t, input_ids.device)
         x = self.embed_tokens(input_ids, position_ids)
         masks = self.layer_masks(attention_mask, past, t, x.device)
+        caches = [None] * len(self.blocks) if kv_cache is None else kv_cache.layers
         weights, hidden = [], [x]
-        for i, block in enumerate(self.blocks):
-            layer_cache = None if kv_cache is None else kv_cache[i]
-            x, w = block(x, masks[i], layer_cache, position_ids=position_ids, need_weights=output_attentions)
-            weights.append(w)
-            hidden.append(x)
-        x = hidden[-1] = self.final_norm(x)  # the last hidden state after the final norm, as transformers'
+        for block, mask, layer_cache in zip(self.blocks, masks, caches, strict=True):
+            x, w = block(x, mask, layer_cache, position_ids=position_ids, need_weights=output_attentions)
+            if output_attentions or output_hidden_states:
+                weights.append(w)
+                hidden.append(x)
+        x = self.final_norm(x)
+        if output_hidden_states:
+            hidden[-1] = x  # the last hidden state after the final norm, as transformers'
         logits = self.lm_head(x[:, -logits_to_keep:] if logits_to_keep else x)  # (B, T or logits_to_keep, V)
         loss = None
         if labels is not None:

@@ -22,7 +22,9 @@ from ..generation.generate import GenerationMixin
 from ..generation.kinds import Seq2SeqLM
 from ..nn import (
     Dropout,
+    LayerNorm,
     LearnedPositionalEmbedding,
+    Linear,
     SinusoidalPositionalEmbedding,
     TokenEmbedding,
     decoder_layer,
@@ -72,9 +74,9 @@ class EncoderDecoderTransformer(Seq2SeqLM, GenerationMixin, PreTrainedModel):
         self.encoder_layers = nn.ModuleList(transformer_layer(**layer_args) for _ in range(c.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(decoder_layer(**layer_args) for _ in range(c.n_decoder_layers))
         # pre-norm leaves the residual stream un-normalised: close each stack with a LayerNorm
-        self.encoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
-        self.decoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
-        self.lm_head = nn.Linear(c.d_model, c.tgt_vocab_size, bias=c.output_bias)
+        self.encoder_norm = LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
+        self.decoder_norm = LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
+        self.lm_head = Linear(c.d_model, c.tgt_vocab_size, bias=c.output_bias)
         self.reset_parameters()
         if c.tie_word_embeddings:
             self.lm_head.weight = self.tgt_embed.weight

@@ -12,7 +12,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..config import GPTConfig
-from ..nn import Dropout, LearnedPositionalEmbedding, transformer_layer
+from ..nn import Dropout, LayerNorm, LearnedPositionalEmbedding, Linear, TokenEmbedding, transformer_layer
 from .decoder_only import DecoderOnlyLM
 
 
@@ -24,7 +24,7 @@ class GPT(DecoderOnlyLM):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__(config)
         c = config
-        self.embed = nn.Embedding(c.vocab_size, c.d_model)
+        self.embed = TokenEmbedding(c.vocab_size, c.d_model)
         self.pos = LearnedPositionalEmbedding(c.max_position, c.d_model)
         self.dropout = Dropout(c.embedding_dropout)
         self.blocks = nn.ModuleList(
@@ -42,8 +42,8 @@ class GPT(DecoderOnlyLM):
             )
             for _ in range(c.n_layers)
         )
-        self.final_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
-        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        self.final_norm = LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
+        self.lm_head = Linear(c.d_model, c.vocab_size, bias=False)
         self.reset_parameters()
         if c.tie_word_embeddings:
             self.lm_head.weight = self.embed.weight

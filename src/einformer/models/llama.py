@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..config.llama import LlamaConfig
-from ..nn import FeedForward, MultiHeadAttention, RMSNorm, TransformerLayer
+from ..nn import FeedForward, Linear, MultiHeadAttention, RMSNorm, TokenEmbedding, TransformerLayer
 from ..nn.masks import merge_masks, padding_keep, sliding_window_keep
 from ..nn.rotary import RotaryEmbedding
 from .decoder_only import DecoderOnlyLM
@@ -29,11 +29,11 @@ class Llama(DecoderOnlyLM):
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__(config)
         c = config
-        self.embed = nn.Embedding(c.vocab_size, c.d_model)
+        self.embed = TokenEmbedding(c.vocab_size, c.d_model)
         self.rotary = RotaryEmbedding(c.head_dim, **c.rope())  # one for every layer: no parameters
         self.blocks = nn.ModuleList(llama_layer(c, self.rotary) for _ in range(c.n_layers))
         self.final_norm = RMSNorm(c.d_model, eps=c.rms_norm_eps)
-        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        self.lm_head = Linear(c.d_model, c.vocab_size, bias=False)
         self.reset_parameters()
         if c.tie_word_embeddings:
             self.lm_head.weight = self.embed.weight

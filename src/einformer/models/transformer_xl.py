@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from ..config import TransformerXLConfig
 from ..generation.generate import GenerationMixin
 from ..generation.kinds import MemoryLM
-from ..nn import Dropout, FeedForward
+from ..nn import Dropout, FeedForward, LayerNorm
 from ..nn.adaptive import AdaptiveEmbedding, AdaptiveLogSoftmax
 from ..nn.relative import RelativeMultiHeadAttention, memory_causal_mask, relative_encoding, relative_positions
 from .base import PreTrainedModel
@@ -75,7 +75,7 @@ class TransformerXL(MemoryLM, GenerationMixin, PreTrainedModel):
             self.u = nn.Parameter(torch.zeros(c.n_heads, c.head_dim))
             self.v = nn.Parameter(torch.zeros(c.n_heads, c.head_dim))
         final_norm = c.norm_first if c.final_norm is None else c.final_norm
-        self.final_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if final_norm else nn.Identity()
+        self.final_norm = LayerNorm(c.d_model, eps=c.layer_norm_eps) if final_norm else nn.Identity()
         per_cluster = not isinstance(c.tie_projs, bool)  # the reference's list: tied whatever tie_weight says
         self.softmax = AdaptiveLogSoftmax(
             c.vocab_size,
@@ -198,8 +198,8 @@ class TransformerXLLayer(nn.Module):
         super().__init__()
         self.attn = RelativeMultiHeadAttention(d_model, n_heads, d_head, attention_dropout=attention_dropout)
         self.ffn = FeedForward(d_model, d_ff, activation="relu", dropout=dropout)
-        self.attn_norm = nn.LayerNorm(d_model, eps=eps)
-        self.ffn_norm = nn.LayerNorm(d_model, eps=eps)
+        self.attn_norm = LayerNorm(d_model, eps=eps)
+        self.ffn_norm = LayerNorm(d_model, eps=eps)
         self.dropout = Dropout(dropout)
         self.biases = RelativeBiases(n_heads, d_head) if own_biases else None
         self.norm_first = norm_first

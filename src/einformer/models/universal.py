@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from ..config import UniversalTransformerConfig
 from ..generation.generate import GenerationMixin
 from ..generation.kinds import Seq2SeqLM
-from ..nn import AdaptiveComputationTime, Dropout, TokenEmbedding, decoder_layer, transformer_layer
+from ..nn import AdaptiveComputationTime, Dropout, LayerNorm, Linear, TokenEmbedding, decoder_layer, transformer_layer
 from ..nn.embeddings import sinusoidal_table
 from .base import PreTrainedModel
 from .seq2seq import init_weights, layer_arguments, shift_right
@@ -85,9 +85,9 @@ class UniversalTransformer(Seq2SeqLM, GenerationMixin, PreTrainedModel):
         act_args = dict(max_steps=c.max_steps, epsilon=c.act_epsilon, init_bias=c.act_init_bias, mode=c.act_mode)
         self.encoder_act = AdaptiveComputationTime(c.d_model, **act_args) if c.act else None
         self.decoder_act = AdaptiveComputationTime(c.d_model, **act_args) if c.act else None
-        self.encoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
-        self.decoder_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
-        self.lm_head = nn.Linear(c.d_model, c.tgt_vocab_size, bias=False)
+        self.encoder_norm = LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
+        self.decoder_norm = LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm_first else nn.Identity()
+        self.lm_head = Linear(c.d_model, c.tgt_vocab_size, bias=False)
         self.reset_parameters()
         if c.tie_word_embeddings:
             self.lm_head.weight = self.tgt_embed.weight

@@ -10,6 +10,7 @@ from .embeddings import (
     TokenEmbedding,
     sinusoidal_table,
 )
+from .fast_call import FastCall, Linear
 from .feedforward import FeedForward
 from .kv_cache import (
     CrossAttentionCache,
@@ -21,7 +22,7 @@ from .kv_cache import (
 )
 from .layer import DecoderLayer, TransformerLayer, decoder_layer, transformer_layer
 from .masks import causal_mask, expand_attention_mask, merge_masks, padding_mask
-from .norms import RMSNorm, make_norm
+from .norms import LayerNorm, RMSNorm, make_norm
 from .packed import prepare_for_inference
 from .relative import RelativeMultiHeadAttention, rel_shift
 
@@ -35,10 +36,13 @@ __all__ = [
     "DynamicLayerCache",
     "Dropout",
     "EncoderDecoderCache",
+    "FastCall",
     "FeedForward",
     "LearnedPositionalEmbedding",
+    "Linear",
     "MultiHeadAttention",
     "RelativeMultiHeadAttention",
+    "LayerNorm",
     "RMSNorm",
     "SinusoidalPositionalEmbedding",
     "StaticCache",

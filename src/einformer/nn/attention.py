@@ -18,6 +18,7 @@ from einops import einsum, rearrange
 from torch import Tensor, nn
 
 from .dropout import dropout
+from .fast_call import FastCall, Linear
 from .masks import causal_mask, expand_attention_mask, merge_masks
 from .packed import FusedLinear
 
@@ -171,7 +172,7 @@ def _check_inputs(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> None:
             raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to (B, H, T, S) = {full}")
 
 
-class MultiHeadAttention(nn.Module):
+class MultiHeadAttention(FastCall, nn.Module):
     """Multi-head attention with separate query, key and value widths.
 
     Projects queries to ``n_heads`` heads of width ``d_qk`` and keys/values to ``n_kv_heads`` heads
@@ -238,10 +239,10 @@ class MultiHeadAttention(nn.Module):
         self.kv_dim = d_model if kv_dim is None else kv_dim
         self.value_dim = self.kv_dim if value_dim is None else value_dim
         self.dropout, self.scale = dropout, scale
-        self.q_proj = nn.Linear(d_model, n_heads * self.d_qk, bias=bias)
-        self.k_proj = nn.Linear(self.kv_dim, n_kv_heads * self.d_qk, bias=bias)
-        self.v_proj = nn.Linear(self.value_dim, n_kv_heads * self.d_v, bias=bias)
-        self.out_proj = nn.Linear(n_heads * self.d_v, d_model, bias=bias if out_bias is None else out_bias)
+        self.q_proj = Linear(d_model, n_heads * self.d_qk, bias=bias)
+        self.k_proj = Linear(self.kv_dim, n_kv_heads * self.d_qk, bias=bias)
+        self.v_proj = Linear(self.value_dim, n_kv_heads * self.d_v, bias=bias)
+        self.out_proj = Linear(n_heads * self.d_v, d_model, bias=bias if out_bias is None else out_bias)
         self.q_norm, self.k_norm, self.rotary = q_norm, k_norm, rotary
         # q, k and v as one product for inference, made by nn/packed.prepare_for_inference (not saved)
         self.fused: FusedLinear | None = None
@@ -278,7 +279,8 @@ class MultiHeadAttention(nn.Module):
         Returns:
             (output (B, T, d_model), weights (B, H, T, S) or None).
         """
-        self._check_widths(query, key, value)
+        if key is not None or query.dim() != 3 or query.shape[-1] != self.d_model:  # once per layer and token
+            self._check_widths(query, key, value)
         batch, t, _ = query.shape
         frozen = kv_cache is not None and kv_cache.frozen  # cross-attention memory, projected once
         q, k, v = self._heads(query, key, value, frozen)  # (B, H, T, Dqk), (B, Hkv, S, Dqk), (B, Hkv, S, Dv)

@@ -6,15 +6,18 @@ is the gated variant used by LLaMA-style models: W2 (silu(W1 x) * W3 x).
 
 from __future__ import annotations
 
+import functools
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .dropout import Dropout
+from .fast_call import FastCall, Linear
 
 ACTIVATIONS = {
     "relu": F.relu,
     "gelu": F.gelu,  # exact erf form, as BERT's "gelu"
-    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2's "gelu_new"
+    "gelu_tanh": functools.partial(F.gelu, approximate="tanh"),  # GPT-2's "gelu_new"
     "silu": F.silu,
 }
 GATED = {"swiglu": F.silu, "geglu": F.gelu}
@@ -27,7 +30,7 @@ def get_activation(name: str):
     return ACTIVATIONS[name]
 
 
-class FeedForward(nn.Module):
+class FeedForward(FastCall, nn.Module):
     """Two linear maps around an activation, applied at every position.
 
     Args:
@@ -44,9 +47,9 @@ class FeedForward(nn.Module):
         super().__init__()
         self.gated = activation in GATED
         self.act = GATED[activation] if self.gated else get_activation(activation)
-        self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
-        self.gate = nn.Linear(d_model, d_ff, bias=bias) if self.gated else None
-        self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.fc1 = Linear(d_model, d_ff, bias=bias)
+        self.gate = Linear(d_model, d_ff, bias=bias) if self.gated else None
+        self.fc2 = Linear(d_ff, d_model, bias=bias)
         self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -50,7 +50,7 @@ class _BufferedLayerCache:
         self._k[:, :, self.length : end] = k
         self._v[:, :, self.length : end] = v
         self.length = end
-        return self.keys, self.values
+        return self._k[:, :, :end], self._v[:, :, :end]  # ``keys`` and ``values``, without two more calls
 
     def reorder(self, index: Tensor) -> None:
         if self._k is not None:

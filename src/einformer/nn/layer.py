@@ -21,11 +21,12 @@ from torch import Tensor, nn
 
 from .attention import MultiHeadAttention
 from .dropout import Dropout
+from .fast_call import FastCall
 from .feedforward import FeedForward
-from .norms import make_norm
+from .norms import LayerNorm, make_norm
 
 
-class TransformerLayer(nn.Module):
+class TransformerLayer(FastCall, nn.Module):
     """(B, T, D) -> (B, T, D): self-attention and a feed-forward network, each with a residual.
 
     Args:
@@ -64,31 +65,28 @@ class TransformerLayer(nn.Module):
 
         ``kv_cache``: this layer's cache (earlier positions; the new ones are appended);
         ``position_ids`` (B, T): for rotary attention."""
-        if self.norm_first:
-            h, weights = self._attend(self.attn_norm(x), mask, kv_cache, position_ids, need_weights)
-            x = x + self._drop(h)
-            x = x + self._drop(self.ffn(self.ffn_norm(x)), self.ffn_dropout)
-        else:
-            h, weights = self._attend(x, mask, kv_cache, position_ids, need_weights)
-            x = self.attn_norm(x + self._drop(h))
-            x = self.ffn_norm(x + self._drop(self.ffn(x), self.ffn_dropout))
-        return x, weights
-
-    def _attend(self, h: Tensor, mask, kv_cache, position_ids, need_weights: bool):
-        return self.attn(
-            h,
+        h, weights = self.attn(
+            self.attn_norm(x) if self.norm_first else x,
             attention_mask=mask,
             is_causal=self.causal,
             kv_cache=kv_cache,
             position_ids=position_ids,
             need_weights=need_weights,
         )
+        if self.training:  # no dropout call at inference: a decoded token passes here once per layer
+            h = self.dropout(h)
+        if self.norm_first:
+            x = x + h
+            h = self.ffn(self.ffn_norm(x))
+        else:
+            x = self.attn_norm(x + h)
+            h = self.ffn(x)
+        if self.training:
+            h = (self.dropout if self.ffn_dropout is None else self.ffn_dropout)(h)
+        return (x + h if self.norm_first else self.ffn_norm(x + h)), weights
 
-    def _drop(self, h: Tensor, dropout: nn.Module | None = None) -> Tensor:
-        return (self.dropout if dropout is None else dropout)(h) if self.training else h  # no call at inference
 
-
-class DecoderLayer(nn.Module):
+class DecoderLayer(FastCall, nn.Module):
     """Causal self-attention, cross-attention to the encoder output (memory), feed-forward; each with
     a residual and a norm, as ``TransformerLayer``'s."""
 
@@ -204,9 +202,9 @@ def decoder_layer(
         self_attn=MultiHeadAttention(d_model, n_heads, **widths),
         cross_attn=MultiHeadAttention(d_model, n_heads, **widths),
         ffn=FeedForward(d_model, d_ff, activation=activation),
-        self_attn_norm=nn.LayerNorm(d_model, eps=eps),
-        cross_attn_norm=nn.LayerNorm(d_model, eps=eps),
-        ffn_norm=nn.LayerNorm(d_model, eps=eps),
+        self_attn_norm=LayerNorm(d_model, eps=eps),
+        cross_attn_norm=LayerNorm(d_model, eps=eps),
+        ffn_norm=LayerNorm(d_model, eps=eps),
         norm_first=norm_first,
         dropout=dropout,
     )

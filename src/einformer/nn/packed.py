@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .fast_call import FastCall, Linear
+
 
 def onednn_packing_available(weight: Tensor) -> bool:
     """Can ``weight`` be packed for oneDNN here (fp32, or bf16 where oneDNN supports it, on CPU, oneDNN
@@ -155,7 +157,7 @@ def _key(linear: nn.Linear) -> tuple:
     return w.data_ptr(), w._version, None if b is None else b._version
 
 
-class PackedLinear(nn.Linear):
+class PackedLinear(FastCall, nn.Linear):
     """An ``nn.Linear`` (the same parameter tensors) whose no-grad forward on at most ``PACK_MAX_ROWS``
     rows multiplies by a oneDNN-packed copy of its weight; with autograd, plain ``F.linear``."""
 
@@ -234,7 +236,7 @@ def prepare_for_inference(model: nn.Module, rows: int = 1, *, pack: bool = True)
         if fuse is not None:
             fuse(rows, pack=pack)
         for name, child in list(module.named_children()):
-            if type(child) is nn.Linear and pack and child.weight.numel() >= PACK_MIN_WORK:
+            if type(child) in (nn.Linear, Linear) and pack and child.weight.numel() >= PACK_MIN_WORK:
                 setattr(module, name, PackedLinear.from_linear(child, rows))
             elif isinstance(child, PackedLinear) and child.kernel.rows != max(PACK_MIN_ROWS, rows):
                 child.kernel = _Packed(child._weights, rows, pack=True)
@@ -250,7 +252,7 @@ def release(model: nn.Module) -> nn.Module:
             module.fused = None
         for name, child in list(module.named_children()):
             if isinstance(child, PackedLinear):
-                linear = nn.Linear.__new__(nn.Linear)
+                linear = Linear.__new__(Linear)
                 nn.Module.__init__(linear)
                 linear.in_features, linear.out_features = child.in_features, child.out_features
                 linear.weight, linear.bias, linear.training = child.weight, child.bias, child.training

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import int8_dynamic
+from .fast_call import FastCall
 from .packed import _Packed
 
 METHODS = ("int8", "int4", "w8a8")  # w8a8: int8 weights, activations rounded to 8 bits per row (int8_dynamic)
@@ -55,7 +56,7 @@ def _warn_fallback(kind: str, why: str) -> None:
     warnings.warn(f"{kind}: {why}, so the layer widens its weights and calls F.linear (correct, slower)", stacklevel=3)
 
 
-class QuantizedLinear(nn.Module):
+class QuantizedLinear(FastCall, nn.Module):
     """What both layers share: widths, an optional bias (a floating parameter), the fallback."""
 
     method = "none"

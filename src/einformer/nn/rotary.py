@@ -31,6 +31,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .fast_call import FastCall
+
 ROPE_TYPES = ("default", "linear", "dynamic", "llama3", "yarn")
 
 
@@ -106,7 +108,7 @@ def rotate_half(x: Tensor) -> Tensor:
     return torch.cat([-second, first], dim=-1)
 
 
-class RotaryEmbedding(nn.Module):
+class RotaryEmbedding(FastCall, nn.Module):
     """Rotates queries and keys by their positions: ``(q, k, position_ids) -> (q, k)``.
 
     One instance serves every layer of a model (it holds no parameters); the cos/sin of the last
