@@ -116,18 +116,14 @@ def test_a_compiled_module_runs_its_compiled_code():
 
 
 def _tiny_gpt() -> GPT:
-    config = GPTConfig(vocab_size=50, d_model=32, n_layers=2, n_heads=4, d_ff=64, max_position=64, bos_token_id=0)
-    return GPT(config).eval()
+    shape = dict(vocab_size=50, d_model=32, n_layers=2, n_heads=4, d_ff=64, max_position=64)
+    return GPT(GPTConfig(**shape, bos_token_id=0, eos_token_id=0)).eval()
 
 
 def test_hooks_on_a_model_inside_decoding_see_every_token():
     """Hooks deep in a prepared (packed, fused) GPT fire on every decoded token, as on plain modules."""
     torch.manual_seed(0)
-    model = GPT(
-        GPTConfig(
-            vocab_size=50, d_model=32, n_layers=2, n_heads=4, d_ff=64, max_position=64, bos_token_id=0, eos_token_id=0
-        )
-    ).eval()
+    model = _tiny_gpt()
     ids = torch.randint(0, 50, (1, 5))
     seen = []
     handle = model.blocks[1].attn.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[1]))
@@ -142,11 +138,7 @@ def test_every_module_a_token_passes_takes_the_short_way(torch_calls):
     from einformer.nn.packed import prepare_for_inference
 
     torch.manual_seed(0)
-    model = GPT(
-        GPTConfig(
-            vocab_size=50, d_model=32, n_layers=2, n_heads=4, d_ff=64, max_position=64, bos_token_id=0, eos_token_id=0
-        )
-    ).eval()
+    model = _tiny_gpt()
     cache = DynamicCache(2)
     with torch.no_grad():
         model(torch.randint(0, 50, (1, 5)), kv_cache=cache)
@@ -155,3 +147,11 @@ def test_every_module_a_token_passes_takes_the_short_way(torch_calls):
         model(torch.randint(0, 50, (1, 1)), kv_cache=cache)
     assert torch_calls == []
     assert all(isinstance(m, FastCall) for m in model.modules() if isinstance(m, (MultiHeadAttention, nn.Linear)))
+
+
+def test_a_whole_model_compiles_in_one_graph():
+    """torch.compile traces through FastCall's __call__ (no graph break): fullgraph=True succeeds."""
+    torch.manual_seed(0)
+    model, ids = _tiny_gpt(), torch.randint(0, 50, (2, 7))
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(compiled(ids).logits, model(ids).logits, rtol=1e-6, atol=1e-6)
