@@ -12,9 +12,12 @@ back after each round) on bench/generate.py's 6 x 384 GPT, for:
   packed kernels and the fused attention directly (a second path, measured only: what the module
   structure of a layer costs).
 
-The sides run in a shuffled order each round (the side that runs right after another side of the
-same model finds some of its weights still in the CPU cache), and the script prints, per side, the
-median over rounds of base time / side time (above 1: faster than the step path) and its quartiles.
+The sides run in a shuffled order each round, each after 32 MB have been written (the side that
+ran right after another side of the same model found some of its weights still in the CPU cache,
+which favoured the einformer sides over the base by a few percent), and the script prints, per side,
+the median over rounds of base time / side time (above 1: faster than the step path) and its
+quartiles. Run it in several processes (bench/processes.py): where the weights land in memory moves
+one process's ratios by a few percent.
 
     python bench/call_overhead.py [--base c80dae0] [--rounds 150] [--tokens 8]
 """
@@ -119,10 +122,12 @@ def main() -> None:
             assert torch.equal(first, new(token, kv_cache=new_cache, logits_to_keep=1).logits[:, -1])
         new_cache.crop(prompt_length)
     times = {name: [] for name in sides}
+    scratch = torch.empty(32 * 2**20 // 4)  # 32 MB, the L3 cache's size: written before each side
     for r in range(args.rounds + 2):
         order = list(sides)
         random.Random(r).shuffle(order)
         for name in order:
+            scratch.zero_()  # every side starts with cold caches, as the first side of a round would
             start = time.perf_counter()
             sides[name]()
             if r >= 2:  # two warm-up rounds
@@ -133,7 +138,7 @@ def main() -> None:
         ratios = sorted(b / t for b, t in zip(times["base"], ts, strict=True))
         q1, q3 = ratios[len(ratios) // 4], ratios[3 * len(ratios) // 4]
         per_token, ratio = statistics.median(ts) / n * 1e6, statistics.median(ratios)
-        print(f"{name:<12} {per_token:7.0f} us a token   ratio {ratio:.3f} (quartiles {q1:.3f}-{q3:.3f})")
+        print(f"{name:<12}  {per_token:7.0f} us a token   ratio={ratio:.3f} (quartiles {q1:.3f}-{q3:.3f})")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ method, on a prompt that repeats itself), assisted decoding (the model as its ow
 bench/train_gpt.py's training step (forward, backward
 and AdamW on batch 8 x 256).
 
-    python bench/compare_versions.py --base HEAD~3 [--rounds 5]
+    python bench/compare_versions.py --base HEAD~3 [--rounds 5] [--only "greedy, batch 1" seq2seq]
+
+One process's ratio also depends on where its weights landed in memory (a few percent either way on
+this project's host): bench/processes.py reruns it in fresh processes and takes the median.
 """
 
 from __future__ import annotations
@@ -71,8 +74,13 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+ONLY: list[str] = []  # --only: case names must contain one of these (empty: every case)
+
+
 def compare(name: str, run_base, run_ours, rounds: int, check: bool = True) -> None:
     """Warm both, check equal outputs, then interleaved rounds; print medians and the median ratio."""
+    if ONLY and not any(part in name for part in ONLY):
+        return
     with torch.no_grad():
         a, b = run_base(), run_ours()
         if check:
@@ -102,7 +110,9 @@ def main() -> None:
     p.add_argument("--base", required=True, help="a git revision, e.g. HEAD~3 or main")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--new", type=int, default=128, help="new tokens per generate call")
+    p.add_argument("--only", nargs="*", default=[], help="run the cases whose names contain one of these")
     args = p.parse_args()
+    ONLY[:] = args.only
     sys.path.insert(0, str(ROOT / "src"))
     import einformer as ours
 

@@ -9,6 +9,8 @@ of shape (B, S) with 1 = real token, 0 = padding is turned into a boolean (B, 1,
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -19,13 +21,31 @@ def causal_mask(t: int, s: int, *, device: torch.device | str | None = None) -> 
     Query i may see key j when j <= i + (S - T): the last query sees every key. With T == S this is
     the usual lower triangle; with T < S (decoding with a cache of S - T earlier keys) the new
     queries sit at the end of the sequence. torch's ``is_causal=True`` aligns top-left instead, so
-    einformer never passes it when T != S.
+    einformer never passes it when T != S. A small mask is made once and shared: combine it into a
+    new tensor (``merge_masks``), never write into it.
     """
     if t > s:
         raise ValueError(f"causal mask needs at least as many keys as queries, got T={t} queries, S={s} keys")
+    if t * s <= CACHED_CAUSAL:
+        return _shared_causal(t, s, torch.device("cpu") if device is None else torch.device(device))
+    return _causal(t, s, device)
+
+
+# Checking K proposed tokens builds the same small (K + 1, S) mask in every layer: masks up to this
+# many entries are made once and shared (read-only: masks are combined into new tensors, never
+# written into).
+CACHED_CAUSAL = 64 * 4096
+
+
+def _causal(t: int, s: int, device) -> Tensor:
     rows = torch.arange(t, device=device).unsqueeze(1)  # (T, 1)
     cols = torch.arange(s, device=device).unsqueeze(0)  # (1, S)
     return cols <= rows + (s - t)
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_causal(t: int, s: int, device: torch.device) -> Tensor:
+    return _causal(t, s, device)
 
 
 def padding_mask(attention_mask: Tensor) -> Tensor:
