@@ -198,3 +198,28 @@ def test_a_start_killed_while_writing_its_files_leaves_a_directory_a_new_start_t
         prepare(run, info, killed, resume=False)
     assert read_info(run) is not None  # the marker came first
     check_start(run, resume=False)  # a job killed while starting: the new one replaces it
+
+
+def test_a_start_killed_while_writing_its_marker_leaves_a_directory_a_new_start_takes(tmp_path, capsys):
+    """A kill inside atomic_write of run.json left only its temporary (.run.json.XXXXXXXX.tmp), and the
+    next fresh start refused the directory as another's (seen once in CI's twenty-kills test, 'the run
+    ended before kill 2'). A file of the user's beside it still makes the directory another's."""
+    import tempfile
+
+    from einformer.training.run_dir import check_start
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fd, leftover = tempfile.mkstemp(prefix=".run.json.", suffix=".tmp", dir=run)  # atomic_write's name
+    os.close(fd)
+    check_start(run, resume=False)
+    data = text_file(tmp_path)
+    code, err = _train(capsys, run, data)
+    assert code == 0, err
+    assert read_info(run) is not None
+    assert not os.path.exists(leftover)  # einformer's own, removed with the run's other temporaries
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / ".run.json.abcdefgh.tmp").write_text("")
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="notes.txt"):
+        check_start(tmp_path / "other", resume=False)

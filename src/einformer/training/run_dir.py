@@ -42,6 +42,7 @@ CHECKPOINT_PREFIX = "checkpoint-"
 # the names einformer writes, and nothing else is ever removed
 CHECKPOINT_NAME = re.compile(rf"{CHECKPOINT_PREFIX}(\d+|legacy)")
 TEMPORARY_NAME = re.compile(r"\.(.+\.[A-Za-z0-9_]{8}|last)\.tmp")  # checkpoint.atomic_write's and .last.tmp
+RUN_INFO_TEMPORARY = re.compile(rf"\.{re.escape(RUN_INFO)}\.[A-Za-z0-9_]{{8}}\.tmp")  # atomic_write's, of run.json
 CHECKPOINT_FILES = re.compile(  # what the trainer writes into checkpoint-N/ (shards included)
     rf"config\.json|generation_config\.json|{re.escape(STATE_NAME)}|model(-\d+-of-\d+)?\.safetensors(\.index\.json)?"
 )
@@ -92,7 +93,8 @@ def check_start(run_dir: str | Path, *, resume: bool, inputs: tuple = ()) -> Non
             f"{run_dir} already holds a run; resume it (--resume, where the command has it) or choose another "
             "run directory. Nothing was written"
         )
-    foreign = foreign_entries(run_dir, inputs)
+    # a job killed while writing its marker left only atomic_write's temporary of run.json: its own start
+    foreign = [name for name in foreign_entries(run_dir, inputs) if not RUN_INFO_TEMPORARY.fullmatch(name)]
     if foreign and not is_run(run_dir):
         shown = ", ".join(foreign[:12]) + (f" and {len(foreign) - 12} more" if len(foreign) > 12 else "")
         raise ValueError(
