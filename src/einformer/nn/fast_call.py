@@ -4,8 +4,8 @@ Calling an ``nn.Module`` runs torch's ``_wrapped_call_impl`` and ``_call_impl`` 
 two more Python frames, a JIT-tracing check, a compiled-module check and eight hook checks. A
 microbenchmark prices that at under 1 us, but between the large matrix products of decoding, where
 the interpreter's own data has been pushed out of the CPU caches, it cost about 4 us a call: the
-6 x 384 GPT makes 53 module calls a token, and with this mixin it decoded 6% faster
-(bench/compare_versions.py, docs/generation.md).
+6 x 384 GPT makes 53 module calls a token, and with bare ``forward`` calls it decoded 6-7% faster
+(bench/call_overhead.py, docs/generation.md); this mixin gains as much.
 
 ``FastCall.__call__`` goes straight to ``forward`` when nothing needs torch's machinery, and hands
 the call to ``nn.Module.__call__`` otherwise: forward (pre-)hooks or backward hooks on the module,
