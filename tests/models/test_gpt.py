@@ -57,6 +57,16 @@ def test_context_limit_is_a_clear_error():
         model.generate(torch.zeros(1, 60, dtype=torch.long), max_new_tokens=10)
 
 
+def test_a_cache_of_another_depth_is_a_clear_error():
+    from einformer.nn import DynamicCache
+
+    model = tiny()
+    n = len(model.blocks)
+    for layers in (n - 1, n + 1):  # before: a bare zip() error, or the first layers' caches silently used
+        with pytest.raises(ValueError, match=f"kv_cache has {layers} layers and this model {n}"):
+            model(torch.zeros(1, 3, dtype=torch.long), kv_cache=DynamicCache(layers))
+
+
 @pytest.mark.parametrize("fmt", ["einformer", "hf"])
 def test_save_load_round_trip(tmp_path, fmt):
     model = tiny().eval()

@@ -140,3 +140,6 @@ def test_rms_norm_is_the_formula_and_transformers_llama_rms_norm():
         theirs.weight.data.copy_(norm.weight)
         x = torch.randn(2, 5, 3, width).transpose(1, 2) * 4  # not contiguous, as q/k heads are
         assert torch.equal(norm(x), theirs(x))
+    scripted = torch.jit.script(RMSNorm(8, eps=1e-6))  # as before the fp32 branch
+    x = torch.randn(3, 8)
+    assert torch.equal(scripted(x), RMSNorm(8, eps=1e-6)(x))

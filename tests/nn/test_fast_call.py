@@ -155,3 +155,47 @@ def test_a_whole_model_compiles_in_one_graph():
     model, ids = _tiny_gpt(), torch.randint(0, 50, (2, 7))
     compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
     torch.testing.assert_close(compiled(ids).logits, model(ids).logits, rtol=1e-6, atol=1e-6)
+
+
+def test_fx_and_the_profiler_see_every_module_call():
+    """torch.fx's tracer and the profiler's module view read torch's nn.Module.__call__: FastCall hands
+    them every call (a tracer with Linear and LayerNorm as leaves gets call_module nodes)."""
+
+    class Leaves(torch.fx.Tracer):
+        def is_leaf_module(self, module, name):
+            return isinstance(module, (nn.Linear, nn.LayerNorm)) or super().is_leaf_module(module, name)
+
+    block = nn.Sequential(Linear(4, 4), LayerNorm(4), Linear(4, 2))
+    graph = Leaves().trace(block)
+    assert [n.target for n in graph.nodes if n.op == "call_module"] == ["0", "1", "2"]
+    with torch.profiler.profile(with_stack=True) as profile:
+        block(torch.randn(2, 4))
+    seen = {e.name for e in profile.events() if e.name.startswith("nn.Module")}
+    assert {"nn.Module: Linear_0", "nn.Module: Linear_1", "nn.Module: LayerNorm_0"} <= seen
+
+
+def test_export_leaves_the_shared_causal_mask_a_plain_tensor():
+    """torch.export runs with fake tensors: the attention core's shared mask must not keep one (a later
+    eager call returned a fake tensor, and a second export failed)."""
+    from einformer.nn.masks import _causal_once, causal_mask
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = MultiHeadAttention(16, 2)
+
+        def forward(self, x, keep):
+            return self.attn(x, attention_mask=keep, is_causal=True)[0]
+
+    torch.manual_seed(0)
+    block, x, keep = Block().eval(), torch.randn(1, 6, 16), torch.ones(1, 1, 1, 6, dtype=torch.bool)
+    want = block(x, keep)
+    _causal_once.cache_clear()
+    exported = torch.export.export(block, (x, keep))
+    got = block(x, keep)
+    assert type(got) is torch.Tensor and torch.equal(got, want)
+    torch.testing.assert_close(exported.module()(x, keep), want)
+    torch.export.export(block, (x, keep))  # a second export works
+    shared = _causal_once(6, 6)
+    assert type(shared) is torch.Tensor and torch.equal(shared, causal_mask(6, 6))
+    assert causal_mask(6, 6) is not causal_mask(6, 6)  # the public function's masks are the caller's

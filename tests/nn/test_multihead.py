@@ -147,3 +147,19 @@ def test_bad_inputs_name_the_shapes():
         mha(torch.randn(2, 3, 16), torch.randn(2, 4, 8), attention_mask=torch.ones(2, 3))
     with pytest.raises(ValueError, match="does not broadcast"):
         mha(torch.randn(2, 3, 16), torch.randn(2, 4, 8), attention_mask=torch.ones(2, 5, 4, dtype=torch.bool))
+    self_attention = MultiHeadAttention(16, 4)  # a value without a key: its width is checked too
+    with pytest.raises(ValueError, match=r"value must be \(batch, length, 16\); got \(2, 3, 12\)"):
+        self_attention(torch.randn(2, 3, 16), value=torch.randn(2, 3, 12))
+
+
+def test_a_value_without_a_key_is_used_when_the_projections_are_fused():
+    """Before: once prepared (q/k/v as one product), ``mha(x, value=v)`` read x as the values."""
+    from einformer.nn.packed import prepare_for_inference
+
+    torch.manual_seed(0)
+    mha, x, v = MultiHeadAttention(16, 4).eval(), torch.randn(2, 3, 16), torch.randn(2, 3, 16)
+    with torch.no_grad():
+        want = mha(x, value=v)[0]
+        assert not torch.allclose(want, mha(x)[0])
+        prepare_for_inference(mha, 2, pack=False)
+        assert_close(mha(x, value=v)[0], want)

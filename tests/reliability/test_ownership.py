@@ -223,3 +223,12 @@ def test_a_start_killed_while_writing_its_marker_leaves_a_directory_a_new_start_
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="notes.txt"):
         check_start(tmp_path / "other", resume=False)
+    for kind in ("directory", "link"):  # only a regular file of that name is einformer's temporary
+        odd = tmp_path / kind
+        odd.mkdir()
+        if kind == "directory":
+            (odd / ".run.json.abcdefgh.tmp").mkdir()
+        else:
+            (odd / ".run.json.abcdefgh.tmp").symlink_to(tmp_path / "other" / "notes.txt")
+        with pytest.raises(ValueError, match="not an einformer run"):
+            check_start(odd, resume=False)

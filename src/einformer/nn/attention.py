@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .dropout import dropout
 from .fast_call import FastCall, Linear
-from .masks import causal_mask, expand_attention_mask, merge_masks
+from .masks import causal_mask, expand_attention_mask, merge_masks, shared_causal_mask
 from .packed import FusedLinear
 
 IMPLS = ("auto", "einsum", "sdpa")
@@ -85,7 +85,8 @@ def scaled_dot_product_attention(
     # torch's fused kernels have no dropout on a CPU: there the math runs here, with a cheaper mask
     cpu_dropout = impl == "sdpa" and dropout_p > 0.0 and q.device.type == "cpu"
     if is_causal and not (impl == "sdpa" and not cpu_dropout and mask is None and t == s):
-        mask = merge_masks(mask, causal_mask(t, s, device=q.device))
+        keep = shared_causal_mask(t, s, q.device) if record is None else causal_mask(t, s, device=q.device)
+        mask = merge_masks(mask, keep)  # a recorded mask is the caller's to keep: never the shared one
         is_causal = False
     if mask is not None and mask.is_floating_point():
         mask = mask.to(q.dtype)
@@ -279,7 +280,7 @@ class MultiHeadAttention(FastCall, nn.Module):
         Returns:
             (output (B, T, d_model), weights (B, H, T, S) or None).
         """
-        if key is not None or query.dim() != 3 or query.shape[-1] != self.d_model:  # once per layer and token
+        if key is not None or value is not None or query.dim() != 3 or query.shape[-1] != self.d_model:
             self._check_widths(query, key, value)
         batch, t, _ = query.shape
         frozen = kv_cache is not None and kv_cache.frozen  # cross-attention memory, projected once
@@ -324,7 +325,7 @@ class MultiHeadAttention(FastCall, nn.Module):
         k (B, Hkv, S, Dqk) and v (B, Hkv, S, Dv) (else None). Views, not einops: this runs once per
         layer per generated token."""
         batch, t, h, hkv = query.shape[0], query.shape[1], self.n_heads, self.n_kv_heads
-        if self.fused is not None and key is None and not torch.is_grad_enabled():
+        if self.fused is not None and key is None and value is None and not torch.is_grad_enabled():
             qkv = self.fused(query)  # one (B, T, Dq + Dk + Dv) product
             if hkv == h and self.d_qk == self.d_v and t == 1:  # one position: (B, 1, 3 * H * D) -> 3 x (B, H, 1, D)
                 return qkv.view(batch, 3, h, 1, self.d_qk).unbind(1)  # a view: no permute needed

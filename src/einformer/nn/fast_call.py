@@ -9,7 +9,9 @@ the interpreter's own data has been pushed out of the CPU caches, it cost about 
 
 ``FastCall.__call__`` goes straight to ``forward`` when nothing needs torch's machinery, and hands
 the call to ``nn.Module.__call__`` otherwise: forward (pre-)hooks or backward hooks on the module,
-global module hooks, or a ``module.compile()``d module. Hooks therefore behave exactly as on any
+global module hooks, a ``module.compile()``d module, a tool that replaced ``nn.Module.__call__``
+(``torch.fx``'s tracer, non-strict ``torch.export``, which then see every module call) or a running
+``torch.profiler`` (whose module view reads torch's call). Hooks therefore behave exactly as on any
 module (tests/nn/test_fast_call.py), whenever they are registered. One departure: under
 ``torch.jit.trace`` the traced operations are the same, but their nodes are not scoped by module
 name (torch's check for a running trace cost 2% of a decoded token by itself, in the same rounds).
@@ -21,6 +23,7 @@ torch's own path.
 from __future__ import annotations
 
 from torch import nn
+from torch.autograd import profiler as _profiler
 from torch.nn.modules import module as _module
 
 _GLOBAL_HOOKS = (
@@ -35,7 +38,9 @@ AVAILABLE = (
     all(isinstance(getattr(_module, name, None), dict) for name in _GLOBAL_HOOKS)
     and all(isinstance(getattr(_probe, name, None), dict) for name in _INSTANCE_HOOKS)
     and hasattr(_probe, "_compiled_call_impl")
+    and isinstance(getattr(_profiler, "_is_profiler_enabled", None), bool)
 )
+_TORCH_CALL = nn.Module.__call__  # a tracer that patches it must see every call
 _global_forward_hooks = _module._global_forward_hooks if AVAILABLE else None
 _global_forward_pre_hooks = _module._global_forward_pre_hooks if AVAILABLE else None
 _global_backward_hooks = _module._global_backward_hooks if AVAILABLE else None
@@ -44,7 +49,7 @@ _global_backward_pre_hooks = _module._global_backward_pre_hooks if AVAILABLE els
 
 class FastCall:
     """Mixin for an ``nn.Module`` subclass (listed before it): ``module(...)`` calls ``forward``
-    directly unless a hook or compilation needs ``nn.Module.__call__``."""
+    directly unless a hook, compilation, a tracer or the profiler needs ``nn.Module.__call__``."""
 
     def __call__(self, *args, **kwargs):
         if (
@@ -58,6 +63,8 @@ class FastCall:
             or _global_backward_hooks
             or _global_backward_pre_hooks
             or self._compiled_call_impl is not None
+            or nn.Module.__call__ is not _TORCH_CALL
+            or _profiler._is_profiler_enabled
         ):
             return nn.Module.__call__(self, *args, **kwargs)
         return self.forward(*args, **kwargs)

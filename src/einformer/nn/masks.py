@@ -13,6 +13,7 @@ import functools
 
 import torch
 from torch import Tensor
+from torch.utils import _python_dispatch
 
 
 def causal_mask(t: int, s: int, *, device: torch.device | str | None = None) -> Tensor:
@@ -21,31 +22,38 @@ def causal_mask(t: int, s: int, *, device: torch.device | str | None = None) -> 
     Query i may see key j when j <= i + (S - T): the last query sees every key. With T == S this is
     the usual lower triangle; with T < S (decoding with a cache of S - T earlier keys) the new
     queries sit at the end of the sequence. torch's ``is_causal=True`` aligns top-left instead, so
-    einformer never passes it when T != S. A small mask is made once and shared: combine it into a
-    new tensor (``merge_masks``), never write into it.
+    einformer never passes it when T != S.
     """
     if t > s:
         raise ValueError(f"causal mask needs at least as many keys as queries, got T={t} queries, S={s} keys")
-    if t * s <= CACHED_CAUSAL:
-        return _shared_causal(t, s, torch.device("cpu") if device is None else torch.device(device))
-    return _causal(t, s, device)
-
-
-# Checking K proposed tokens builds the same small (K + 1, S) mask in every layer: masks up to this
-# many entries are made once and shared (read-only: masks are combined into new tensors, never
-# written into).
-CACHED_CAUSAL = 64 * 4096
-
-
-def _causal(t: int, s: int, device) -> Tensor:
     rows = torch.arange(t, device=device).unsqueeze(1)  # (T, 1)
     cols = torch.arange(s, device=device).unsqueeze(0)  # (1, S)
     return cols <= rows + (s - t)
 
 
+# Checking K proposed tokens built the same small (K + 1, S) mask in every layer: attention takes
+# masks up to this many entries, on a CPU, from one made once (``shared_causal_mask``).
+CACHED_CAUSAL = 64 * 4096
+
+
+def shared_causal_mask(t: int, s: int, device: torch.device) -> Tensor:
+    """``causal_mask(t, s)`` for a reader that never writes into it (the attention core): a small CPU
+    mask is made once and shared, unless a trace, a compile or a dispatch mode (torch.export's fake
+    tensors) is running, where a stored tensor would be the wrong kind."""
+    if t * s > CACHED_CAUSAL or device.type != "cpu" or not _plain_eager():
+        return causal_mask(t, s, device=device)
+    return _causal_once(t, s)
+
+
+def _plain_eager() -> bool:
+    return not (
+        torch.compiler.is_compiling() or torch.jit.is_tracing() or _python_dispatch._get_current_dispatch_mode()
+    )
+
+
 @functools.lru_cache(maxsize=16)
-def _shared_causal(t: int, s: int, device: torch.device) -> Tensor:
-    return _causal(t, s, device)
+def _causal_once(t: int, s: int) -> Tensor:
+    return causal_mask(t, s, device="cpu")
 
 
 def padding_mask(attention_mask: Tensor) -> Tensor:

@@ -94,7 +94,7 @@ def check_start(run_dir: str | Path, *, resume: bool, inputs: tuple = ()) -> Non
             "run directory. Nothing was written"
         )
     # a job killed while writing its marker left only atomic_write's temporary of run.json: its own start
-    foreign = [name for name in foreign_entries(run_dir, inputs) if not RUN_INFO_TEMPORARY.fullmatch(name)]
+    foreign = [name for name in foreign_entries(run_dir, inputs) if not _own_temporary(run_dir / name)]
     if foreign and not is_run(run_dir):
         shown = ", ".join(foreign[:12]) + (f" and {len(foreign) - 12} more" if len(foreign) > 12 else "")
         raise ValueError(
@@ -102,6 +102,11 @@ def check_start(run_dir: str | Path, *, resume: bool, inputs: tuple = ()) -> Non
             f"einformer's): it holds {shown}. A new run goes into a new or empty directory, so nothing of yours is "
             "overwritten; choose another --run-dir. Nothing was written"
         )
+
+
+def _own_temporary(path: Path) -> bool:
+    """Is ``path`` atomic_write's temporary of run.json: that name, a regular file, not a link?"""
+    return bool(RUN_INFO_TEMPORARY.fullmatch(path.name)) and path.is_file() and not path.is_symlink()
 
 
 def check_utf8_names(*paths) -> None:
