@@ -84,12 +84,10 @@ class DecoderOnlyLM(CausalLM, GenerationMixin, PreTrainedModel):
             position_ids = positions_from_mask(attention_mask, past, t, input_ids.device)
         x = self.embed_tokens(input_ids, position_ids)
         masks = self.layer_masks(attention_mask, past, t, x.device)
-        caches = [None] * len(self.blocks) if kv_cache is None else kv_cache.layers
-        if len(caches) != len(self.blocks):
-            raise ValueError(
-                f"kv_cache has {len(caches)} layers and this model {len(self.blocks)}: build the cache with "
-                f"{len(self.blocks)} layers (DynamicCache({self.n_cached_layers}))"
-            )
+        n = len(self.blocks)
+        caches = [None] * n if kv_cache is None else kv_cache.layers
+        if len(caches) != n:
+            raise ValueError(f"kv_cache has {len(caches)} layers and this model {n}: build it as DynamicCache({n})")
         weights, hidden = [], [x]
         for block, mask, layer_cache in zip(self.blocks, masks, caches, strict=True):
             x, w = block(x, mask, layer_cache, position_ids=position_ids, need_weights=output_attentions)
