@@ -43,11 +43,11 @@ from compare_versions import export_base, gpt_pair  # noqa: E402
 
 
 def lean_layer(self, x, mask=None, kv_cache=None, *, position_ids=None, need_weights=False):
-    """A pre-norm GPT layer for one query, calling kernels directly (measured, never used)."""
+    """A pre-norm GPT layer for one query per row, x (B, D), calling kernels directly (measured, never used)."""
     attn, ffn, b = self.attn, self.ffn, x.shape[0]
     q, k, v = attn.fused(self.attn_norm.forward(x)).view(b, 3, attn.n_heads, 1, attn.d_qk).unbind(1)
     k, v = kv_cache.update(k, v)
-    x = x + attn.out_proj.kernel(F.scaled_dot_product_attention(q, k, v).reshape(b, 1, -1))
+    x = x + attn.out_proj.kernel(F.scaled_dot_product_attention(q, k, v).reshape(b, -1))
     return x + ffn.fc2.kernel(ffn.act(ffn.fc1.kernel(self.ffn_norm.forward(x)))), None
 
 

@@ -126,10 +126,11 @@ def test_hooks_on_a_model_inside_decoding_see_every_token():
     model = _tiny_gpt()
     ids = torch.randint(0, 50, (1, 5))
     seen = []
-    handle = model.blocks[1].attn.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[1]))
+    handle = model.blocks[1].attn.register_forward_hook(lambda m, args, out: seen.append(tuple(args[0].shape)))
     out = model.generate(ids, max_new_tokens=4, min_new_tokens=4, do_sample=False)
     handle.remove()
-    assert seen == [5, 1, 1, 1]  # the prompt, then one position per new token
+    d = model.config.d_model
+    assert seen == [(1, 5, d), (1, d), (1, d), (1, d)]  # the prompt, then each new token as (B, D)
     assert torch.equal(model.generate(ids, max_new_tokens=4, min_new_tokens=4, do_sample=False), out)
 
 

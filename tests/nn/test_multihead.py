@@ -139,8 +139,13 @@ def test_widths_not_dividing_are_fine_when_given():
 
 def test_bad_inputs_name_the_shapes():
     mha = MultiHeadAttention(16, 4, kv_dim=8)
-    with pytest.raises(ValueError, match=r"query must be \(batch, length, 16\); got \(2, 3, 15\)"):
+    with pytest.raises(ValueError, match=r"query must be \(batch, length, 16\) or, one position per row, "
+                       r"\(batch, 16\); got \(2, 3, 15\)"):  # fmt: skip
         mha(torch.randn(2, 3, 15), torch.randn(2, 4, 8))
+    with pytest.raises(ValueError, match=r"query must be .*; got \(2, 15\)"):
+        mha(torch.randn(2, 15), torch.randn(2, 4, 8))
+    with pytest.raises(ValueError, match=r"query must be .*; got \(16,\)"):
+        mha(torch.randn(16))
     with pytest.raises(ValueError, match=r"key must be \(batch, length, 8\); got \(2, 4, 16\)"):
         mha(torch.randn(2, 3, 16), torch.randn(2, 4, 16))
     with pytest.raises(ValueError, match=r"attention_mask of shape \(2, 3\) does not match"):
@@ -150,6 +155,8 @@ def test_bad_inputs_name_the_shapes():
     self_attention = MultiHeadAttention(16, 4)  # a value without a key: its width is checked too
     with pytest.raises(ValueError, match=r"value must be \(batch, length, 16\); got \(2, 3, 12\)"):
         self_attention(torch.randn(2, 3, 16), value=torch.randn(2, 3, 12))
+    with pytest.raises(ValueError, match=r"a 2-D query \(one position per row\) reads its keys and values"):
+        self_attention(torch.randn(2, 16), value=torch.randn(2, 3, 16))
 
 
 def test_a_value_without_a_key_is_used_when_the_projections_are_fused():
@@ -163,3 +170,59 @@ def test_a_value_without_a_key_is_used_when_the_projections_are_fused():
         assert not torch.allclose(want, mha(x)[0])
         prepare_for_inference(mha, 2, pack=False)
         assert_close(mha(x, value=v)[0], want)
+
+
+def _attention(kind: str) -> MultiHeadAttention:
+    from einformer.nn.norms import RMSNorm
+    from einformer.nn.rotary import RotaryEmbedding
+
+    if kind == "grouped, rotary, qk-norm":  # the Llama / Qwen3 attention
+        return MultiHeadAttention(16, 4, n_kv_heads=2, bias=False, rotary=RotaryEmbedding(4), q_norm=RMSNorm(4),
+                                  k_norm=RMSNorm(4))  # fmt: skip
+    widths = {"plain": {}, "grouped": {"n_kv_heads": 1}, "qk and v widths": {"d_qk": 6, "d_v": 2}}[kind]
+    return MultiHeadAttention(16, 4, **widths)
+
+
+@pytest.mark.parametrize("kind", ["plain", "grouped", "qk and v widths", "grouped, rotary, qk-norm"])
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_2d_query_is_one_position_per_row(kind, fused):
+    """Decoder models pass a decoded token as (B, D): the same keys, values and output as (B, 1, D)."""
+    from einformer.nn.kv_cache import DynamicCache
+    from einformer.nn.packed import prepare_for_inference
+
+    torch.manual_seed(0)
+    mha = _attention(kind).eval()
+    prompt, token, padding = torch.randn(3, 5, 16), torch.randn(3, 16), torch.ones(3, 6, dtype=torch.long)
+    padding[0, :2] = 0  # a left-padded row
+    positions = torch.tensor([[3], [5], [5]])
+    with torch.no_grad():
+        if fused:
+            prepare_for_inference(mha, 3, pack=False)
+        caches = DynamicCache(1), DynamicCache(1)
+        for cache in caches:
+            mha(prompt, is_causal=True, kv_cache=cache[0], attention_mask=padding[:, :5],
+                position_ids=torch.arange(5)[None].expand(3, 5))  # fmt: skip
+        args = dict(is_causal=True, attention_mask=padding, position_ids=positions)
+        flat, _ = mha(token, kv_cache=caches[0][0], **args)
+        rows, _ = mha(token[:, None], kv_cache=caches[1][0], **args)
+    assert flat.shape == (3, 16) and rows.shape == (3, 1, 16)
+    assert_close(flat, rows[:, 0], rtol=0, atol=1e-6)
+    assert torch.equal(caches[0][0].keys, caches[1][0].keys) and torch.equal(caches[0][0].values, caches[1][0].values)
+
+
+def test_a_2d_query_attends_to_a_cached_memory():
+    """Cross-attention: a 2-D query against the encoder's keys and values, cached on the first call."""
+    from einformer.nn.kv_cache import CrossAttentionCache
+
+    torch.manual_seed(0)
+    mha, memory, token = MultiHeadAttention(16, 4, kv_dim=8).eval(), torch.randn(2, 7, 8), torch.randn(2, 16)
+    keep = torch.ones(2, 7, dtype=torch.bool)
+    keep[1, 4:] = False
+    with torch.no_grad():
+        want, _ = mha(token[:, None], memory, attention_mask=keep)
+        cache = CrossAttentionCache()
+        first, _ = mha(token, memory, attention_mask=keep, kv_cache=cache)
+        again, _ = mha(token, memory, attention_mask=keep, kv_cache=cache)  # reads the frozen cache
+    assert cache.frozen
+    assert_close(first, want[:, 0], rtol=0, atol=1e-6)
+    assert_close(again, want[:, 0], rtol=0, atol=1e-6)

@@ -84,6 +84,12 @@ class DecoderOnlyLM(CausalLM, GenerationMixin, PreTrainedModel):
             position_ids = positions_from_mask(attention_mask, past, t, input_ids.device)
         x = self.embed_tokens(input_ids, position_ids)
         masks = self.layer_masks(attention_mask, past, t, x.device)
+        # One position per row (a decoded token): the blocks get (B, D), which attention reads as T = 1
+        # and every other part is position-wise; oneDNN's packed product reshapes a 3-D input at about
+        # 3 us a call, 2-3% of a token of the 6 x 384 GPT (docs/generation.md)
+        flat = t == 1 and labels is None and not (output_attentions or output_hidden_states)
+        if flat:
+            x = x.view(x.shape[0], x.shape[2])  # (B, 1, D) -> (B, D)
         n = len(self.blocks)
         caches = [None] * n if kv_cache is None else kv_cache.layers
         if len(caches) != n:
@@ -97,7 +103,10 @@ class DecoderOnlyLM(CausalLM, GenerationMixin, PreTrainedModel):
         x = self.final_norm(x)
         if output_hidden_states:
             hidden[-1] = x  # the last hidden state after the final norm, as transformers'
-        logits = self.lm_head(x[:, -logits_to_keep:] if logits_to_keep else x)  # (B, T or logits_to_keep, V)
+        if flat:
+            logits = self.lm_head(x).unsqueeze(1)  # (B, V) -> (B, 1, V)
+        else:
+            logits = self.lm_head(x[:, -logits_to_keep:] if logits_to_keep else x)  # (B, T or logits_to_keep, V)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)

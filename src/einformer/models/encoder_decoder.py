@@ -120,6 +120,9 @@ class EncoderDecoderTransformer(Seq2SeqLM, GenerationMixin, PreTrainedModel):
             x = self.dropout(x)
         keep = padding_keep(memory_mask)  # (B, 1, 1, S) or None, shared by every cross-attention
         self_w, cross_w, states = [], [], [x]
+        flat = x.shape[1] == 1 and not need_weights and hidden is None  # as decoder_only.py: one position a row
+        if flat:
+            x = x.view(x.shape[0], x.shape[2])  # (B, 1, D) -> (B, D)
         for i, layer in enumerate(self.decoder_layers):
             self_cache, cross_cache = (None, None) if cache is None else cache.layer(i)
             x, sw, cw = layer(
@@ -131,7 +134,7 @@ class EncoderDecoderTransformer(Seq2SeqLM, GenerationMixin, PreTrainedModel):
         x = self.decoder_norm(x)
         if hidden is not None:
             hidden += [*states[:-1], x]
-        logits = self.lm_head(x)
+        logits = self.lm_head(x).unsqueeze(1) if flat else self.lm_head(x)  # (B, 1, V) or (B, T, V)
         return logits, (tuple(self_w), tuple(cross_w)) if need_weights else (None, None)
 
     def forward(

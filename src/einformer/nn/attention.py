@@ -181,7 +181,10 @@ class MultiHeadAttention(FastCall, nn.Module):
     ``d_model``. ``n_kv_heads < n_heads`` is grouped-query attention (1 = multi-query).
 
     One ``forward`` serves training, a prompt, one new token and K proposed tokens: with a
-    ``kv_cache`` the new keys and values are appended and the queries attend to all of them.
+    ``kv_cache`` the new keys and values are appended and the queries attend to all of them. A 2-D
+    ``query`` (B, D) is one position per row (T = 1), and the output is then (B, D) too: a decoder
+    model passes a decoded token through its layers that way, because oneDNN's packed product
+    (``nn/packed.py``) reshapes a 3-D input at about 3 us a call (docs/generation.md).
 
     Args:
         d_model: width of the query input and of the output.
@@ -265,7 +268,7 @@ class MultiHeadAttention(FastCall, nn.Module):
         """Attend from ``query`` to ``key``/``value`` (self-attention when both are None).
 
         Args:
-            query: (B, T, d_model).
+            query: (B, T, d_model), or (B, d_model) for one position per row.
             key: (B, S, kv_dim); default ``query``.
             value: (B, S, value_dim); default ``key``.
             attention_mask: (B, S) padding mask, 1 = keep (S counts cached keys too), or a
@@ -278,11 +281,12 @@ class MultiHeadAttention(FastCall, nn.Module):
             need_weights: also return the (B, H, T, S) weights (reference einsum path).
 
         Returns:
-            (output (B, T, d_model), weights (B, H, T, S) or None).
+            (output (B, T, d_model) or, for a 2-D query, (B, d_model); weights (B, H, T, S) or None).
         """
-        if key is not None or value is not None or query.dim() != 3 or query.shape[-1] != self.d_model:
+        flat = query.dim() == 2  # (B, D): one position per row
+        if key is not None or value is not None or query.shape[-1] != self.d_model or not (flat or query.dim() == 3):
             self._check_widths(query, key, value)
-        batch, t, _ = query.shape
+        batch, t = query.shape[0], 1 if flat else query.shape[1]
         frozen = kv_cache is not None and kv_cache.frozen  # cross-attention memory, projected once
         q, k, v = self._heads(query, key, value, frozen)  # (B, H, T, Dqk), (B, Hkv, S, Dqk), (B, Hkv, S, Dv)
         if self.q_norm is not None:
@@ -312,7 +316,10 @@ class MultiHeadAttention(FastCall, nn.Module):
             record=record,
         )
         out, weights = result if need_weights else (result, None)
-        out = out.transpose(1, 2).reshape(batch, t, self.n_heads * self.d_v)  # (B, H, T, Dv) -> (B, T, H * Dv)
+        if flat:  # (B, H, 1, Dv) -> (B, H * Dv): with one position, the heads side by side without a transpose
+            out = out.reshape(batch, self.n_heads * self.d_v)
+        else:  # (B, H, T, Dv) -> (B, T, H, Dv) -> (B, T, H * Dv)
+            out = out.transpose(1, 2).reshape(batch, t, self.n_heads * self.d_v)
         projected = self.out_proj(out)
         if record is not None:
             key_input = query if key is None else key
@@ -323,8 +330,9 @@ class MultiHeadAttention(FastCall, nn.Module):
     def _heads(self, query: Tensor, key: Tensor | None, value: Tensor | None, frozen: bool):
         """The projections split into heads: q (B, H, T, Dqk) and, unless a frozen cache holds them,
         k (B, Hkv, S, Dqk) and v (B, Hkv, S, Dv) (else None). Views, not einops: this runs once per
-        layer per generated token."""
-        batch, t, h, hkv = query.shape[0], query.shape[1], self.n_heads, self.n_kv_heads
+        layer per generated token. A 2-D query or key is one position per row."""
+        batch, h, hkv = query.shape[0], self.n_heads, self.n_kv_heads
+        t = query.shape[1] if query.dim() == 3 else 1
         if self.fused is not None and key is None and value is None and not torch.is_grad_enabled():
             qkv = self.fused(query)  # one (B, T, Dq + Dk + Dv) product
             if hkv == h and self.d_qk == self.d_v and t == 1:  # one position: (B, 1, 3 * H * D) -> 3 x (B, H, 1, D)
@@ -339,7 +347,7 @@ class MultiHeadAttention(FastCall, nn.Module):
                 return q.view(batch, t, h, self.d_qk).transpose(1, 2), None, None
             key = query if key is None else key
             value = key if value is None else value
-            k, v, s = self.k_proj(key), self.v_proj(value), key.shape[1]
+            k, v, s = self.k_proj(key), self.v_proj(value), key.shape[1] if key.dim() == 3 else 1
         # (B, T, H * D) -> (B, T, H, D) -> (B, H, T, D), what rearrange("b t (h d) -> b h t d") does
         return (
             q.view(batch, t, h, self.d_qk).transpose(1, 2),
@@ -357,12 +365,20 @@ class MultiHeadAttention(FastCall, nn.Module):
 
     def _check_widths(self, query: Tensor, key: Tensor | None, value: Tensor | None) -> None:
         """Name the offending input when a width does not match the projections."""
-        if query.dim() != 3 or query.shape[-1] != self.d_model:
-            raise ValueError(f"query must be (batch, length, {self.d_model}); got {tuple(query.shape)}")
+        if query.dim() not in (2, 3) or query.shape[-1] != self.d_model:
+            raise ValueError(
+                f"query must be (batch, length, {self.d_model}) or, one position per row, (batch, {self.d_model}); "
+                f"got {tuple(query.shape)}"
+            )
         if key is not None and (key.dim() != 3 or key.shape[-1] != self.kv_dim):
             raise ValueError(f"key must be (batch, length, {self.kv_dim}); got {tuple(key.shape)}")
         if value is not None and (value.dim() != 3 or value.shape[-1] != self.value_dim):
             raise ValueError(f"value must be (batch, length, {self.value_dim}); got {tuple(value.shape)}")
+        if query.dim() == 2 and key is None and value is not None:
+            raise ValueError(
+                "a 2-D query (one position per row) reads its keys and values from itself; to give a value "
+                f"{tuple(value.shape)}, pass the query as (batch, 1, {self.d_model})"
+            )
         if value is None and key is not None and self.value_dim != self.kv_dim:
             raise ValueError(f"value_dim={self.value_dim} differs from kv_dim={self.kv_dim}: pass value explicitly")
         if key is not None and value is not None and key.shape[:2] != value.shape[:2]:

@@ -61,7 +61,8 @@ class TransformerLayer(FastCall, nn.Module):
     def forward(
         self, x: Tensor, mask: Tensor | None = None, kv_cache=None, *, position_ids=None, need_weights: bool = False
     ):
-        """x (B, T, D), mask as MultiHeadAttention's attention_mask -> (B, T, D), weights (B, H, T, S) or None.
+        """x (B, T, D), mask as MultiHeadAttention's attention_mask -> (B, T, D), weights (B, H, T, S) or None;
+        x (B, D) is one position per row, as attention reads it (the decode step of a decoder model).
 
         ``kv_cache``: this layer's cache (earlier positions; the new ones are appended);
         ``position_ids`` (B, T): for rotary attention."""
@@ -109,7 +110,8 @@ class DecoderLayer(FastCall, nn.Module):
         self.dropout = Dropout(dropout)
 
     def forward(self, x, memory, memory_mask, *, self_cache=None, cross_cache=None, need_weights=False):
-        """(B, T, D) and memory (B, S, D) -> (B, T, D), self weights (B, H, T, T'), cross (B, H, T, S).
+        """(B, T, D) and memory (B, S, D) -> (B, T, D), self weights (B, H, T, T'), cross (B, H, T, S);
+        x (B, D) is one position per row, as in ``TransformerLayer``.
 
         ``self_cache`` holds the earlier target positions; a filled ``cross_cache`` holds the
         memory's keys and values (the first call with it fills it)."""
