@@ -32,6 +32,22 @@ def test_rotation_equals_the_complex_number_reference(rope_type):
         torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("partial", [1.0, 0.5])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rotation_is_bit_for_bit_the_rotate_half_formula(partial, dtype):
+    """The module turns by roll(x, Dr / 2) * [-sin, sin]; transformers writes x * cos + rotate_half(x) * sin."""
+    from einformer.nn.rotary import rotate_half
+
+    rope = RotaryEmbedding(DH, partial_rotary_factor=partial)
+    q, k = torch.randn(3, 4, 5, DH, dtype=dtype), torch.randn(3, 2, 5, DH, dtype=dtype)
+    positions = torch.tensor([[0, 1, 2, 3, 4], [7, 8, 9, 10, 11], [2, 40, 41, 300, 301]])
+    cos, sin = rope.cos_sin(positions, dtype)
+    r = rope.dim
+    for x, got in zip((q, k), rope(q, k, positions), strict=True):
+        turned = x[..., :r] * cos + rotate_half(x[..., :r]) * sin
+        assert torch.equal(got, torch.cat([turned, x[..., r:]], dim=-1))
+
+
 def test_scores_depend_only_on_the_offset():
     """q(m) . k(n) = q(m + s) . k(n + s) for every shift s: the score sees m - n only."""
     rope = RotaryEmbedding(DH, theta=10000.0)
