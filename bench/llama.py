@@ -9,6 +9,10 @@ The issue's goal is relative: Llama ahead of transformers by at least as much as
 GPT-2. ``--reference`` therefore also builds a GPT-2 of the same depth, width, heads and vocabulary and
 runs its cases in the same rounds (Llama ours, Llama theirs, GPT ours, GPT-2 theirs), and prints the
 median of the per-round quotient of the two ratios (at least 1: the Llama lead is as large as GPT's).
+A decoding step streams every weight matrix once, so each decoding case also prints the quotient our
+two models would reach at equal efficiency, with times in proportion to the bytes they stream (the
+Llama's SwiGLU feed-forward has 1.5x GPT's weights): transformers' two times, measured, times that
+proportion.
 
     python bench/llama.py [--layers 8 --d-model 512 --heads 8 --kv-heads 2 --vocab 32000 --new 64]
     python bench/llama.py --reference      # the same cases for GPT against GPT-2, in the same rounds
@@ -89,6 +93,19 @@ def case(name: str, pairs: list, ids: torch.Tensor, kw: dict, rounds: int, new: 
     if len(pairs) == 2:
         quotient = statistics.median((b1 / a1) / (b2 / a2) for (a1, b1), (a2, b2) in zip(*times, strict=True))
         print(f"{name + ', Llama lead / GPT lead':<30} {quotient:.2f}  (median of per-round quotients)")
+        if new > 1:  # decoding streams every weight once a step: the lead each model's bytes allow
+            llama, gpt = (streamed_bytes(ours) for _, ours, _ in pairs)
+            bound = statistics.median((b1 / b2) * (gpt / llama) for (_, b1), (_, b2) in zip(*times, strict=True))
+            print(
+                f"{name + ', at equal efficiency':<30} {bound:.2f}  (the quotient if our two models took time in "
+                f"proportion to the weights a step streams: Llama {llama / 1e6:.0f} MB, GPT {gpt / 1e6:.0f} MB)"
+            )
+
+
+def streamed_bytes(model) -> int:
+    """Bytes of the matrices a decoded token multiplies by (every linear layer, the logits' included;
+    the embedding is a lookup of one row per token)."""
+    return sum(m.weight.numel() * m.weight.element_size() for m in model.modules() if isinstance(m, torch.nn.Linear))
 
 
 def main() -> None:
