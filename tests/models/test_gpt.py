@@ -130,6 +130,28 @@ def test_unsupported_gpt2_options_are_refused_by_name(tmp_path, field, value):
         GPT.from_pretrained(tmp_path)
 
 
+@pytest.mark.parametrize("flat", [True, False])
+def test_a_decoded_token_passes_the_layers_as_rows_unless_the_family_says_not(flat):
+    """One new position goes through the blocks as (B, D) (``flat_decoding``, the default) or (B, 1, D);
+    the logits are (B, 1, V) and equal to a full forward's last position either way."""
+    from einformer.nn.kv_cache import DynamicCache
+
+    torch.manual_seed(0)
+    model = tiny().eval()
+    model.flat_decoding = flat
+    ids, cache, seen = torch.randint(3, 99, (2, 7)), DynamicCache(model.config.n_layers), []
+    handle = model.blocks[0].register_forward_hook(lambda m, args, out: seen.append(tuple(out[0].shape)))
+    with torch.no_grad():
+        model(ids[:, :6], kv_cache=cache)
+        step = model(ids[:, 6:], kv_cache=cache).logits
+        full = model(ids).logits
+    handle.remove()
+    d = model.config.d_model
+    assert seen[1] == ((2, d) if flat else (2, 1, d))
+    assert step.shape == (2, 1, model.config.vocab_size)
+    assert_close(step, full[:, -1:], rtol=0, atol=1e-5)
+
+
 def test_logits_to_keep_computes_only_the_last_positions():
     torch.manual_seed(0)
     model = GPT(GPTConfig.from_preset("tiny", dropout=0.0, embedding_dropout=0.0, attention_dropout=0.0)).eval()

@@ -146,6 +146,12 @@ def test_bad_inputs_name_the_shapes():
         mha(torch.randn(2, 15), torch.randn(2, 4, 8))
     with pytest.raises(ValueError, match=r"query must be .*; got \(16,\)"):
         mha(torch.randn(16))
+    with pytest.raises(ValueError, match=r"query must be .*; got \(\)"):
+        mha(torch.randn(()))
+    # an unbatched (T, D) sequence, which torch's attention reads as one sequence, is refused here
+    with pytest.raises(ValueError, match=r"a 2-D query \(5, 16\) is one decoded position per row and needs "
+                       r"the layer's kv_cache; for one unbatched sequence pass query\[None\]"):  # fmt: skip
+        mha(torch.randn(5, 16), torch.randn(1, 4, 8))
     with pytest.raises(ValueError, match=r"key must be \(batch, length, 8\); got \(2, 4, 16\)"):
         mha(torch.randn(2, 3, 16), torch.randn(2, 4, 16))
     with pytest.raises(ValueError, match=r"attention_mask of shape \(2, 3\) does not match"):

@@ -176,3 +176,29 @@ def test_the_figures_offset_curve_is_the_closed_form(tmp_path):
         expected = 2 * torch.cos(offsets.double()[:, None] * w).sum(-1) / figure.HEAD_DIM * module.attention_factor**2
         torch.testing.assert_close(figure.offset_curve(label, offsets), expected, rtol=1e-9, atol=1e-9)
     assert figure.plot_rope(tmp_path / "rope.png").stat().st_size > 10_000
+
+
+def test_inference_mode_tensors_are_rotated_and_a_changed_position_is_seen():
+    """Inference tensors keep no version counter: the kept tables are checked by value instead."""
+    rope, q = RotaryEmbedding(DH), torch.randn(1, 2, 3, DH)
+    want = {p: rope(q, q, torch.tensor([p]))[0] for p in ((1, 2, 3), (7, 2, 3))}
+    with torch.inference_mode():
+        positions = torch.tensor([[1, 2, 3]])
+        assert torch.equal(rope(q, q, positions)[0], want[(1, 2, 3)])
+        assert torch.equal(rope(q, q, positions)[0], want[(1, 2, 3)])  # the kept tables
+        positions[0, 0] = 7  # changed in place: computed again
+        assert torch.equal(rope(q, q, positions)[0], want[(7, 2, 3)])
+
+
+def test_a_llama_generates_the_same_under_inference_mode():
+    from einformer import Llama, LlamaConfig
+
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.from_preset("tiny")).eval()
+    ids = torch.randint(4, 99, (2, 6))
+    kw = dict(max_new_tokens=5, min_new_tokens=5, do_sample=False)
+    with torch.no_grad():
+        want, logits = model.generate(ids, **kw), model(ids).logits
+    with torch.inference_mode():
+        assert torch.equal(model.generate(ids, **kw), want)
+        assert torch.equal(model(ids).logits, logits)

@@ -34,6 +34,10 @@ class DecoderOnlyLM(CausalLM, GenerationMixin, PreTrainedModel):
     """Token ids (B, T) -> next-token logits (B, T, V) through causal layers."""
 
     shifts_labels = True  # labels = input_ids; position t is scored on token t + 1
+    # a cached step's token passes the blocks as (B, D) (see ``forward``): true of ``TransformerLayer``,
+    # whose parts are position-wise but attention, which reads a 2-D query with a cache as T = 1; a
+    # family whose blocks need the length axis sets False
+    flat_decoding = True
 
     def embed_tokens(self, input_ids: Tensor, position_ids: Tensor) -> Tensor:
         """(B, T) ids and positions -> (B, T, D), what the first layer reads."""
@@ -84,10 +88,11 @@ class DecoderOnlyLM(CausalLM, GenerationMixin, PreTrainedModel):
             position_ids = positions_from_mask(attention_mask, past, t, input_ids.device)
         x = self.embed_tokens(input_ids, position_ids)
         masks = self.layer_masks(attention_mask, past, t, x.device)
-        # One position per row (a decoded token): the blocks get (B, D), which attention reads as T = 1
-        # and every other part is position-wise; oneDNN's packed product reshapes a 3-D input at about
-        # 3 us a call, 2-3% of a token of the 6 x 384 GPT (docs/generation.md)
-        flat = t == 1 and labels is None and not (output_attentions or output_hidden_states)
+        # One cached position per row (a decoded token): the blocks get (B, D), which attention reads as
+        # T = 1 and every other part is position-wise; oneDNN's packed product reshapes a 3-D input at
+        # about 3 us a call, 2-3% of a token of the 6 x 384 GPT (docs/generation.md)
+        asked = labels is not None or output_attentions or output_hidden_states
+        flat = self.flat_decoding and t == 1 and kv_cache is not None and not asked
         if flat:
             x = x.view(x.shape[0], x.shape[2])  # (B, 1, D) -> (B, D)
         n = len(self.blocks)

@@ -51,6 +51,7 @@ class EncoderDecoderTransformer(Seq2SeqLM, GenerationMixin, PreTrainedModel):
     """Source ids (B, S) and target ids (B, T) -> next-token logits (B, T, V)."""
 
     config_class = EncoderDecoderConfig
+    flat_decoding = True  # a cached step's token passes the decoder layers as (B, D), as in decoder_only.py
 
     def __init__(self, config: EncoderDecoderConfig) -> None:
         super().__init__(config)
@@ -120,7 +121,8 @@ class EncoderDecoderTransformer(Seq2SeqLM, GenerationMixin, PreTrainedModel):
             x = self.dropout(x)
         keep = padding_keep(memory_mask)  # (B, 1, 1, S) or None, shared by every cross-attention
         self_w, cross_w, states = [], [], [x]
-        flat = x.shape[1] == 1 and not need_weights and hidden is None  # as decoder_only.py: one position a row
+        # as decoder_only.py: a cached step's one position per row passes the layers as (B, D)
+        flat = self.flat_decoding and x.shape[1] == 1 and cache is not None and not need_weights and hidden is None
         if flat:
             x = x.view(x.shape[0], x.shape[2])  # (B, 1, D) -> (B, D)
         for i, layer in enumerate(self.decoder_layers):

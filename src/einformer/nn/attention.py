@@ -181,10 +181,11 @@ class MultiHeadAttention(FastCall, nn.Module):
     ``d_model``. ``n_kv_heads < n_heads`` is grouped-query attention (1 = multi-query).
 
     One ``forward`` serves training, a prompt, one new token and K proposed tokens: with a
-    ``kv_cache`` the new keys and values are appended and the queries attend to all of them. A 2-D
-    ``query`` (B, D) is one position per row (T = 1), and the output is then (B, D) too: a decoder
-    model passes a decoded token through its layers that way, because oneDNN's packed product
-    (``nn/packed.py``) reshapes a 3-D input at about 3 us a call (docs/generation.md).
+    ``kv_cache`` the new keys and values are appended and the queries attend to all of them. With a
+    ``kv_cache``, a 2-D ``query`` (B, D) is one decoded position per row (T = 1), and the output is
+    then (B, D) too: a decoder model passes a cached step's token through its layers that way,
+    because oneDNN's packed product (``nn/packed.py``) reshapes a 3-D input at about 3 us a call
+    (docs/generation.md). Without a cache a 2-D query is refused: torch reads (L, E) as one sequence.
 
     Args:
         d_model: width of the query input and of the output.
@@ -268,7 +269,7 @@ class MultiHeadAttention(FastCall, nn.Module):
         """Attend from ``query`` to ``key``/``value`` (self-attention when both are None).
 
         Args:
-            query: (B, T, d_model), or (B, d_model) for one position per row.
+            query: (B, T, d_model), or (B, d_model) for one decoded position per row (with ``kv_cache``).
             key: (B, S, kv_dim); default ``query``.
             value: (B, S, value_dim); default ``key``.
             attention_mask: (B, S) padding mask, 1 = keep (S counts cached keys too), or a
@@ -283,9 +284,14 @@ class MultiHeadAttention(FastCall, nn.Module):
         Returns:
             (output (B, T, d_model) or, for a 2-D query, (B, d_model); weights (B, H, T, S) or None).
         """
-        flat = query.dim() == 2  # (B, D): one position per row
-        if key is not None or value is not None or query.shape[-1] != self.d_model or not (flat or query.dim() == 3):
+        flat = query.dim() == 2  # (B, D): one decoded position per row
+        if key is not None or value is not None or query.dim() not in (2, 3) or query.shape[-1] != self.d_model:
             self._check_widths(query, key, value)
+        if flat and kv_cache is None:
+            raise ValueError(
+                f"a 2-D query {tuple(query.shape)} is one decoded position per row and needs the layer's kv_cache; "
+                "for one unbatched sequence pass query[None] (batch, length, d_model)"
+            )
         batch, t = query.shape[0], 1 if flat else query.shape[1]
         frozen = kv_cache is not None and kv_cache.frozen  # cross-attention memory, projected once
         q, k, v = self._heads(query, key, value, frozen)  # (B, H, T, Dqk), (B, Hkv, S, Dqk), (B, Hkv, S, Dv)
@@ -330,7 +336,7 @@ class MultiHeadAttention(FastCall, nn.Module):
     def _heads(self, query: Tensor, key: Tensor | None, value: Tensor | None, frozen: bool):
         """The projections split into heads: q (B, H, T, Dqk) and, unless a frozen cache holds them,
         k (B, Hkv, S, Dqk) and v (B, Hkv, S, Dv) (else None). Views, not einops: this runs once per
-        layer per generated token. A 2-D query or key is one position per row."""
+        layer per generated token. A 2-D query (and the key it gives itself) is one position per row."""
         batch, h, hkv = query.shape[0], self.n_heads, self.n_kv_heads
         t = query.shape[1] if query.dim() == 3 else 1
         if self.fused is not None and key is None and value is None and not torch.is_grad_enabled():

@@ -131,7 +131,8 @@ class RotaryEmbedding(FastCall, nn.Module):
         self.theta, self.rope_type, self.scaling = theta, rope_type, scaling
         inv_freq, self.attention_factor = inverse_frequencies(self.dim, theta, rope_type, **scaling)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
-        self._last: tuple | None = None  # (position_ids, (its version, dtype), (cos, sin, signed sin))
+        # (position_ids, (its version, dtype), (cos, sin, signed sin), a copy of it under inference_mode)
+        self._last: tuple | None = None
 
     def frequencies(self, position_ids: Tensor) -> Tensor:
         """w_i for this call: fixed, except "dynamic" past the original length (the longest position + 1)."""
@@ -147,17 +148,21 @@ class RotaryEmbedding(FastCall, nn.Module):
         return cos, sin
 
     def _tables(self, position_ids: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
-        """cos, sin and the signed sin [-sin, sin] (its halves) for ``position_ids``, kept for the next call."""
-        last, key = self._last, (position_ids._version, dtype)
+        """cos, sin and the signed sin [-sin, sin] (its halves) for ``position_ids``, kept for the next call
+        with the same ``position_ids`` unchanged (its version; under ``torch.inference_mode``, which
+        keeps no versions, a copy of its values)."""
+        inference = position_ids.is_inference()
+        last, key = self._last, (None if inference else position_ids._version, dtype)
         if last is not None and last[0] is position_ids and last[1] == key:
-            return last[2]
+            if not inference or torch.equal(last[3], position_ids):
+                return last[2]
         angles = position_ids.float()[..., None] * self.frequencies(position_ids)  # (B, T, Dr / 2)
         angles = torch.cat([angles, angles], dim=-1)[:, None]  # (B, 1, T, Dr): pair i with i + Dr / 2
         cos = (angles.cos() * self.attention_factor).to(dtype)
         sin = (angles.sin() * self.attention_factor).to(dtype)
         # rotate_half(x) * sin = roll(x, Dr / 2) * [-sin, sin] (halves): two operators instead of four
         signed = torch.cat([-sin[..., : self.dim // 2], sin[..., self.dim // 2 :]], dim=-1)
-        self._last = (position_ids, key, (cos, sin, signed))
+        self._last = (position_ids, key, (cos, sin, signed), position_ids.clone() if inference else None)
         return cos, sin, signed
 
     def forward(self, q: Tensor, k: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor]:
