@@ -16,6 +16,7 @@ proportion.
 
     python bench/llama.py [--layers 8 --d-model 512 --heads 8 --kv-heads 2 --vocab 32000 --new 64]
     python bench/llama.py --reference      # the same cases for GPT against GPT-2, in the same rounds
+    python bench/processes.py 3 python bench/llama.py --reference   # medians over 3 fresh processes
 """
 
 from __future__ import annotations
@@ -92,12 +93,12 @@ def case(name: str, pairs: list, ids: torch.Tensor, kw: dict, rounds: int, new: 
         )
     if len(pairs) == 2:
         quotient = statistics.median((b1 / a1) / (b2 / a2) for (a1, b1), (a2, b2) in zip(*times, strict=True))
-        print(f"{name + ', Llama lead / GPT lead':<30} {quotient:.2f}  (median of per-round quotients)")
+        print(f"{name + ', Llama lead / GPT lead':<34}  ratio={quotient:.2f} (median of per-round quotients)")
         if new > 1:  # decoding streams every weight once a step: the lead each model's bytes allow
             llama, gpt = (streamed_bytes(ours) for _, ours, _ in pairs)
             bound = statistics.median((b1 / b2) * (gpt / llama) for (_, b1), (_, b2) in zip(*times, strict=True))
             print(
-                f"{name + ', at equal efficiency':<30} {bound:.2f}  (the quotient if our two models took time in "
+                f"{name + ', at equal efficiency':<34}  ratio={bound:.2f} (the quotient if our two models took time in "
                 f"proportion to the weights a step streams: Llama {llama / 1e6:.0f} MB, GPT {gpt / 1e6:.0f} MB)"
             )
 
