@@ -158,6 +158,25 @@ def test_a_whole_model_compiles_in_one_graph():
     torch.testing.assert_close(compiled(ids).logits, model(ids).logits, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("family", ["gpt", "llama"])
+def test_a_prompt_and_a_cached_step_compile_in_one_graph(family):
+    """The decode step too (a static cache, the token as (B, D)); a Llama's rotary tables are made without
+    their cache while traced (its version check was a data-dependent graph break in every layer)."""
+    from einformer import Llama, LlamaConfig
+    from einformer.nn.kv_cache import StaticCache
+
+    torch.manual_seed(0)
+    model = _tiny_gpt() if family == "gpt" else Llama(LlamaConfig.from_preset("tiny", qk_norm=True)).eval()
+    ids = torch.randint(3, 50, (2, 6))
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    with torch.no_grad():
+        eager, traced = StaticCache(len(model.blocks), 8), StaticCache(len(model.blocks), 8)
+        torch.testing.assert_close(compiled(ids[:, :5], kv_cache=traced).logits,
+                                   model(ids[:, :5], kv_cache=eager).logits, rtol=1e-6, atol=1e-6)  # fmt: skip
+        torch.testing.assert_close(compiled(ids[:, 5:], kv_cache=traced).logits,
+                                   model(ids[:, 5:], kv_cache=eager).logits, rtol=1e-6, atol=1e-6)  # fmt: skip
+
+
 def test_fx_and_the_profiler_see_every_module_call():
     """torch.fx's tracer and the profiler's module view read torch's nn.Module.__call__: FastCall hands
     them every call (a tracer with Linear and LayerNorm as leaves gets call_module nodes)."""

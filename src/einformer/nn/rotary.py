@@ -151,18 +151,24 @@ class RotaryEmbedding(FastCall, nn.Module):
         """cos, sin and the signed sin [-sin, sin] (its halves) for ``position_ids``, kept for the next call
         with the same ``position_ids`` unchanged (its version; under ``torch.inference_mode``, which
         keeps no versions, a copy of its values)."""
+        if torch.compiler.is_compiling():  # a traced graph keeps nothing between calls (and a version is
+            return self._compute(position_ids, dtype)  # a data-dependent value there: a graph break)
         inference = position_ids.is_inference()
         last, key = self._last, (None if inference else position_ids._version, dtype)
         if last is not None and last[0] is position_ids and last[1] == key:
             if not inference or torch.equal(last[3], position_ids):
                 return last[2]
+        tables = self._compute(position_ids, dtype)
+        self._last = (position_ids, key, tables, position_ids.clone() if inference else None)
+        return tables
+
+    def _compute(self, position_ids: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
         angles = position_ids.float()[..., None] * self.frequencies(position_ids)  # (B, T, Dr / 2)
         angles = torch.cat([angles, angles], dim=-1)[:, None]  # (B, 1, T, Dr): pair i with i + Dr / 2
         cos = (angles.cos() * self.attention_factor).to(dtype)
         sin = (angles.sin() * self.attention_factor).to(dtype)
         # rotate_half(x) * sin = roll(x, Dr / 2) * [-sin, sin] (halves): two operators instead of four
         signed = torch.cat([-sin[..., : self.dim // 2], sin[..., self.dim // 2 :]], dim=-1)
-        self._last = (position_ids, key, (cos, sin, signed), position_ids.clone() if inference else None)
         return cos, sin, signed
 
     def forward(self, q: Tensor, k: Tensor, position_ids: Tensor) -> tuple[Tensor, Tensor]:
