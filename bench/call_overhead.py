@@ -27,11 +27,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import random
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -40,6 +38,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 from compare_versions import export_base, gpt_pair  # noqa: E402
+from rounds import shuffled_rounds  # noqa: E402
 
 
 def lean_layer(self, x, mask=None, kv_cache=None, *, position_ids=None, need_weights=False):
@@ -121,17 +120,9 @@ def main() -> None:
         with patched(**patch):
             assert torch.equal(first, new(token, kv_cache=new_cache, logits_to_keep=1).logits[:, -1])
         new_cache.crop(prompt_length)
-    times = {name: [] for name in sides}
     scratch = torch.empty(32 * 2**20 // 4)  # 32 MB, the L3 cache's size: written before each side
-    for r in range(args.rounds + 2):
-        order = list(sides)
-        random.Random(r).shuffle(order)
-        for name in order:
-            scratch.zero_()  # every side starts with cold caches, as the first side of a round would
-            start = time.perf_counter()
-            sides[name]()
-            if r >= 2:  # two warm-up rounds
-                times[name].append(time.perf_counter() - start)
+    # every side starts with cold caches, as the first side of a round would; two warm-up rounds
+    times = shuffled_rounds(sides, args.rounds, warmup=2, before=scratch.zero_)
     print(f"{args.base} step path against this checkout's one forward: 6 x 384 GPT, batch 1, {n} tokens a round, "
           f"{args.rounds} rounds in shuffled order; ratio = base time / side time")  # fmt: skip
     for name, ts in times.items():

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import random
 import statistics
-import time
 
 import torch
 
 from einformer.nn.norms import RMSNorm
 from einformer.nn.rotary import RotaryEmbedding
 from llama import build, build_gpt, streamed_bytes
+from rounds import shuffled_rounds
 
 
 def layer_norm(self, x):
@@ -90,14 +89,7 @@ def main() -> None:
     sides = {"GPT": lambda: gpt.generate(ids, **kw), **{name: side(items) for name, items in VARIANTS.items()}}
     for run in sides.values():  # warm-up: packing, first calls
         run()
-    times = {name: [] for name in sides}
-    for r in range(args.rounds):
-        order = list(sides)
-        random.Random(r).shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            sides[name]()
-            times[name].append(time.perf_counter() - start)
+    times = shuffled_rounds(sides, args.rounds)
     print(f"batch {args.batch}, {args.new} new tokens, {args.rounds} shuffled rounds; Llama / GPT weight bytes "
           f"{streamed_bytes(llama) / streamed_bytes(gpt):.2f} (equal efficiency)")  # fmt: skip
     for name, ts in times.items():

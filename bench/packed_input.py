@@ -20,11 +20,11 @@ products and the median over rounds of 3-D time / side time (above 1: faster tha
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
-import time
 
 import torch
+
+from rounds import shuffled_rounds
 
 
 def main() -> None:
@@ -55,15 +55,7 @@ def main() -> None:
     sides = {"3-D": products(rows), "2-D": products(flat), "3-D flattened in Python": products(rows, view=True)}
     for (_, i), w, b in zip(shapes, packed, biases, strict=True):  # the same results either way
         assert torch.equal(op(flat[i], w, b, "none", [], ""), op(rows[i], w, b, "none", [], "")[:, 0])
-    times = {name: [] for name in sides}
-    for r in range(args.rounds + 5):
-        order = list(sides)
-        random.Random(r).shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            sides[name]()
-            if r >= 5:
-                times[name].append(time.perf_counter() - start)
+    times = shuffled_rounds(sides, args.rounds, warmup=5)
     print(f"25 packed products of a decoded token (6 x 384 GPT, batch {args.batch}), {args.rounds} shuffled rounds; "
           f"ratio = 3-D time / side time")  # fmt: skip
     for name, ts in times.items():

@@ -13,13 +13,12 @@ The sides run in a shuffled order each round; ratio = formula time / einformer t
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
-import time
 
 import torch
 
 from einformer.nn.rotary import RotaryEmbedding, rotate_half
+from rounds import shuffled_rounds
 
 
 def compare(rope: RotaryEmbedding, batch: int, rounds: int, h: int = 8, hkv: int = 2) -> None:
@@ -38,14 +37,7 @@ def compare(rope: RotaryEmbedding, batch: int, rounds: int, h: int = 8, hkv: int
 
     assert all(torch.equal(a, b) for a, b in zip(formula(), ours(), strict=True))
     sides = {"formula": formula, "einformer": ours}
-    times = {name: [] for name in sides}
-    for r in range(rounds):
-        order = list(sides)
-        random.Random(r).shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            sides[name]()
-            times[name].append(time.perf_counter() - start)
+    times = shuffled_rounds(sides, rounds)
     ratio = statistics.median(a / b for a, b in zip(times["formula"], times["einformer"], strict=True))
     us = {name: statistics.median(ts) * 1e6 for name, ts in times.items()}
     print(f"batch {batch}: formula {us['formula']:5.1f} us   einformer {us['einformer']:5.1f} us   ratio={ratio:.2f}")

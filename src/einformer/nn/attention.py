@@ -294,7 +294,7 @@ class MultiHeadAttention(FastCall, nn.Module):
             )
         batch, t = query.shape[0], 1 if flat else query.shape[1]
         frozen = kv_cache is not None and kv_cache.frozen  # cross-attention memory, projected once
-        q, k, v = self._heads(query, key, value, frozen)  # (B, H, T, Dqk), (B, Hkv, S, Dqk), (B, Hkv, S, Dv)
+        q, k, v = self._heads(query, key, value, frozen, t)  # (B, H, T, Dqk), (B, Hkv, S, Dqk), (B, Hkv, S, Dv)
         if self.q_norm is not None:
             q = self.q_norm(q)
         if frozen:
@@ -333,12 +333,12 @@ class MultiHeadAttention(FastCall, nn.Module):
             self.recorder.append(record)
         return projected, weights
 
-    def _heads(self, query: Tensor, key: Tensor | None, value: Tensor | None, frozen: bool):
+    def _heads(self, query: Tensor, key: Tensor | None, value: Tensor | None, frozen: bool, t: int):
         """The projections split into heads: q (B, H, T, Dqk) and, unless a frozen cache holds them,
         k (B, Hkv, S, Dqk) and v (B, Hkv, S, Dv) (else None). Views, not einops: this runs once per
-        layer per generated token. A 2-D query (and the key it gives itself) is one position per row."""
+        layer per generated token. ``t``: the query's positions (1 for a 2-D query, and for the key
+        it gives itself)."""
         batch, h, hkv = query.shape[0], self.n_heads, self.n_kv_heads
-        t = query.shape[1] if query.dim() == 3 else 1
         if self.fused is not None and key is None and value is None and not torch.is_grad_enabled():
             qkv = self.fused(query)  # one (B, T, Dq + Dk + Dv) product
             if hkv == h and self.d_qk == self.d_v and t == 1:  # one position: (B, 1, 3 * H * D) -> 3 x (B, H, 1, D)
@@ -351,9 +351,10 @@ class MultiHeadAttention(FastCall, nn.Module):
             q = self.q_proj(query)
             if frozen:
                 return q.view(batch, t, h, self.d_qk).transpose(1, 2), None, None
+            s = t if key is None else key.shape[1]
             key = query if key is None else key
             value = key if value is None else value
-            k, v, s = self.k_proj(key), self.v_proj(value), key.shape[1] if key.dim() == 3 else 1
+            k, v = self.k_proj(key), self.v_proj(value)
         # (B, T, H * D) -> (B, T, H, D) -> (B, H, T, D), what rearrange("b t (h d) -> b h t d") does
         return (
             q.view(batch, t, h, self.d_qk).transpose(1, 2),
